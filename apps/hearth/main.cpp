@@ -1,0 +1,75 @@
+// hearth: the one binary. Subcommands: serve, run, models, make-test-model.
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace hearth;
+  CLI::App app{"Hearth: a self-hosted AI dialogue server for local GGUF models (OpenAI-compatible API)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "hearth 0.1.0");
+
+  ServeArgs serve;
+  auto* s = app.add_subcommand("serve", "Serve the models of a catalog (and/or GGUF files) over HTTP");
+  s->add_option("-c,--config", serve.config, "Config file (TOML); default: $HEARTH_CONFIG or ./config/hearth.toml");
+  s->add_option("-m,--model", serve.models, "A GGUF file to serve (repeatable); its id is the file name stem");
+  s->add_option("--host", serve.host, "Address to listen on (default 127.0.0.1)");
+  s->add_option("--port", serve.port, "Port (0: any free port)");
+  s->add_option("--port-file", serve.port_file, "Write the bound port to this file");
+  s->add_option("--log-level", serve.log_level, "trace, debug, info, warn, error");
+  s->add_option("--ctx-size", serve.context_size, "Context size for --model files");
+  s->add_option("--parallel", serve.parallel, "Parallel sequences for --model files");
+  s->add_option("--threads", serve.threads, "CPU threads for --model files");
+
+  RunArgs run;
+  auto* r = app.add_subcommand("run", "Chat with a model in the terminal (or complete one prompt)");
+  r->add_option("model", run.model, "Catalog id/alias, or a GGUF file")->required();
+  r->add_option("prompt", run.prompt, "One prompt; without it, an interactive chat starts");
+  r->add_option("-c,--config", run.config, "Config file");
+  r->add_option("--system", run.system, "System prompt");
+  r->add_option("-n,--max-tokens", run.max_tokens, "Most tokens per answer")->check(CLI::PositiveNumber);
+  r->add_option("--temperature", run.temperature, "Sampling temperature (0: greedy)")->check(CLI::Range(0.0, 2.0));
+  r->add_option("--seed", run.seed, "Sampling seed");
+  r->add_option("--ctx-size", run.context_size, "Context size")->check(CLI::Range(16, 1 << 20));
+  r->add_option("--threads", run.threads, "CPU threads");
+  r->add_flag("--raw", run.raw, "Complete the prompt as is, without the chat template");
+
+  auto* m = app.add_subcommand("models", "Manage the model catalog's files");
+  m->require_subcommand(1);
+  std::string mconfig;
+  m->add_option("-c,--config", mconfig, "Config file");
+  auto* ml = m->add_subcommand("list", "List catalog models and their files");
+  PullArgs pull;
+  auto* mp = m->add_subcommand("pull", "Download a model (resumable, SHA-256 verified)");
+  mp->add_option("what", pull.what, "Catalog id, or an http(s) URL (Hugging Face 'resolve' URLs work)")->required();
+  mp->add_option("--sha256", pull.sha256, "Expected SHA-256 (overrides the catalog's)");
+  mp->add_option("-o,--output", pull.output, "File name in the models directory (URLs only)");
+  mp->add_option("--token", pull.token, "Bearer token (default: $HF_TOKEN)");
+  std::vector<std::string> verify_ids, rm_ids;
+  auto* mv = m->add_subcommand("verify", "Check model files against their catalog SHA-256");
+  mv->add_option("ids", verify_ids, "Model ids (default: all)");
+  auto* mr = m->add_subcommand("rm", "Delete model files");
+  mr->add_option("ids", rm_ids, "Model ids")->required();
+
+  MakeTestModelArgs mk;
+  auto* t = app.add_subcommand("make-test-model",
+                               "Write small random-weight GGUF models with real tokenizers (for tests and the default)");
+  t->add_option("-p,--preset", mk.presets, "qwen2, llama3, deepseek-r1, bert, qwen2-0.5b (default: the four tiny ones)");
+  t->add_option("-o,--out", mk.out_dir, "Output directory");
+  t->add_option("--llama-models", mk.llama_models_dir, "llama.cpp's models/ directory (default: found in the cache)");
+  t->add_option("--type", mk.type, "Weight type: f32, f16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k");
+  t->add_option("--threads", mk.threads, "Threads for quantizing");
+  t->add_flag("-f,--force", mk.force, "Overwrite existing files");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (s->parsed()) return cmd_serve(serve);
+  if (r->parsed()) return cmd_run(run);
+  if (t->parsed()) return cmd_make_test_model(mk);
+  pull.config = mconfig;
+  if (ml->parsed()) return cmd_models_list(mconfig);
+  if (mp->parsed()) return cmd_models_pull(pull);
+  if (mv->parsed()) return cmd_models_verify(mconfig, verify_ids);
+  if (mr->parsed()) return cmd_models_rm(mconfig, rm_ids);
+  return 1;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Hearth builds and tests with, only those that are missing.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+PKGS=(
+  build-essential cmake ninja-build git pkg-config ca-certificates curl
+  libboost1.81-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libtomlplusplus-dev libcli11-dev
+  libcurl4-openssl-dev libssl-dev libgtest-dev libgmock-dev
+  clang-14 libclang-rt-14-dev
+  nodejs npm python3
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nodejs/npm may come from outside Debian; what matters is that the commands work.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=(); for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || filtered+=("$p"); done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages: all present"
+fi

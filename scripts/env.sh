@@ -1,0 +1,48 @@
+# Shared settings for Hearth's setup scripts. Source it; it defines variables only.
+# HEARTH_CACHE holds everything fetched or built from third parties (outside the checkout),
+# so a clean clone reuses it and rebuilds are rare.
+HEARTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HEARTH_CACHE="${HEARTH_CACHE:-$HOME/.cache/hearth}"
+
+# Upstream llama.cpp travels inside this npm package as a git bundle (see ../shared/DEPENDENCIES.md).
+LLAMA_NPM_PKG="node-llama-cpp"
+LLAMA_NPM_VERSION="3.22.1"
+LLAMA_NPM_SHA256="a0d9dd80eacd2ab1cfe71aee57ac8a806487fd70b3d2a38fbec637752d9e5c5f"
+
+# The official OpenAI client used by the end-to-end tests.
+OPENAI_NPM_VERSION="4.104.0"
+
+# Flags llama.cpp is built with. Part of the cache key: change them and a new build is made.
+LLAMA_CMAKE_FLAGS=(
+  -DCMAKE_BUILD_TYPE=Release
+  -DBUILD_SHARED_LIBS=OFF
+  -DGGML_NATIVE=ON
+  -DGGML_OPENMP=ON
+  -DLLAMA_BUILD_TESTS=OFF
+  -DLLAMA_BUILD_EXAMPLES=OFF
+  -DLLAMA_BUILD_TOOLS=ON
+  -DLLAMA_BUILD_SERVER=ON
+  -DLLAMA_BUILD_APP=OFF
+  -DLLAMA_BUILD_UI=OFF
+  -DLLAMA_USE_PREBUILT_UI=OFF
+  -DLLAMA_OPENSSL=OFF
+  -DLLAMA_BUILD_COMMON=ON
+  -DCMAKE_POSITION_INDEPENDENT_CODE=ON
+)
+
+log() { printf '\033[1;34m[hearth]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[hearth] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# A short hash of this machine's CPU features: -march=native builds are only valid on the same kind of CPU.
+cpu_key() {
+  { gcc -march=native -Q --help=target 2>/dev/null | grep -E '^\s+-m(arch|avx|sse|fma|f16c|bmi)' ; g++ --version | head -1; } \
+    | sha256sum | cut -c1-10
+}
+
+llama_key() {
+  printf '%s %s %s\n' "$LLAMA_NPM_VERSION" "${LLAMA_CMAKE_FLAGS[*]}" "$(cpu_key)" | sha256sum | cut -c1-12
+}
+
+LLAMA_KEY="$(llama_key)"
+LLAMA_SRC="$HEARTH_CACHE/llama.cpp-$LLAMA_NPM_VERSION/src"
+LLAMA_BUILD="$HEARTH_CACHE/llama.cpp-$LLAMA_NPM_VERSION/build-$LLAMA_KEY"

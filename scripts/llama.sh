@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Fetches upstream llama.cpp (pinned, checksum-verified, from the npm package that carries it)
+# and builds ggml, libllama, llama-common, llama-server and llama-bench into $HEARTH_CACHE.
+# The build directory is keyed by version + flags + CPU, so it is built once and reused.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+stamp="$LLAMA_BUILD/.hearth-built"
+if [[ -f $stamp ]]; then
+  log "llama.cpp $LLAMA_NPM_VERSION: cached build $LLAMA_BUILD"
+  exit 0
+fi
+
+mkdir -p "$HEARTH_CACHE/dl"
+tgz="$HEARTH_CACHE/dl/$LLAMA_NPM_PKG-$LLAMA_NPM_VERSION.tgz"
+if [[ ! -f $tgz ]] || ! echo "$LLAMA_NPM_SHA256  $tgz" | sha256sum -c --status; then
+  log "fetching $LLAMA_NPM_PKG@$LLAMA_NPM_VERSION from npm"
+  rm -f "$tgz"
+  (cd "$HEARTH_CACHE/dl" && npm pack --silent "$LLAMA_NPM_PKG@$LLAMA_NPM_VERSION" >/dev/null)
+fi
+echo "$LLAMA_NPM_SHA256  $tgz" | sha256sum -c --status || die "checksum mismatch for $tgz"
+log "checksum ok: $LLAMA_NPM_SHA256"
+
+if [[ ! -f $LLAMA_SRC/include/llama.h ]]; then
+  tmp="$(mktemp -d)"
+  tar xzf "$tgz" -C "$tmp" package/llama/gitRelease.bundle package/llama/llama.cpp.info.json
+  rm -rf "$LLAMA_SRC"
+  git -c advice.detachedHead=false clone -q "$tmp/package/llama/gitRelease.bundle" "$LLAMA_SRC"
+  cp "$tmp/package/llama/llama.cpp.info.json" "$LLAMA_SRC/hearth-release.json"
+  rm -rf "$tmp"
+fi
+
+log "building llama.cpp into $LLAMA_BUILD (about 15 minutes on 2 cores, once)"
+cmake -S "$LLAMA_SRC" -B "$LLAMA_BUILD" -G Ninja "${LLAMA_CMAKE_FLAGS[@]}" >/dev/null
+cmake --build "$LLAMA_BUILD" --target llama llama-common llama-server llama-bench ggml
+touch "$stamp"
+log "llama.cpp built"

@@ -1,0 +1,47 @@
+// LlamaBackend: DecodeBackend over a llama_context. Owned and used by one SlotScheduler thread.
+#pragma once
+
+#include <llama.h>
+#include <llama-cpp.h>
+
+#include <vector>
+
+#include "engine/decode_backend.h"
+
+namespace hearth {
+
+// Maps llama_decode's return codes to our errors (the one place that knows them).
+Status decode_status(int32_t rc, size_t n_tokens);
+
+class LlamaBackend final : public DecodeBackend {
+ public:
+  // `ctx` is owned by the backend; `model` must outlive it.
+  LlamaBackend(const llama_model* model, llama_context_ptr ctx, int n_slots, int n_batch);
+  ~LlamaBackend() override;
+
+  Status begin(int slot, const SamplingParams& params) override;
+  void end(int slot) override;
+  void kv_truncate(int slot, int from) override;
+  void kv_copy(int src, int dst, int n) override;
+  Status decode(std::span<const BatchItem> batch) override;
+  Token sample(int slot, int batch_index) override;
+  std::string piece(Token token) const override;
+  bool is_end_of_generation(Token token) const override;
+
+ private:
+  struct SlotSampler {
+    llama_sampler_ptr chain;
+    llama_sampler_ptr grammar;
+    std::vector<llama_token_data> candidates;
+  };
+  void fill_candidates(SlotSampler& s, int batch_index);
+
+  const llama_model* model_;
+  const llama_vocab* vocab_;
+  llama_context_ptr ctx_;
+  llama_batch batch_;
+  int n_vocab_;
+  std::vector<SlotSampler> samplers_;
+};
+
+}  // namespace hearth

@@ -1,0 +1,298 @@
+#include "engine/model_engine.h"
+
+#include <llama.h>
+#include <llama-cpp.h>
+
+#include <chat.h>
+#include <json-schema-to-grammar.h>
+#include <spdlog/spdlog.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "engine/embedding_worker.h"
+#include "engine/llama_backend.h"
+
+namespace hearth {
+namespace {
+
+void llama_log_to_spdlog(ggml_log_level level, const char* text, void*) {
+  std::string_view t(text);
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.remove_suffix(1);
+  if (t.empty()) return;
+  switch (level) {
+    case GGML_LOG_LEVEL_ERROR: spdlog::error("llama.cpp: {}", t); break;
+    case GGML_LOG_LEVEL_WARN: spdlog::warn("llama.cpp: {}", t); break;
+    default: spdlog::trace("llama.cpp: {}", t); break;
+  }
+}
+
+Result<ggml_type> parse_kv_type(const std::string& s) {
+  if (s == "f32") return GGML_TYPE_F32;
+  if (s == "f16") return GGML_TYPE_F16;
+  if (s == "bf16") return GGML_TYPE_BF16;
+  if (s == "q8_0") return GGML_TYPE_Q8_0;
+  if (s == "q4_0") return GGML_TYPE_Q4_0;
+  if (s == "q4_1") return GGML_TYPE_Q4_1;
+  if (s == "q5_0") return GGML_TYPE_Q5_0;
+  if (s == "q5_1") return GGML_TYPE_Q5_1;
+  return invalid_argument(fmt::format("unknown KV-cache type '{}' (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1)", s),
+                          "kv_type");
+}
+
+Result<llama_flash_attn_type> parse_flash_attn(const std::string& s) {
+  if (s == "auto") return LLAMA_FLASH_ATTN_TYPE_AUTO;
+  if (s == "on") return LLAMA_FLASH_ATTN_TYPE_ENABLED;
+  if (s == "off") return LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  return invalid_argument(fmt::format("flash_attn must be auto, on or off, not '{}'", s), "flash_attn");
+}
+
+std::string meta_string(const llama_model* model, const char* key) {
+  char buf[512];
+  const int n = llama_model_meta_val_str(model, key, buf, sizeof(buf));
+  return n >= 0 ? std::string(buf) : std::string();
+}
+
+const char* pooling_name(enum llama_pooling_type t) {
+  switch (t) {
+    case LLAMA_POOLING_TYPE_NONE: return "none";
+    case LLAMA_POOLING_TYPE_MEAN: return "mean";
+    case LLAMA_POOLING_TYPE_CLS: return "cls";
+    case LLAMA_POOLING_TYPE_LAST: return "last";
+    case LLAMA_POOLING_TYPE_RANK: return "rank";
+    default: return "unspecified";
+  }
+}
+
+int default_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 4 : static_cast<int>(n);
+}
+
+}  // namespace
+
+void engine_global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llama_log_set(llama_log_to_spdlog, nullptr);
+    llama_backend_init();
+  });
+}
+
+std::string engine_system_info() { return llama_print_system_info(); }
+
+struct ModelEngine::Impl {
+  ModelLoadOptions options;
+  ModelInfo info;
+  llama_model_ptr model;
+  const llama_vocab* vocab = nullptr;
+  common_chat_templates_ptr templates;
+  std::unique_ptr<SlotScheduler> scheduler;
+  std::unique_ptr<EmbeddingWorker> embedder;
+};
+
+ModelEngine::ModelEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ModelEngine::~ModelEngine() {
+  // Threads first: they use the context and model.
+  if (impl_) {
+    impl_->scheduler.reset();
+    impl_->embedder.reset();
+  }
+}
+
+Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& opt) {
+  engine_global_init();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(opt.path, ec)) {
+    return not_found(fmt::format("model file not found: {}", opt.path));
+  }
+  if (opt.context_size < 16) return invalid_argument("context_size must be at least 16", "context_size");
+  if (opt.parallel < 1 || opt.parallel > 256) return invalid_argument("parallel must be 1..256", "parallel");
+  if (opt.batch_size < 1) return invalid_argument("batch_size must be positive", "batch_size");
+  auto kv_type = parse_kv_type(opt.kv_type);
+  if (!kv_type) return kv_type.take_error();
+  auto fa = parse_flash_attn(opt.flash_attn);
+  if (!fa) return fa.take_error();
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = opt;
+
+  llama_model_params mp = llama_model_default_params();
+  mp.n_gpu_layers = opt.gpu_layers;
+  impl->model.reset(llama_model_load_from_file(opt.path.c_str(), mp));
+  if (!impl->model) {
+    return unavailable(fmt::format("llama.cpp could not load '{}' (not a valid GGUF model, or an unsupported "
+                                   "architecture; see the log for details)",
+                                   opt.path));
+  }
+  const llama_model* model = impl->model.get();
+  impl->vocab = llama_model_get_vocab(model);
+
+  ModelInfo& info = impl->info;
+  info.architecture = meta_string(model, "general.architecture");
+  char desc[256];
+  llama_model_desc(model, desc, sizeof(desc));
+  info.description = desc;
+  info.n_params = llama_model_n_params(model);
+  info.file_bytes = llama_model_size(model);
+  info.n_ctx_train = llama_model_n_ctx_train(model);
+  info.n_embd = llama_model_n_embd(model);
+  info.n_vocab = llama_vocab_n_tokens(impl->vocab);
+  info.has_chat_template = llama_model_chat_template(model, nullptr) != nullptr;
+  // Embedding models: encoder-only (BERT family) or a declared pooling type.
+  const std::string pooling_key = info.architecture + ".pooling_type";
+  const bool declares_pooling = !meta_string(model, pooling_key.c_str()).empty();
+  info.is_embedding = (llama_model_has_encoder(model) && !llama_model_has_decoder(model)) || declares_pooling ||
+                      info.architecture == "bert" || info.architecture == "nomic-bert" ||
+                      info.architecture == "jina-bert-v2" || info.architecture == "modern-bert";
+
+  const int threads = opt.threads > 0 ? opt.threads : default_threads();
+  llama_context_params cp = llama_context_default_params();
+  cp.n_threads = threads;
+  cp.n_threads_batch = opt.threads_batch > 0 ? opt.threads_batch : threads;
+  cp.type_k = *kv_type;
+  cp.type_v = *kv_type;
+  cp.flash_attn_type = *fa;
+  cp.no_perf = true;
+
+  if (info.is_embedding) {
+    const int n = std::min(opt.context_size, info.n_ctx_train > 0 ? info.n_ctx_train : opt.context_size);
+    cp.n_ctx = static_cast<uint32_t>(n);
+    cp.n_batch = cp.n_ubatch = static_cast<uint32_t>(n);  // a non-causal model needs a whole input per ubatch
+    cp.n_seq_max = static_cast<uint32_t>(std::clamp(opt.parallel, 1, 64));
+    cp.embeddings = true;
+    cp.kv_unified = true;
+    llama_context_ptr ctx(llama_init_from_model(impl->model.get(), cp));
+    if (!ctx) return unavailable("llama.cpp could not create a context for the embedding model");
+    info.pooling = pooling_name(llama_pooling_type(ctx.get()));
+    impl->embedder = std::make_unique<EmbeddingWorker>(model, std::move(ctx), opt.max_queue);
+  } else {
+    // Every sequence may use the whole per-request context, so the pool holds parallel x context.
+    const std::uint64_t cells = static_cast<std::uint64_t>(opt.context_size) *
+                                (opt.kv_unified ? static_cast<std::uint64_t>(opt.parallel) : 1ULL) *
+                                (opt.kv_unified ? 1ULL : static_cast<std::uint64_t>(opt.parallel));
+    cp.n_ctx = static_cast<uint32_t>(cells);
+    cp.n_batch = static_cast<uint32_t>(opt.batch_size);
+    cp.n_ubatch = static_cast<uint32_t>(std::min(opt.ubatch_size, opt.batch_size));
+    cp.n_seq_max = static_cast<uint32_t>(opt.parallel);
+    cp.kv_unified = opt.kv_unified;
+    llama_context_ptr ctx(llama_init_from_model(impl->model.get(), cp));
+    if (!ctx) return unavailable("llama.cpp could not create a context (out of memory for the KV cache?)");
+    const std::uint64_t n_embd_kv = static_cast<std::uint64_t>(llama_model_n_embd(model)) *
+                                    static_cast<std::uint64_t>(std::max(1, llama_model_n_head_kv(model))) /
+                                    static_cast<std::uint64_t>(std::max(1, llama_model_n_head(model)));
+    info.kv_bytes = cells * n_embd_kv * 2 * static_cast<std::uint64_t>(llama_model_n_layer(model)) *
+                    ggml_type_size(*kv_type) / static_cast<std::uint64_t>(ggml_blck_size(*kv_type));
+    try {
+      impl->templates = common_chat_templates_init(model, opt.chat_template);
+    } catch (const std::exception& e) {
+      return invalid_argument(fmt::format("the chat template could not be parsed: {}", e.what()), "chat_template");
+    }
+    SchedulerConfig sc;
+    sc.n_slots = opt.parallel;
+    sc.n_ctx_per_seq = opt.context_size;
+    sc.n_batch = opt.batch_size;
+    sc.max_queue = opt.max_queue;
+    auto backend = std::make_unique<LlamaBackend>(model, std::move(ctx), opt.parallel, opt.batch_size);
+    impl->scheduler = std::make_unique<SlotScheduler>(std::move(backend), sc);
+  }
+  return std::unique_ptr<ModelEngine>(new ModelEngine(std::move(impl)));
+}
+
+const ModelInfo& ModelEngine::info() const { return impl_->info; }
+const ModelLoadOptions& ModelEngine::options() const { return impl_->options; }
+
+Result<std::vector<Token>> ModelEngine::tokenize(std::string_view text, bool add_special, bool parse_special) const {
+  if (text.size() > static_cast<size_t>(INT32_MAX / 2)) return invalid_argument("text is too long to tokenize");
+  std::vector<Token> out(text.size() + 8);
+  int n = llama_tokenize(impl_->vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                         static_cast<int32_t>(out.size()), add_special, parse_special);
+  if (n < 0) {
+    out.resize(static_cast<size_t>(-n));
+    n = llama_tokenize(impl_->vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                       static_cast<int32_t>(out.size()), add_special, parse_special);
+  }
+  if (n < 0) return internal_error("tokenization failed");
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string ModelEngine::detokenize(const std::vector<Token>& tokens) const {
+  std::string out(tokens.size() * 8 + 16, '\0');
+  int n = llama_detokenize(impl_->vocab, tokens.data(), static_cast<int32_t>(tokens.size()), out.data(),
+                           static_cast<int32_t>(out.size()), false, false);
+  if (n < 0) {
+    out.resize(static_cast<size_t>(-n));
+    n = llama_detokenize(impl_->vocab, tokens.data(), static_cast<int32_t>(tokens.size()), out.data(),
+                         static_cast<int32_t>(out.size()), false, false);
+  }
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return out;
+}
+
+Result<RenderedChat> ModelEngine::render_chat(const ChatRenderRequest& req) const {
+  if (!impl_->templates) return invalid_argument("this model has no chat template (it is an embedding model)", "model");
+  common_chat_templates_inputs in;
+  in.use_jinja = true;
+  in.add_generation_prompt = req.add_generation_prompt;
+  in.enable_thinking = req.enable_thinking;
+  in.reasoning_format = COMMON_REASONING_FORMAT_DEEPSEEK;
+  for (const auto& m : req.messages) {
+    common_chat_msg msg;
+    msg.role = m.role;
+    msg.content = m.content;
+    msg.reasoning_content = m.reasoning_content;
+    msg.tool_name = m.name;
+    msg.tool_call_id = m.tool_call_id;
+    in.messages.push_back(std::move(msg));
+  }
+  RenderedChat out;
+  try {
+    common_chat_params p = common_chat_templates_apply(impl_->templates.get(), in);
+    out.prompt = std::move(p.prompt);
+    out.supports_thinking = p.supports_thinking;
+    if (!p.thinking_start_tag.empty()) out.think_open = p.thinking_start_tag;
+    if (!p.thinking_end_tags.empty() && !p.thinking_end_tags.front().empty()) out.think_close = p.thinking_end_tags.front();
+    out.extra_stops = std::move(p.additional_stops);
+  } catch (const std::exception& e) {
+    return invalid_argument(fmt::format("the chat template failed on these messages: {}", e.what()), "messages");
+  }
+  std::string_view tail(out.prompt);
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.remove_suffix(1);
+  out.starts_in_reasoning = tail.size() >= out.think_open.size() &&
+                            tail.substr(tail.size() - out.think_open.size()) == out.think_open;
+  return out;
+}
+
+Result<std::shared_ptr<RequestHandle>> ModelEngine::generate(GenerationRequest request, EventSink sink) {
+  if (!impl_->scheduler) return invalid_argument("this is an embedding model; it cannot generate text", "model");
+  return impl_->scheduler->submit(std::move(request), std::move(sink));
+}
+
+Status ModelEngine::embed(std::vector<std::vector<Token>> inputs, EmbedDone done) {
+  if (!impl_->embedder) {
+    return invalid_argument("this model does not produce embeddings; use an embedding model", "model");
+  }
+  return impl_->embedder->submit(std::move(inputs), std::move(done));
+}
+
+SchedulerStats ModelEngine::stats() const {
+  return impl_->scheduler ? impl_->scheduler->stats() : impl_->embedder->stats();
+}
+
+int ModelEngine::load() const { return impl_->scheduler ? impl_->scheduler->load() : impl_->embedder->load(); }
+
+Result<std::string> json_schema_to_gbnf(const std::string& schema_json) {
+  try {
+    common_json schema = common_json::parse(schema_json.empty() ? std::string(R"({"type":"object"})") : schema_json);
+    return json_schema_to_grammar(schema);
+  } catch (const std::exception& e) {
+    return invalid_argument(fmt::format("the JSON schema cannot be used: {}", e.what()), "response_format");
+  }
+}
+
+}  // namespace hearth

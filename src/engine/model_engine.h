@@ -1,0 +1,114 @@
+// ModelEngine: one loaded GGUF model and the machinery that serves it: a SlotScheduler for
+// generative models, or an embedding worker for embedding models. This header keeps llama.h out
+// of its includers; only src/engine/*.cpp include llama.h.
+//
+// Threading: every public method is thread-safe. tokenize() and render_chat() run on the
+// caller's thread; generation and embedding run on the model's own thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "engine/scheduler.h"
+#include "engine/types.h"
+
+namespace hearth {
+
+struct ModelLoadOptions {
+  std::string path;
+  int context_size = 4096;  // tokens per request (prompt + completion)
+  int parallel = 4;         // sequences decoded together
+  int threads = 0;          // 0: all cores
+  int threads_batch = 0;    // 0: same as threads
+  int batch_size = 512;     // tokens per decode call (chunked prefill size)
+  int ubatch_size = 512;
+  std::string kv_type = "f16";  // f32, f16, bf16, q8_0, q4_0
+  int gpu_layers = 0;           // -1: all (needs a GPU build)
+  bool kv_unified = true;       // one KV pool shared by all sequences (enables cross-slot prefix reuse)
+  std::string flash_attn = "auto";  // auto, on, off
+  int max_queue = 64;
+  std::string chat_template;  // override; empty: the model's own
+};
+
+struct ModelInfo {
+  std::string architecture;
+  std::string description;
+  std::uint64_t n_params = 0;
+  std::uint64_t file_bytes = 0;
+  std::uint64_t kv_bytes = 0;       // estimated KV-cache size
+  int n_ctx_train = 0;
+  int n_embd = 0;
+  int n_vocab = 0;
+  bool is_embedding = false;
+  std::string pooling;              // embedding models: none, mean, cls, last, rank
+  bool has_chat_template = false;
+};
+
+struct ChatMessage {
+  std::string role;     // system, user, assistant, tool
+  std::string content;
+  std::string reasoning_content;
+  std::string name;
+  std::string tool_call_id;
+};
+
+struct ChatRenderRequest {
+  std::vector<ChatMessage> messages;
+  bool add_generation_prompt = true;
+  bool enable_thinking = true;
+};
+
+struct RenderedChat {
+  std::string prompt;
+  bool starts_in_reasoning = false;  // the prompt opened a think block
+  bool supports_thinking = false;
+  std::string think_open = "<think>";
+  std::string think_close = "</think>";
+  std::vector<std::string> extra_stops;
+};
+
+using EmbedDone = std::function<void(Result<std::vector<std::vector<float>>>)>;
+
+class ModelEngine {
+ public:
+  static Result<std::unique_ptr<ModelEngine>> load(const ModelLoadOptions& options);
+  ~ModelEngine();
+  ModelEngine(const ModelEngine&) = delete;
+  ModelEngine& operator=(const ModelEngine&) = delete;
+
+  const ModelInfo& info() const;
+  const ModelLoadOptions& options() const;
+
+  Result<std::vector<Token>> tokenize(std::string_view text, bool add_special, bool parse_special) const;
+  std::string detokenize(const std::vector<Token>& tokens) const;
+  Result<RenderedChat> render_chat(const ChatRenderRequest& request) const;
+
+  // Generative models only.
+  Result<std::shared_ptr<RequestHandle>> generate(GenerationRequest request, EventSink sink);
+  // Embedding models only: one L2-normalized vector per input. `done` runs on the model thread.
+  Status embed(std::vector<std::vector<Token>> inputs, EmbedDone done);
+
+  SchedulerStats stats() const;
+  int load() const;  // requests waiting or running
+
+  struct Impl;
+
+ private:
+  explicit ModelEngine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Sets up llama.cpp once per process and routes its log to ours. Idempotent, thread-safe.
+void engine_global_init();
+std::string engine_system_info();
+
+// OpenAI response_format → GBNF, using llama.cpp's JSON-schema converter.
+// An empty schema string means "any JSON object".
+Result<std::string> json_schema_to_gbnf(const std::string& schema_json);
+
+}  // namespace hearth

@@ -1,0 +1,377 @@
+#include "engine/scheduler.h"
+
+#include <chrono>
+#include <fmt/format.h>
+
+namespace hearth {
+namespace {
+using Clock = std::chrono::steady_clock;
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+}  // namespace
+
+struct SlotScheduler::Task {
+  GenerationRequest req;
+  EventSink sink;
+  std::shared_ptr<RequestHandle> handle;
+  Clock::time_point submitted;
+};
+
+struct SlotScheduler::Slot {
+  int id = 0;
+  SlotPhase phase = SlotPhase::kIdle;
+  std::vector<Token> cached;  // tokens whose KV is in this sequence, positions 0..n-1
+  std::shared_ptr<Task> task;
+  size_t prompt_done = 0;     // prompt tokens in the KV
+  Token pending = 0;          // sampled, to be decoded next step
+  int generated = 0;
+  int reused = 0;
+  int batch_index = -1;
+  std::uint64_t admitted = 0;
+  std::uint64_t last_used = 0;
+  Utf8Assembler utf8;
+  StopMatcher stop;
+  Clock::time_point t_admit, t_first;
+};
+
+void RequestHandle::cancel() {
+  if (cancelled_.exchange(true)) return;
+  if (!shared_) return;
+  std::lock_guard lk(shared_->mu);
+  shared_->cancel_pending = true;
+  shared_->cv.notify_all();
+}
+
+SlotScheduler::SlotScheduler(std::unique_ptr<DecodeBackend> backend, SchedulerConfig config)
+    : backend_(std::move(backend)), config_(config), shared_(std::make_shared<Shared>()) {
+  slots_.resize(static_cast<size_t>(config_.n_slots));
+  for (int i = 0; i < config_.n_slots; ++i) slots_[static_cast<size_t>(i)].id = i;
+  batch_.reserve(static_cast<size_t>(config_.n_batch));
+  thread_ = std::thread([this] { run(); });
+}
+
+SlotScheduler::~SlotScheduler() { stop(); }
+
+void SlotScheduler::stop() {
+  {
+    std::lock_guard lk(shared_->mu);
+    shared_->stopping = true;
+    shared_->cv.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<std::shared_ptr<RequestHandle>> SlotScheduler::submit(GenerationRequest request, EventSink sink) {
+  const auto n_prompt = static_cast<int>(request.prompt.size());
+  if (n_prompt == 0) return invalid_argument("the prompt is empty after tokenization", "messages");
+  if (n_prompt >= config_.n_ctx_per_seq) {
+    Error e = invalid_argument(
+        fmt::format("this model's context is {} tokens, but the prompt has {} tokens; shorten the "
+                    "prompt (nothing is truncated)",
+                    config_.n_ctx_per_seq, n_prompt),
+        "messages");
+    e.type_override = "context_length_exceeded";
+    return e;
+  }
+  auto task = std::make_shared<Task>();
+  task->req = std::move(request);
+  task->sink = std::move(sink);
+  task->handle = std::make_shared<RequestHandle>();
+  task->handle->shared_ = shared_;
+  task->submitted = Clock::now();
+
+  std::lock_guard lk(shared_->mu);
+  if (shared_->stopping) return unavailable("the model is shutting down");
+  if (static_cast<int>(shared_->waiting.size()) >= config_.max_queue) {
+    ++shared_->stats.requests_rejected;
+    return resource_exhausted(
+        fmt::format("the model's queue is full ({} waiting); retry later", shared_->waiting.size()), 1);
+  }
+  shared_->waiting.push_back(task);
+  ++shared_->stats.requests_submitted;
+  shared_->stats.queued = static_cast<int>(shared_->waiting.size());
+  shared_->cv.notify_all();
+  return task->handle;
+}
+
+SchedulerStats SlotScheduler::stats() const {
+  std::lock_guard lk(shared_->mu);
+  return shared_->stats;
+}
+
+int SlotScheduler::load() const {
+  std::lock_guard lk(shared_->mu);
+  return shared_->stats.queued + shared_->stats.active_slots;
+}
+
+void SlotScheduler::run() {
+  for (;;) {
+    {
+      std::unique_lock lk(shared_->mu);
+      auto has_free = [&] {
+        for (const auto& s : slots_) if (s.phase == SlotPhase::kIdle) return true;
+        return false;
+      };
+      auto has_active = [&] {
+        for (const auto& s : slots_) if (s.phase != SlotPhase::kIdle) return true;
+        return false;
+      };
+      shared_->cv.wait(lk, [&] {
+        return shared_->stopping || shared_->cancel_pending || has_active() ||
+               (!shared_->waiting.empty() && has_free());
+      });
+      if (shared_->stopping) break;
+      shared_->cancel_pending = false;
+    }
+    reap_cancelled();
+    admit_waiting();
+    step();
+  }
+
+  // Shutting down: everything still pending ends as cancelled.
+  for (auto& s : slots_) {
+    if (s.phase != SlotPhase::kIdle) finish(s, FinishReason::kCancelled);
+  }
+  std::deque<std::shared_ptr<Task>> rest;
+  {
+    std::lock_guard lk(shared_->mu);
+    rest.swap(shared_->waiting);
+    shared_->stats.queued = 0;
+  }
+  for (auto& t : rest) {
+    GenEvent ev;
+    ev.kind = GenEvent::Kind::kDone;
+    ev.finish = FinishReason::kCancelled;
+    ev.usage.prompt_tokens = static_cast<int>(t->req.prompt.size());
+    t->sink(std::move(ev));
+  }
+}
+
+void SlotScheduler::reap_cancelled() {
+  for (auto& s : slots_) {
+    if (s.phase != SlotPhase::kIdle && s.task->handle->cancelled()) finish(s, FinishReason::kCancelled);
+  }
+  std::vector<std::shared_ptr<Task>> dropped;
+  {
+    std::lock_guard lk(shared_->mu);
+    auto& w = shared_->waiting;
+    for (auto it = w.begin(); it != w.end();) {
+      if ((*it)->handle->cancelled()) {
+        dropped.push_back(*it);
+        it = w.erase(it);
+        ++shared_->stats.requests_cancelled;
+      } else {
+        ++it;
+      }
+    }
+    shared_->stats.queued = static_cast<int>(w.size());
+  }
+  for (auto& t : dropped) {
+    GenEvent ev;
+    ev.kind = GenEvent::Kind::kDone;
+    ev.finish = FinishReason::kCancelled;
+    t->sink(std::move(ev));
+  }
+}
+
+void SlotScheduler::admit_waiting() {
+  for (;;) {
+    std::shared_ptr<Task> task;
+    {
+      std::lock_guard lk(shared_->mu);
+      bool free = false;
+      for (const auto& s : slots_) free = free || s.phase == SlotPhase::kIdle;
+      if (!free || shared_->waiting.empty()) return;
+      task = shared_->waiting.front();
+      shared_->waiting.pop_front();
+      shared_->stats.queued = static_cast<int>(shared_->waiting.size());
+    }
+    std::vector<SlotSnapshot> snaps;
+    snaps.reserve(slots_.size());
+    for (const auto& s : slots_) snaps.push_back({s.id, s.phase != SlotPhase::kIdle, s.cached, s.last_used});
+    const SlotChoice choice = choose_slot(snaps, task->req.prompt);
+    Slot& slot = slots_[static_cast<size_t>(choice.slot)];
+
+    if (Status st = backend_->begin(slot.id, task->req.sampling); !st.ok()) {
+      GenEvent ev;
+      ev.kind = GenEvent::Kind::kError;
+      ev.error = st.error();
+      task->sink(std::move(ev));
+      continue;
+    }
+    if (choice.copy_from >= 0) {
+      backend_->kv_copy(choice.copy_from, slot.id, static_cast<int>(choice.reuse));
+    } else {
+      backend_->kv_truncate(slot.id, static_cast<int>(choice.reuse));
+    }
+    slot.cached.assign(task->req.prompt.begin(), task->req.prompt.begin() + static_cast<long>(choice.reuse));
+    slot.prompt_done = choice.reuse;
+    slot.reused = static_cast<int>(choice.reuse);
+    slot.generated = 0;
+    slot.phase = SlotPhase::kPrefill;
+    slot.admitted = ++clock_;
+    slot.utf8 = Utf8Assembler{};
+    slot.stop = StopMatcher(task->req.stop);
+    slot.t_admit = Clock::now();
+    slot.task = std::move(task);
+    std::lock_guard lk(shared_->mu);
+    shared_->stats.prompt_tokens_reused += choice.reuse;
+    ++shared_->stats.active_slots;
+  }
+}
+
+bool SlotScheduler::step() {
+  std::vector<PlanInput> inputs;
+  inputs.reserve(slots_.size());
+  for (const auto& s : slots_) {
+    const size_t remaining = s.task ? s.task->req.prompt.size() - s.prompt_done : 0;
+    inputs.push_back({s.id, s.phase, remaining, s.admitted});
+  }
+  const auto plan = plan_batch(inputs, static_cast<size_t>(config_.n_batch));
+  if (plan.empty()) return false;
+
+  batch_.clear();
+  size_t prompt_tokens = 0;
+  for (const auto& e : plan) {
+    Slot& s = slots_[static_cast<size_t>(e.id)];
+    s.batch_index = -1;
+    if (s.phase == SlotPhase::kGenerate) {
+      s.batch_index = static_cast<int>(batch_.size());
+      batch_.push_back({s.pending, static_cast<int>(s.cached.size()), s.id, true});
+      continue;
+    }
+    for (size_t k = 0; k < e.n_tokens; ++k) {
+      const size_t p = s.prompt_done + k;
+      const bool last = e.completes_prompt && k + 1 == e.n_tokens;
+      if (last) s.batch_index = static_cast<int>(batch_.size());
+      batch_.push_back({s.task->req.prompt[p], static_cast<int>(p), s.id, last});
+    }
+    prompt_tokens += e.n_tokens;
+  }
+
+  const Status st = backend_->decode(batch_);
+  {
+    std::lock_guard lk(shared_->mu);
+    ++shared_->stats.decode_calls;
+    shared_->stats.batched_tokens += batch_.size();
+    if (st.ok()) shared_->stats.prompt_tokens_computed += prompt_tokens;
+    else ++shared_->stats.decode_failures;
+  }
+  if (!st.ok()) {
+    for (const auto& e : plan) fail_slot(slots_[static_cast<size_t>(e.id)], st.error());
+    return true;
+  }
+
+  for (const auto& e : plan) {
+    Slot& s = slots_[static_cast<size_t>(e.id)];
+    if (s.phase == SlotPhase::kGenerate) {
+      s.cached.push_back(s.pending);
+    } else {
+      const auto begin = s.task->req.prompt.begin() + static_cast<long>(s.prompt_done);
+      s.cached.insert(s.cached.end(), begin, begin + static_cast<long>(e.n_tokens));
+      s.prompt_done += e.n_tokens;
+      if (!e.completes_prompt) continue;
+      s.phase = SlotPhase::kGenerate;
+      s.t_first = Clock::now();
+    }
+    on_token(s, backend_->sample(s.id, s.batch_index));
+  }
+  return true;
+}
+
+void SlotScheduler::on_token(Slot& s, Token token) {
+  ++s.generated;
+  {
+    std::lock_guard lk(shared_->mu);
+    ++shared_->stats.tokens_generated;
+  }
+  const GenerationRequest& req = s.task->req;
+  if (!req.ignore_eos && backend_->is_end_of_generation(token)) {
+    finish(s, FinishReason::kStop);
+    return;
+  }
+  const std::string text = s.utf8.push(backend_->piece(token));
+  StopMatcher::Output out = s.stop.push(text);
+  if (!out.emit.empty()) {
+    GenEvent ev;
+    ev.text = std::move(out.emit);
+    s.task->sink(std::move(ev));
+  }
+  if (out.stopped) {
+    s.stop = StopMatcher{};  // nothing held back may be released after a match
+    s.utf8 = Utf8Assembler{};
+    finish(s, FinishReason::kStop);
+    return;
+  }
+  if ((req.max_tokens >= 0 && s.generated >= req.max_tokens) ||
+      static_cast<int>(s.cached.size()) >= config_.n_ctx_per_seq) {
+    finish(s, FinishReason::kLength);
+    return;
+  }
+  s.pending = token;
+}
+
+void SlotScheduler::finish(Slot& s, FinishReason reason) {
+  if (reason != FinishReason::kCancelled) {
+    std::string tail;
+    StopMatcher::Output out = s.stop.push(s.utf8.flush());
+    tail = std::move(out.emit);
+    if (!out.stopped) tail += s.stop.flush();
+    if (out.stopped) reason = FinishReason::kStop;
+    if (!tail.empty()) {
+      GenEvent ev;
+      ev.text = std::move(tail);
+      s.task->sink(std::move(ev));
+    }
+  }
+  const auto now = Clock::now();
+  GenEvent done;
+  done.kind = GenEvent::Kind::kDone;
+  done.finish = reason;
+  done.usage.prompt_tokens = static_cast<int>(s.task->req.prompt.size());
+  done.usage.completion_tokens = s.generated;
+  done.usage.cached_tokens = s.reused;
+  done.timings.queue_ms = ms_between(s.task->submitted, s.t_admit);
+  if (s.phase == SlotPhase::kGenerate) {
+    done.timings.prompt_ms = ms_between(s.t_admit, s.t_first);
+    done.timings.gen_ms = ms_between(s.t_first, now);
+  }
+  s.task->sink(std::move(done));
+
+  backend_->end(s.id);
+  s.task.reset();
+  s.phase = SlotPhase::kIdle;
+  s.last_used = ++clock_;
+  std::lock_guard lk(shared_->mu);
+  --shared_->stats.active_slots;
+  if (reason == FinishReason::kCancelled) ++shared_->stats.requests_cancelled;
+  else ++shared_->stats.requests_completed;
+}
+
+void SlotScheduler::fail_slot(Slot& s, const Error& error) {
+  GenEvent ev;
+  ev.kind = GenEvent::Kind::kError;
+  ev.error = error;
+  s.task->sink(std::move(ev));
+  backend_->end(s.id);
+  backend_->kv_truncate(s.id, 0);
+  s.cached.clear();
+  s.task.reset();
+  s.phase = SlotPhase::kIdle;
+  s.last_used = ++clock_;
+  std::lock_guard lk(shared_->mu);
+  --shared_->stats.active_slots;
+}
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kError: return "error";
+  }
+  return "stop";
+}
+
+}  // namespace hearth

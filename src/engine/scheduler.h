@@ -1,0 +1,117 @@
+// SlotScheduler: one thread per loaded model that owns the model's context and batches every
+// active sequence continuously (after llama-server's update_slots, split into small parts).
+//
+// Threading: submit(), cancel(), stats() and stop() are thread-safe and never block on decoding.
+// Everything else, including the DecodeBackend and all slot state, belongs to the scheduler
+// thread. Events reach the caller's EventSink on the scheduler thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/result.h"
+#include "engine/decode_backend.h"
+#include "engine/slot_planning.h"
+#include "engine/stop_matcher.h"
+#include "core/utf8.h"
+
+namespace hearth {
+
+struct SchedulerConfig {
+  int n_slots = 4;          // parallel sequences
+  int n_ctx_per_seq = 4096; // prompt + completion limit per request
+  int n_batch = 512;        // tokens per llama_decode
+  int max_queue = 64;       // waiting requests beyond the busy slots; more get ResourceExhausted
+};
+
+// Counters for tests and /metrics. Monotonic unless noted.
+struct SchedulerStats {
+  std::uint64_t requests_submitted = 0;
+  std::uint64_t requests_completed = 0;
+  std::uint64_t requests_cancelled = 0;
+  std::uint64_t requests_rejected = 0;
+  std::uint64_t prompt_tokens_computed = 0;
+  std::uint64_t prompt_tokens_reused = 0;
+  std::uint64_t tokens_generated = 0;
+  std::uint64_t decode_calls = 0;
+  std::uint64_t decode_failures = 0;
+  std::uint64_t batched_tokens = 0;
+  int active_slots = 0;  // gauge
+  int queued = 0;        // gauge
+};
+
+class RequestHandle;
+
+class SlotScheduler {
+ public:
+  SlotScheduler(std::unique_ptr<DecodeBackend> backend, SchedulerConfig config);
+  ~SlotScheduler();  // stops: pending and active requests end with FinishReason::kCancelled
+  SlotScheduler(const SlotScheduler&) = delete;
+  SlotScheduler& operator=(const SlotScheduler&) = delete;
+
+  // Queues a request. Fails at once (sink not called) when the prompt does not fit the context
+  // or the queue is full.
+  Result<std::shared_ptr<RequestHandle>> submit(GenerationRequest request, EventSink sink);
+
+  SchedulerStats stats() const;
+  const SchedulerConfig& config() const { return config_; }
+  // Requests waiting or running; 0 means the model is idle.
+  int load() const;
+  void stop();
+
+ private:
+  struct Task;
+  struct Slot;
+
+  void run();
+  void admit_waiting();
+  void start_on_slot(Slot& slot, std::shared_ptr<Task> task);
+  void reap_cancelled();
+  bool step();
+  void on_token(Slot& slot, Token token);
+  void finish(Slot& slot, FinishReason reason);
+  void fail_slot(Slot& slot, const Error& error);
+
+  std::unique_ptr<DecodeBackend> backend_;
+  const SchedulerConfig config_;
+
+  // State shared with submitters and RequestHandles (which may outlive the scheduler).
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::shared_ptr<Task>> waiting;  // guarded by mu
+    bool stopping = false;                      // guarded by mu
+    bool cancel_pending = false;                 // guarded by mu
+    SchedulerStats stats;                       // guarded by mu
+  };
+  std::shared_ptr<Shared> shared_;
+
+  // Scheduler-thread state.
+  std::vector<Slot> slots_;
+  std::uint64_t clock_ = 0;
+  std::vector<DecodeBackend::BatchItem> batch_;
+
+  std::thread thread_;
+  friend class RequestHandle;
+};
+
+// What submit() returns: lets the caller cancel. Safe to use from any thread, and to outlive
+// the scheduler.
+class RequestHandle {
+ public:
+  void cancel();
+  bool cancelled() const { return cancelled_.load(); }
+
+ private:
+  friend class SlotScheduler;
+  std::atomic<bool> cancelled_{false};
+  std::shared_ptr<SlotScheduler::Shared> shared_;
+};
+
+}  // namespace hearth

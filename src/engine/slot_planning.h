@@ -1,0 +1,55 @@
+// Pure decisions of the slot scheduler, kept free of threads and llama.cpp so they can be unit
+// tested exhaustively: which slot a new request takes (prefix reuse), and what goes into the
+// next batch (continuous batching with chunked prefill).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/types.h"
+
+namespace hearth {
+
+size_t common_prefix_length(std::span<const Token> a, std::span<const Token> b);
+
+struct SlotSnapshot {
+  int id = 0;
+  bool busy = false;
+  std::span<const Token> cached;  // tokens whose KV is in the cache for this slot, from position 0
+  std::uint64_t last_used = 0;    // larger is more recent
+};
+
+struct SlotChoice {
+  int slot = -1;         // -1: no free slot
+  int copy_from = -1;    // >= 0: copy the first `reuse` cells from this slot's sequence
+  size_t reuse = 0;      // prompt tokens whose KV is reused
+};
+
+// Chooses a free slot for `prompt`. The longest cached prefix anywhere (even in a busy slot, as
+// its first cells are stable) is reused; at least one prompt token is always left to compute, so
+// that the request gets fresh logits. Ties go to the least recently used free slot, which keeps
+// the most useful caches alive.
+SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt);
+
+enum class SlotPhase { kIdle, kPrefill, kGenerate };
+
+struct PlanInput {
+  int id = 0;
+  SlotPhase phase = SlotPhase::kIdle;
+  size_t prompt_remaining = 0;   // kPrefill: prompt tokens not yet computed
+  std::uint64_t admitted = 0;    // admission order; earlier prefills go first
+};
+
+struct PlanEntry {
+  int id = 0;
+  size_t n_tokens = 0;      // generating: 1; prefilling: a chunk of the prompt
+  bool completes_prompt = false;
+};
+
+// Every generating slot gets one token; the rest of the budget goes to prompt chunks, oldest
+// admission first. Returns entries in batch order.
+std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch);
+
+}  // namespace hearth

@@ -1,0 +1,226 @@
+#include "models/catalog.h"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <filesystem>
+#include <set>
+
+namespace hearth {
+namespace fs = std::filesystem;
+namespace {
+
+std::string resolve(const std::string& base, const std::string& p) {
+  if (p.empty()) return p;
+  fs::path path(p);
+  if (path.is_relative()) path = fs::path(base) / path;
+  return path.lexically_normal().string();
+}
+
+// Typed getters that name the key in their errors.
+template <typename T>
+Status get(const toml::table& t, std::string_view key, const std::string& where, T& out) {
+  const toml::node* n = t.get(key);
+  if (!n) return {};
+  if constexpr (std::is_same_v<T, bool>) {
+    if (auto v = n->value<bool>()) { out = *v; return {}; }
+  } else if constexpr (std::is_integral_v<T>) {
+    if (n->is_integer()) { out = static_cast<T>(*n->value<int64_t>()); return {}; }
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (auto v = n->value<double>()) { out = static_cast<T>(*v); return {}; }
+  } else {
+    if (auto v = n->value<std::string>()) { out = *v; return {}; }
+  }
+  return invalid_argument(fmt::format("{}{} has the wrong type", where, key), std::string(key));
+}
+
+Status check_keys(const toml::table& t, const std::set<std::string>& allowed, const std::string& where) {
+  for (const auto& [k, v] : t) {
+    if (!allowed.count(std::string(k.str()))) {
+      return invalid_argument(fmt::format("unknown key {}{}", where, k.str()), std::string(k.str()));
+    }
+  }
+  return {};
+}
+
+Status parse_sampling(const toml::table& t, const std::string& where, SamplingParams& s) {
+  HEARTH_TRY(check_keys(t, {"temperature", "top_k", "top_p", "min_p", "repeat_penalty", "presence_penalty",
+                            "frequency_penalty", "penalty_last_n", "seed"}, where));
+  HEARTH_TRY(get(t, "temperature", where, s.temperature));
+  HEARTH_TRY(get(t, "top_k", where, s.top_k));
+  HEARTH_TRY(get(t, "top_p", where, s.top_p));
+  HEARTH_TRY(get(t, "min_p", where, s.min_p));
+  HEARTH_TRY(get(t, "repeat_penalty", where, s.repeat_penalty));
+  HEARTH_TRY(get(t, "presence_penalty", where, s.presence_penalty));
+  HEARTH_TRY(get(t, "frequency_penalty", where, s.frequency_penalty));
+  HEARTH_TRY(get(t, "penalty_last_n", where, s.penalty_last_n));
+  if (t.contains("seed")) {
+    std::int64_t seed = 0;
+    HEARTH_TRY(get(t, "seed", where, seed));
+    s.seed = static_cast<std::uint32_t>(seed);
+  }
+  return {};
+}
+
+Result<ModelEntry> parse_entry(const toml::table& t, size_t index, const std::string& models_dir) {
+  const std::string where = fmt::format("model[{}].", index);
+  HEARTH_TRY(check_keys(t, {"id", "aliases", "file", "url", "sha256", "verify_on_load", "context_size", "parallel",
+                            "threads", "threads_batch", "batch_size", "ubatch_size", "kv_type", "gpu_layers",
+                            "kv_unified", "flash_attn", "max_queue", "chat_template", "sampling"}, where));
+  ModelEntry e;
+  HEARTH_TRY(get(t, "id", where, e.id));
+  if (e.id.empty()) return invalid_argument(where + "id is required", "id");
+  if (const toml::array* a = t.get_as<toml::array>("aliases")) {
+    for (const auto& n : *a) {
+      auto v = n.value<std::string>();
+      if (!v) return invalid_argument(where + "aliases must be strings", "aliases");
+      e.aliases.push_back(*v);
+    }
+  } else if (t.contains("aliases")) {
+    return invalid_argument(where + "aliases must be an array of strings", "aliases");
+  }
+  std::string file;
+  HEARTH_TRY(get(t, "file", where, file));
+  if (file.empty()) return invalid_argument(where + "file is required", "file");
+  e.file = resolve(models_dir, file);
+  HEARTH_TRY(get(t, "url", where, e.url));
+  HEARTH_TRY(get(t, "sha256", where, e.sha256));
+  for (char& c : e.sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  HEARTH_TRY(get(t, "verify_on_load", where, e.verify_on_load));
+  ModelLoadOptions& o = e.load;
+  o.path = e.file;
+  HEARTH_TRY(get(t, "context_size", where, o.context_size));
+  HEARTH_TRY(get(t, "parallel", where, o.parallel));
+  HEARTH_TRY(get(t, "threads", where, o.threads));
+  HEARTH_TRY(get(t, "threads_batch", where, o.threads_batch));
+  HEARTH_TRY(get(t, "batch_size", where, o.batch_size));
+  HEARTH_TRY(get(t, "ubatch_size", where, o.ubatch_size));
+  HEARTH_TRY(get(t, "kv_type", where, o.kv_type));
+  HEARTH_TRY(get(t, "gpu_layers", where, o.gpu_layers));
+  HEARTH_TRY(get(t, "kv_unified", where, o.kv_unified));
+  HEARTH_TRY(get(t, "flash_attn", where, o.flash_attn));
+  HEARTH_TRY(get(t, "max_queue", where, o.max_queue));
+  HEARTH_TRY(get(t, "chat_template", where, o.chat_template));
+  if (o.context_size < 16) return invalid_argument(where + "context_size must be at least 16", "context_size");
+  if (o.parallel < 1) return invalid_argument(where + "parallel must be at least 1", "parallel");
+  if (o.batch_size < 1) return invalid_argument(where + "batch_size must be at least 1", "batch_size");
+  if (o.max_queue < 0) return invalid_argument(where + "max_queue must not be negative", "max_queue");
+  if (const toml::table* s = t.get_as<toml::table>("sampling")) {
+    HEARTH_TRY(parse_sampling(*s, where + "sampling.", e.sampling));
+  }
+  return e;
+}
+
+}  // namespace
+
+const ModelEntry* Config::find(std::string_view name) const {
+  for (const auto& e : entries) {
+    if (e.id == name) return &e;
+  }
+  for (const auto& e : entries) {
+    for (const auto& a : e.aliases) {
+      if (a == name) return &e;
+    }
+  }
+  return nullptr;
+}
+
+std::vector<std::string> Config::ids() const {
+  std::vector<std::string> out;
+  for (const auto& e : entries) out.push_back(e.id);
+  return out;
+}
+
+Result<Config> parse_config(std::string_view text, const std::string& base_dir) {
+  toml::table root;
+  try {
+    root = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    return invalid_argument(fmt::format("config is not valid TOML (line {}): {}", e.source().begin.line,
+                                        e.description()));
+  }
+  Config c;
+  HEARTH_TRY(check_keys(root, {"server", "models", "model"}, ""));
+  if (const toml::table* s = root.get_as<toml::table>("server")) {
+    const std::string w = "server.";
+    HEARTH_TRY(check_keys(*s, {"host", "port", "threads", "max_body_bytes", "shutdown_grace_seconds",
+                               "request_timeout_seconds", "log_level", "port_file"}, w));
+    HEARTH_TRY(get(*s, "host", w, c.server.host));
+    HEARTH_TRY(get(*s, "port", w, c.server.port));
+    HEARTH_TRY(get(*s, "threads", w, c.server.threads));
+    HEARTH_TRY(get(*s, "max_body_bytes", w, c.server.max_body_bytes));
+    HEARTH_TRY(get(*s, "shutdown_grace_seconds", w, c.server.shutdown_grace_seconds));
+    HEARTH_TRY(get(*s, "request_timeout_seconds", w, c.server.request_timeout_seconds));
+    HEARTH_TRY(get(*s, "log_level", w, c.server.log_level));
+    HEARTH_TRY(get(*s, "port_file", w, c.server.port_file));
+    if (c.server.port < 0 || c.server.port > 65535) return invalid_argument("server.port must be 0..65535", "port");
+    if (c.server.threads < 1) return invalid_argument("server.threads must be at least 1", "threads");
+  }
+  c.models.dir = resolve(base_dir, "models");
+  if (const toml::table* m = root.get_as<toml::table>("models")) {
+    const std::string w = "models.";
+    HEARTH_TRY(check_keys(*m, {"dir", "memory_budget_mb", "idle_unload_seconds", "load_wait_seconds", "default"}, w));
+    std::string dir;
+    HEARTH_TRY(get(*m, "dir", w, dir));
+    if (!dir.empty()) c.models.dir = resolve(base_dir, dir);
+    std::int64_t mb = -1;
+    HEARTH_TRY(get(*m, "memory_budget_mb", w, mb));
+    if (mb >= 0) c.models.memory_budget_bytes = static_cast<std::uint64_t>(mb) << 20;
+    HEARTH_TRY(get(*m, "idle_unload_seconds", w, c.models.idle_unload_seconds));
+    HEARTH_TRY(get(*m, "load_wait_seconds", w, c.models.load_wait_seconds));
+    HEARTH_TRY(get(*m, "default", w, c.models.default_model));
+  }
+  if (const toml::node* n = root.get("model")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) return invalid_argument("model must be an array of tables ([[model]])", "model");
+    std::set<std::string> names;
+    for (size_t i = 0; i < arr->size(); ++i) {
+      const toml::table* t = (*arr)[i].as_table();
+      if (!t) return invalid_argument(fmt::format("model[{}] must be a table", i), "model");
+      auto e = parse_entry(*t, i, c.models.dir);
+      if (!e) return e.take_error();
+      for (const auto& name : [&] { auto v = e->aliases; v.push_back(e->id); return v; }()) {
+        if (!names.insert(name).second) {
+          return invalid_argument(fmt::format("model name '{}' is used twice", name), "id");
+        }
+      }
+      c.entries.push_back(std::move(*e));
+    }
+  }
+  if (!c.models.default_model.empty() && !c.find(c.models.default_model)) {
+    return invalid_argument(fmt::format("models.default names '{}', which is not in the catalog", c.models.default_model),
+                            "default");
+  }
+  return c;
+}
+
+Result<Config> load_config(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return not_found(fmt::format("config file not found: {}", path));
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return not_found(fmt::format("cannot read config file {}", path));
+  std::string text;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  std::fclose(f);
+  const std::string base = fs::absolute(path).parent_path().string();
+  auto c = parse_config(text, base);
+  if (!c) {
+    Error e = c.take_error();
+    e.message = fmt::format("{}: {}", path, e.message);
+    return e;
+  }
+  c->source = path;
+  return c;
+}
+
+ModelEntry entry_for_file(const std::string& path) {
+  ModelEntry e;
+  e.file = fs::absolute(path).lexically_normal().string();
+  e.id = fs::path(path).stem().string();
+  e.load.path = e.file;
+  return e;
+}
+
+}  // namespace hearth

@@ -1,0 +1,63 @@
+// The configuration file (TOML) and the model catalog it declares. Built once at start-up and
+// then read-only, so it can be shared by every thread without locks.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "engine/model_engine.h"
+#include "engine/types.h"
+
+namespace hearth {
+
+struct ModelEntry {
+  std::string id;
+  std::vector<std::string> aliases;
+  std::string file;    // absolute path
+  std::string url;     // where `hearth models pull` fetches it from; may be empty
+  std::string sha256;  // expected digest (lowercase hex); may be empty
+  bool verify_on_load = false;
+  ModelLoadOptions load;
+  SamplingParams sampling;  // defaults for requests that do not say
+};
+
+struct ServerSettings {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int threads = 2;                        // HTTP I/O threads
+  std::size_t max_body_bytes = 8u << 20;  // larger bodies get 413
+  int shutdown_grace_seconds = 30;
+  int request_timeout_seconds = 600;      // reading a request / idle keep-alive
+  std::string log_level = "info";
+  std::string port_file;                  // if set, the bound port is written here (for port 0)
+};
+
+struct ModelsSettings {
+  std::string dir;                          // absolute
+  std::uint64_t memory_budget_bytes = 8ull << 30;
+  int idle_unload_seconds = 0;              // 0: never
+  int load_wait_seconds = 120;              // a request waits this long for a loading model
+  std::string default_model;                // used when a request names no model
+};
+
+struct Config {
+  ServerSettings server;
+  ModelsSettings models;
+  std::vector<ModelEntry> entries;
+  std::string source;  // the file it came from, or "<defaults>"
+
+  // By id or alias; nullptr when unknown.
+  const ModelEntry* find(std::string_view name) const;
+  std::vector<std::string> ids() const;
+};
+
+// Parses TOML text; relative paths resolve against base_dir. Errors name the key.
+Result<Config> parse_config(std::string_view toml_text, const std::string& base_dir);
+Result<Config> load_config(const std::string& path);
+
+// A catalog entry for a GGUF file given on the command line (id: the file stem).
+ModelEntry entry_for_file(const std::string& path);
+
+}  // namespace hearth

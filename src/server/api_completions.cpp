@@ -1,0 +1,81 @@
+// POST /v1/completions (streaming and not).
+#include <nlohmann/json.hpp>
+
+#include "server/api.h"
+#include "server/async_util.h"
+#include "server/error_mapping.h"
+#include "server/generation_pump.h"
+#include "server/sse.h"
+#include "server/usage_json.h"
+
+namespace hearth {
+using json = nlohmann::json;
+
+Task<> handle_completions(ApiContext& api, Exchange& ex) {
+  auto body = parse_json_body(ex.request().body);
+  if (!body) co_return co_await ex.respond(error_response(body.error()));
+  auto req = parse_completion_request(*body);
+  if (!req) co_return co_await ex.respond(error_response(req.error()));
+
+  auto prepared = co_await run_blocking(api.blocking, [&api, &r = *req] { return api.generation.prepare_completion(r); });
+  if (!prepared) co_return co_await ex.respond(error_response(prepared.error()));
+  PreparedGeneration& p = *prepared;
+  ex.context().model = p.model_id;
+  const std::string echo = req->echo ? (req->prompt.empty() ? p.engine->detokenize(p.request.prompt) : req->prompt) : "";
+
+  auto channel = std::make_shared<EventChannel>(ex.executor());
+  auto handle = p.engine->generate(std::move(p.request), sink_into(channel));
+  if (!handle) co_return co_await ex.respond(error_response(handle.error()));
+
+  const std::string id = "cmpl-" + ex.context().request_id;
+  const long long created = unix_time_now();
+  auto choice = [&](std::string text, json finish) {
+    return json{{"id", id},
+                {"object", "text_completion"},
+                {"created", created},
+                {"model", p.model_id},
+                {"system_fingerprint", "hearth"},
+                {"choices", json::array({{{"text", std::move(text)}, {"index", 0}, {"logprobs", nullptr},
+                                          {"finish_reason", std::move(finish)}}})}};
+  };
+  auto dump = [](const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); };
+  auto gone = [&ex] { return ex.client_gone(); };
+
+  if (!req->gen.stream) {
+    std::string text = echo;
+    auto result = co_await pump_generation(**handle, *channel, gone, [&](std::string t) -> Task<bool> {
+      text += t;
+      co_return true;
+    });
+    if (result.client_gone) co_return;
+    if (result.last.kind == GenEvent::Kind::kError) co_return co_await ex.respond(error_response(result.last.error));
+    json out = choice(std::move(text), finish_reason_name(result.last.finish));
+    out["usage"] = usage_json(result.last.usage);
+    out["timings"] = timings_json(result.last.timings, result.last.usage);
+    co_return co_await ex.respond(json_response(200, dump(out)));
+  }
+
+  std::vector<std::pair<std::string, std::string>> sse_headers{{"Cache-Control", "no-cache"}};
+  if (!co_await ex.begin_stream(200, "text/event-stream", std::move(sse_headers))) {
+    (*handle)->cancel();
+    co_return;
+  }
+  bool alive = true;
+  if (!echo.empty()) alive = co_await ex.write(sse_data(dump(choice(echo, nullptr))));
+  if (!alive) (*handle)->cancel();
+  auto result = co_await pump_generation(**handle, *channel, gone, [&](std::string t) -> Task<bool> {
+    co_return co_await ex.write(sse_data(dump(choice(std::move(t), nullptr))));
+  });
+  if (result.client_gone || !alive) co_return;
+  if (result.last.kind == GenEvent::Kind::kError) {
+    co_await ex.write(sse_data(error_body(result.last.error)));
+  } else {
+    json last = choice("", finish_reason_name(result.last.finish));
+    if (req->gen.include_usage) last["usage"] = usage_json(result.last.usage);
+    if (!co_await ex.write(sse_data(dump(last)))) co_return;
+  }
+  co_await ex.write(kSseDone);
+  co_await ex.finish();
+}
+
+}  // namespace hearth

@@ -1,0 +1,95 @@
+// GET /health, GET /v1/models, GET /metrics.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+
+#include "server/api.h"
+
+namespace hearth {
+using json = nlohmann::json;
+
+HttpResponse json_response(int status, const std::string& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body;
+  return r;
+}
+
+long long unix_time_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Task<> handle_health(ApiContext& api, Exchange& ex) {
+  json models = json::array();
+  for (const auto& m : api.registry.status()) {
+    models.push_back({{"id", m.id}, {"state", m.state}, {"load", m.load}});
+  }
+  const bool draining = api.draining.load();
+  json out = {{"status", draining ? "draining" : "ok"}, {"models", std::move(models)}};
+  co_await ex.respond(json_response(draining ? 503 : 200, out.dump()));
+}
+
+Task<> handle_models(ApiContext& api, Exchange& ex) {
+  json data = json::array();
+  const auto status = api.registry.status();
+  for (size_t i = 0; i < api.config.entries.size(); ++i) {
+    const ModelEntry& e = api.config.entries[i];
+    json m = {{"id", e.id},
+              {"object", "model"},
+              {"created", 0},
+              {"owned_by", "hearth"},
+              {"aliases", e.aliases},
+              {"context_length", e.load.context_size},
+              {"state", status[i].state}};
+    data.push_back(std::move(m));
+  }
+  const json out = {{"object", "list"}, {"data", std::move(data)}};
+  co_await ex.respond(json_response(200, out.dump()));
+}
+
+Task<> handle_metrics(ApiContext& api, Exchange& ex) {
+  std::string out = api.metrics.render();
+  prom_header(out, "hearth_model_loaded_bytes", "gauge", "Bytes of loaded models and their KV caches");
+  prom_line(out, "hearth_model_loaded_bytes", "", static_cast<double>(api.registry.bytes_in_use()));
+  const auto c = api.registry.counters();
+  prom_header(out, "hearth_model_loads_total", "counter", "Model loads");
+  prom_line(out, "hearth_model_loads_total", "", static_cast<double>(c.loads));
+  prom_header(out, "hearth_model_load_failures_total", "counter", "Failed model loads");
+  prom_line(out, "hearth_model_load_failures_total", "", static_cast<double>(c.load_failures));
+  prom_header(out, "hearth_model_unloads_total", "counter", "Model unloads by reason");
+  prom_line(out, "hearth_model_unloads_total", "reason=\"budget\"", static_cast<double>(c.evictions));
+  prom_line(out, "hearth_model_unloads_total", "reason=\"idle\"", static_cast<double>(c.idle_unloads));
+
+  struct Field {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*get)(const SchedulerStats&);
+  };
+  static const Field fields[] = {
+      {"hearth_requests_submitted_total", "counter", "Generation requests accepted", [](const SchedulerStats& s) { return double(s.requests_submitted); }},
+      {"hearth_requests_completed_total", "counter", "Generation requests finished", [](const SchedulerStats& s) { return double(s.requests_completed); }},
+      {"hearth_requests_cancelled_total", "counter", "Generation requests cancelled", [](const SchedulerStats& s) { return double(s.requests_cancelled); }},
+      {"hearth_requests_rejected_total", "counter", "Requests refused: queue full", [](const SchedulerStats& s) { return double(s.requests_rejected); }},
+      {"hearth_prompt_tokens_computed_total", "counter", "Prompt tokens computed", [](const SchedulerStats& s) { return double(s.prompt_tokens_computed); }},
+      {"hearth_prompt_tokens_reused_total", "counter", "Prompt tokens served from the prefix cache", [](const SchedulerStats& s) { return double(s.prompt_tokens_reused); }},
+      {"hearth_tokens_generated_total", "counter", "Tokens generated", [](const SchedulerStats& s) { return double(s.tokens_generated); }},
+      {"hearth_decode_calls_total", "counter", "llama_decode calls", [](const SchedulerStats& s) { return double(s.decode_calls); }},
+      {"hearth_decode_failures_total", "counter", "llama_decode failures", [](const SchedulerStats& s) { return double(s.decode_failures); }},
+      {"hearth_batched_tokens_total", "counter", "Tokens in all batches", [](const SchedulerStats& s) { return double(s.batched_tokens); }},
+      {"hearth_active_sequences", "gauge", "Sequences being decoded", [](const SchedulerStats& s) { return double(s.active_slots); }},
+      {"hearth_queued_requests", "gauge", "Requests waiting for a sequence slot", [](const SchedulerStats& s) { return double(s.queued); }},
+  };
+  const auto stats = api.registry.engine_stats();
+  for (const auto& f : fields) {
+    prom_header(out, f.name, f.type, f.help);
+    for (const auto& [model, s] : stats) prom_line(out, f.name, fmt::format("model=\"{}\"", prom_escape(model)), f.get(s));
+  }
+  HttpResponse r;
+  r.body = std::move(out);
+  r.content_type = "text/plain; version=0.0.4";
+  co_await ex.respond(std::move(r));
+}
+
+}  // namespace hearth

@@ -1,0 +1,162 @@
+// GET /v1/chat/ws: chat over a WebSocket. JSON messages in, token deltas out; the connection
+// keeps the conversation, so several turns share it (and the prefix cache); a turn can be
+// cancelled. Protocol (docs/API.md):
+//   in:  {"type":"chat","content":"...", ...chat-completion parameters}
+//        {"type":"chat","messages":[...]}   (replaces the history)
+//        {"type":"cancel"}  {"type":"reset"}
+//   out: {"type":"start"} {"type":"delta","content"|"reasoning_content"} {"type":"done",...}
+//        {"type":"error","error":{...}}
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/reasoning_splitter.h"
+#include "server/api.h"
+#include "server/async_util.h"
+#include "server/error_mapping.h"
+#include "server/generation_pump.h"
+#include "server/usage_json.h"
+#include "server/websocket.h"
+
+namespace hearth {
+using json = nlohmann::json;
+
+namespace {
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+json error_message(const std::string& id, const Error& e) {
+  json j = {{"type", "error"}, {"error", json::parse(error_body(e))["error"]}};
+  if (!id.empty()) j["id"] = id;
+  return j;
+}
+
+struct WsChatSession {
+  ApiContext& api;
+  WsConnection& ws;
+  std::vector<json> history;
+  bool running = false;
+  bool closed = false;
+  std::shared_ptr<RequestHandle> handle;
+  int turns = 0;
+
+  Task<> run_turn(PreparedGeneration p, std::shared_ptr<EventChannel> channel, std::string id) {
+    ReasoningSplitter splitter(p.starts_in_reasoning, p.think_open, p.think_close);
+    std::string content;
+    auto emit = [&](const ReasoningSplitter::Delta& d) -> Task<bool> {
+      if (d.empty()) co_return true;
+      content += d.content;
+      json m = {{"type", "delta"}, {"id", id}};
+      if (!d.reasoning.empty()) m["reasoning_content"] = d.reasoning;
+      if (!d.content.empty()) m["content"] = d.content;
+      co_return co_await ws.write(dump(m));
+    };
+    auto result = co_await pump_generation(*handle, *channel, [this] { return closed; },
+                                           [&](std::string text) -> Task<bool> {
+                                             co_return co_await emit(p.split_reasoning ? splitter.push(text)
+                                                                                       : ReasoningSplitter::Delta{{}, text});
+                                           });
+    if (result.last.kind == GenEvent::Kind::kError) {
+      co_await ws.write(dump(error_message(id, result.last.error)));
+    } else if (!result.client_gone) {
+      if (p.split_reasoning) co_await emit(splitter.flush());
+      if (result.last.finish != FinishReason::kCancelled) {
+        history.push_back({{"role", "assistant"}, {"content", content}});
+      }
+      const json done = {{"type", "done"},
+                         {"id", id},
+                         {"model", p.model_id},
+                         {"finish_reason", finish_reason_name(result.last.finish)},
+                         {"usage", usage_json(result.last.usage)}};
+      co_await ws.write(dump(done));
+    }
+    running = false;
+    handle.reset();
+  }
+
+  // Starts a turn; returns an error to report, or nothing when the turn runs.
+  Task<std::optional<Error>> start_turn(json msg, const std::string& id) {
+    if (running) co_return invalid_argument("a turn is already running; send {\"type\":\"cancel\"} first", "type");
+    std::vector<json> next = history;
+    if (auto m = msg.find("messages"); m != msg.end()) {
+      if (!m->is_array()) co_return invalid_argument("'messages' must be an array", "messages");
+      next.assign(m->begin(), m->end());
+    }
+    if (auto c = msg.find("content"); c != msg.end()) {
+      if (!c->is_string()) co_return invalid_argument("'content' must be a string", "content");
+      next.push_back({{"role", "user"}, {"content", *c}});
+    }
+    if (next.empty()) co_return invalid_argument("a chat message needs 'content' or 'messages'", "content");
+    msg.erase("type");
+    msg.erase("id");
+    msg.erase("content");
+    msg["messages"] = next;
+    msg["stream"] = true;
+    auto req = parse_chat_request(msg);
+    if (!req) co_return req.take_error();
+    auto prepared = co_await run_blocking(api.blocking, [this, &r = *req] { return api.generation.prepare_chat(r); });
+    if (!prepared) co_return prepared.take_error();
+    auto channel = std::make_shared<EventChannel>(ws.executor());
+    auto h = prepared->engine->generate(std::move(prepared->request), sink_into(channel));
+    if (!h) co_return h.take_error();
+    history = std::move(next);
+    handle = *h;
+    running = true;
+    ++turns;
+    const json start = {{"type", "start"}, {"id", id}, {"model", prepared->model_id}};
+    co_await ws.write(dump(start));
+    boost::asio::co_spawn(ws.executor(), run_turn(std::move(*prepared), channel, id), boost::asio::detached);
+    co_return std::nullopt;
+  }
+
+  Task<> serve() {
+    for (;;) {
+      auto text = co_await ws.read();
+      if (!text) break;
+      auto body = parse_json_body(*text);
+      if (!body || !body->is_object()) {
+        co_await ws.write(dump(error_message("", body ? invalid_argument("messages must be JSON objects") : body.error())));
+        continue;
+      }
+      const json& msg = *body;
+      std::string id = fmt::format("{}-{}", ws.request_id(), turns + 1);
+      if (auto i = msg.find("id"); i != msg.end() && i->is_string()) id = i->get<std::string>();
+      const auto t = msg.find("type");
+      const std::string type = (t != msg.end() && t->is_string()) ? t->get<std::string>() : "";
+      if (type == "chat") {
+        if (auto err = co_await start_turn(msg, id)) co_await ws.write(dump(error_message(id, *err)));
+      } else if (type == "cancel") {
+        if (running && handle) handle->cancel();
+      } else if (type == "reset") {
+        if (running) {
+          co_await ws.write(dump(error_message(id, invalid_argument("cannot reset while a turn is running", "type"))));
+        } else {
+          history.clear();
+          const json reset = {{"type", "reset"}};
+          co_await ws.write(dump(reset));
+        }
+      } else {
+        co_await ws.write(dump(error_message(
+            id, invalid_argument("'type' must be chat, cancel or reset", "type"))));
+      }
+    }
+    closed = true;
+    if (running && handle) handle->cancel();
+    boost::asio::steady_timer t(ws.executor());
+    while (running) {
+      t.expires_after(std::chrono::milliseconds(20));
+      co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    }
+  }
+};
+
+}  // namespace
+
+Task<> handle_chat_websocket(ApiContext& api, WsConnection& ws, const HttpRequest&) {
+  WsChatSession session{api, ws, {}, false, false, nullptr, 0};
+  co_await session.serve();
+}
+
+}  // namespace hearth

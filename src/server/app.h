@@ -1,0 +1,13 @@
+// The server application: wires the registry, services, route table, middleware and transport,
+// runs until SIGINT/SIGTERM, then shuts down gracefully (stop accepting, let in-flight requests
+// finish until the grace deadline, cancel the rest, exit).
+#pragma once
+
+#include "models/catalog.h"
+
+namespace hearth {
+
+// Blocks until shutdown. Returns the process exit code.
+int run_server(const Config& config);
+
+}  // namespace hearth

@@ -1,0 +1,46 @@
+// Transport-neutral HTTP request and response values. Handlers see these, never Beast types.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace hearth {
+
+struct HttpRequest {
+  std::string method;  // GET, POST, ...
+  std::string target;  // path + query as received
+  std::string path;    // without the query
+  std::string query;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string remote;  // peer address
+
+  std::string_view header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? std::string_view() : std::string_view(it->second);
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+// Per-request state filled by middleware and handlers (Envoy-style: separate from config).
+struct RequestContext {
+  std::string request_id;
+  std::string route;   // the matched route pattern, for metrics
+  std::string model;   // the model that served it, for logs and metrics
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  int status = 0;      // the status sent
+  std::size_t bytes_out = 0;
+  bool streamed = false;
+};
+
+}  // namespace hearth

@@ -1,0 +1,70 @@
+#include "server/metrics.h"
+
+#include <fmt/format.h>
+
+namespace hearth {
+
+std::string prom_escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') { out += "\\n"; continue; }
+    out += c;
+  }
+  return out;
+}
+
+void prom_header(std::string& out, const std::string& name, const char* type, const char* help) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void prom_line(std::string& out, const std::string& name, const std::string& labels, double value) {
+  if (labels.empty()) out += fmt::format("{} {}\n", name, value);
+  else out += fmt::format("{}{{{}}} {}\n", name, labels, value);
+}
+
+void HttpMetrics::observe(const std::string& route, int status, double seconds) {
+  std::lock_guard lk(mu_);
+  ++requests_[{route, status}];
+  Histogram& h = latency_[route];
+  for (size_t i = 0; i < kBuckets.size(); ++i) {
+    if (seconds <= kBuckets[i]) ++h.counts[i];
+  }
+  ++h.count;
+  h.sum += seconds;
+}
+
+std::uint64_t HttpMetrics::requests(const std::string& route, int status) const {
+  std::lock_guard lk(mu_);
+  auto it = requests_.find({route, status});
+  return it == requests_.end() ? 0 : it->second;
+}
+
+std::string HttpMetrics::render() const {
+  std::string out;
+  std::lock_guard lk(mu_);
+  prom_header(out, "hearth_http_requests_total", "counter", "HTTP requests by route and status");
+  for (const auto& [k, v] : requests_) {
+    prom_line(out, "hearth_http_requests_total", fmt::format("route=\"{}\",status=\"{}\"", prom_escape(k.first), k.second),
+              static_cast<double>(v));
+  }
+  prom_header(out, "hearth_http_request_seconds", "histogram", "HTTP request latency (to the last byte)");
+  for (const auto& [route, h] : latency_) {
+    const std::string r = prom_escape(route);
+    for (size_t i = 0; i < kBuckets.size(); ++i) {
+      prom_line(out, "hearth_http_request_seconds_bucket", fmt::format("route=\"{}\",le=\"{}\"", r, kBuckets[i]),
+                static_cast<double>(h.counts[i]));
+    }
+    prom_line(out, "hearth_http_request_seconds_bucket", fmt::format("route=\"{}\",le=\"+Inf\"", r),
+              static_cast<double>(h.count));
+    prom_line(out, "hearth_http_request_seconds_sum", fmt::format("route=\"{}\"", r), h.sum);
+    prom_line(out, "hearth_http_request_seconds_count", fmt::format("route=\"{}\"", r), static_cast<double>(h.count));
+  }
+  prom_header(out, "hearth_http_streams_total", "counter", "Streaming responses started");
+  prom_line(out, "hearth_http_streams_total", "", static_cast<double>(streams_.load()));
+  prom_header(out, "hearth_http_in_flight", "gauge", "Requests being handled");
+  prom_line(out, "hearth_http_in_flight", "", in_flight_.load());
+  return out;
+}
+
+}  // namespace hearth

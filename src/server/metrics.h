@@ -1,0 +1,43 @@
+// Request counters and latency histograms, exported in Prometheus text format at /metrics.
+// Threading: all methods are thread-safe.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace hearth {
+
+class HttpMetrics {
+ public:
+  void observe(const std::string& route, int status, double seconds);
+  void stream_started() { ++streams_; }
+  void in_flight_add(int d) { in_flight_ += d; }
+  int in_flight() const { return in_flight_.load(); }
+  std::uint64_t requests(const std::string& route, int status) const;
+  std::string render() const;
+
+ private:
+  static constexpr std::array<double, 12> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+  struct Histogram {
+    std::array<std::uint64_t, kBuckets.size()> counts{};
+    std::uint64_t count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, std::uint64_t> requests_;
+  std::map<std::string, Histogram> latency_;
+  std::atomic<std::uint64_t> streams_{0};
+  std::atomic<int> in_flight_{0};
+};
+
+// Appends one Prometheus sample line; `labels` is already formatted (k="v",...).
+void prom_line(std::string& out, const std::string& name, const std::string& labels, double value);
+void prom_header(std::string& out, const std::string& name, const char* type, const char* help);
+std::string prom_escape(const std::string& v);
+
+}  // namespace hearth

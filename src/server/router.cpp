@@ -1,0 +1,91 @@
+#include "server/router.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+#include "server/error_mapping.h"
+
+namespace hearth {
+
+void Router::add(std::string method, std::string path, Handler handler) {
+  routes_.push_back({std::move(method), std::move(path), std::move(handler)});
+}
+
+void Router::add_websocket(std::string path, WsHandler handler) {
+  ws_routes_.emplace_back(std::move(path), std::move(handler));
+}
+
+void Router::use(std::unique_ptr<Middleware> middleware) { middleware_.push_back(std::move(middleware)); }
+
+const WsHandler* Router::websocket_route(const std::string& path) const {
+  for (const auto& [p, h] : ws_routes_) {
+    if (p == path) return &h;
+  }
+  return nullptr;
+}
+
+std::optional<HttpResponse> Router::admit_upgrade(Exchange& ex) const {
+  for (const auto& m : middleware_) {
+    if (auto r = m->on_request(ex)) return r;
+  }
+  return std::nullopt;
+}
+
+void Router::complete_upgrade(Exchange& ex) const {
+  for (auto it = middleware_.rbegin(); it != middleware_.rend(); ++it) (*it)->on_response(ex);
+}
+
+Task<> Router::dispatch(Exchange& ex) const {
+  std::optional<HttpResponse> early;
+  for (const auto& m : middleware_) {
+    early = m->on_request(ex);
+    if (early) break;
+  }
+  if (early) {
+    co_await ex.respond(std::move(*early));
+  } else {
+    const HttpRequest& req = ex.request();
+    const Route* match = nullptr;
+    bool path_known = false;
+    for (const auto& r : routes_) {
+      if (r.path != req.path) continue;
+      path_known = true;
+      if (r.method == req.method) {
+        match = &r;
+        break;
+      }
+    }
+    if (match) {
+      ex.context().route = match->path;
+      std::exception_ptr failure;
+      try {
+        co_await match->handler(ex);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (failure) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("[{}] handler for {} failed: {}", ex.context().request_id, match->path, what);
+        if (!ex.responded()) co_await ex.respond(error_response(internal_error("internal error: " + what)));
+      }
+    } else if (path_known) {
+      ex.context().route = req.path;
+      co_await ex.respond(error_response(Error{ErrorCode::kInvalidArgument,
+                                               fmt::format("method {} is not allowed on {}", req.method, req.path)}));
+    } else {
+      ex.context().route = "unmatched";
+      co_await ex.respond(error_response(not_found(fmt::format("no route for {} {}", req.method, req.path))));
+    }
+  }
+  for (auto it = middleware_.rbegin(); it != middleware_.rend(); ++it) (*it)->on_response(ex);
+}
+
+}  // namespace hearth
