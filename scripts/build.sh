@@ -9,4 +9,5 @@ if true; then
   cmake -S "$HEARTH_ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${HEARTH_BUILD_TYPE:-Release}" \
     -DHEARTH_LLAMA_SRC="$LLAMA_SRC" -DHEARTH_LLAMA_BUILD="$LLAMA_BUILD" "$@" >/dev/null
 fi
-cmake --build "$BUILD_DIR" -j "${HEARTH_JOBS:-$(nproc)}"
+# HEARTH_TARGETS: build only these targets (e.g. the TSan build needs only the scheduler tests).
+cmake --build "$BUILD_DIR" -j "${HEARTH_JOBS:-$(nproc)}" ${HEARTH_TARGETS:+--target $HEARTH_TARGETS}
