@@ -55,13 +55,19 @@ struct WsChatSession {
     };
     auto result = co_await pump_generation(*handle, *channel, [this] { return closed; },
                                            [&](std::string text) -> Task<bool> {
-                                             co_return co_await emit(p.split_reasoning ? splitter.push(text)
-                                                                                       : ReasoningSplitter::Delta{{}, text});
+                                             // A named value: GCC 12 mis-destroys conditional temporaries in co_await.
+                                             ReasoningSplitter::Delta d;
+                                             if (p.split_reasoning) d = splitter.push(text);
+                                             else d.content = std::move(text);
+                                             co_return co_await emit(d);
                                            });
     if (result.last.kind == GenEvent::Kind::kError) {
       co_await ws.write(dump(error_message(id, result.last.error)));
     } else if (!result.client_gone) {
-      if (p.split_reasoning) co_await emit(splitter.flush());
+      if (p.split_reasoning) {
+        const ReasoningSplitter::Delta tail = splitter.flush();
+        co_await emit(tail);
+      }
       if (result.last.finish != FinishReason::kCancelled) {
         history.push_back({{"role", "assistant"}, {"content", content}});
       }
@@ -117,7 +123,10 @@ struct WsChatSession {
       if (!text) break;
       auto body = parse_json_body(*text);
       if (!body || !body->is_object()) {
-        co_await ws.write(dump(error_message("", body ? invalid_argument("messages must be JSON objects") : body.error())));
+        Error e = invalid_argument("messages must be JSON objects");
+        if (!body) e = body.error();
+        const std::string reply = dump(error_message("", e));
+        co_await ws.write(reply);
         continue;
       }
       const json& msg = *body;
