@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 
 #include <filesystem>
+#include <limits>
 #include <set>
 
 namespace hearth {
@@ -23,9 +24,18 @@ Status get(const toml::table& t, std::string_view key, const std::string& where,
   const toml::node* n = t.get(key);
   if (!n) return {};
   if constexpr (std::is_same_v<T, bool>) {
-    if (auto v = n->value<bool>()) { out = *v; return {}; }
+    if (n->is_boolean()) { out = *n->value<bool>(); return {}; }
   } else if constexpr (std::is_integral_v<T>) {
-    if (n->is_integer()) { out = static_cast<T>(*n->value<int64_t>()); return {}; }
+    if (n->is_integer()) {
+      const int64_t v = *n->value<int64_t>();
+      const bool fits = std::is_signed_v<T>
+                            ? (v >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+                               v <= static_cast<int64_t>(std::numeric_limits<T>::max()))
+                            : (v >= 0 && static_cast<uint64_t>(v) <= std::numeric_limits<T>::max());
+      if (!fits) return invalid_argument(fmt::format("{}{} = {} is out of range", where, key, v), std::string(key));
+      out = static_cast<T>(v);
+      return {};
+    }
   } else if constexpr (std::is_floating_point_v<T>) {
     if (auto v = n->value<double>()) { out = static_cast<T>(*v); return {}; }
   } else {
@@ -105,7 +115,9 @@ Result<ModelEntry> parse_entry(const toml::table& t, size_t index, const std::st
   if (o.parallel < 1) return invalid_argument(where + "parallel must be at least 1", "parallel");
   if (o.batch_size < 1) return invalid_argument(where + "batch_size must be at least 1", "batch_size");
   if (o.max_queue < 0) return invalid_argument(where + "max_queue must not be negative", "max_queue");
-  if (const toml::table* s = t.get_as<toml::table>("sampling")) {
+  if (t.contains("sampling")) {
+    const toml::table* s = t.get_as<toml::table>("sampling");
+    if (!s) return invalid_argument(where + "sampling must be a table", "sampling");
     HEARTH_TRY(parse_sampling(*s, where + "sampling.", e.sampling));
   }
   return e;
@@ -141,6 +153,11 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
   }
   Config c;
   HEARTH_TRY(check_keys(root, {"server", "models", "model"}, ""));
+  for (const char* table : {"server", "models"}) {
+    if (root.contains(table) && !root.get_as<toml::table>(table)) {
+      return invalid_argument(fmt::format("[{}] must be a table", table), table);
+    }
+  }
   if (const toml::table* s = root.get_as<toml::table>("server")) {
     const std::string w = "server.";
     HEARTH_TRY(check_keys(*s, {"host", "port", "threads", "max_body_bytes", "shutdown_grace_seconds",
@@ -155,6 +172,13 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
     HEARTH_TRY(get(*s, "port_file", w, c.server.port_file));
     if (c.server.port < 0 || c.server.port > 65535) return invalid_argument("server.port must be 0..65535", "port");
     if (c.server.threads < 1) return invalid_argument("server.threads must be at least 1", "threads");
+    if (c.server.max_body_bytes < 1024) return invalid_argument("server.max_body_bytes must be at least 1024", "max_body_bytes");
+    if (c.server.shutdown_grace_seconds < 0) {
+      return invalid_argument("server.shutdown_grace_seconds must not be negative", "shutdown_grace_seconds");
+    }
+    if (c.server.request_timeout_seconds < 1) {
+      return invalid_argument("server.request_timeout_seconds must be at least 1", "request_timeout_seconds");
+    }
   }
   c.models.dir = resolve(base_dir, "models");
   if (const toml::table* m = root.get_as<toml::table>("models")) {
@@ -163,11 +187,18 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
     std::string dir;
     HEARTH_TRY(get(*m, "dir", w, dir));
     if (!dir.empty()) c.models.dir = resolve(base_dir, dir);
-    std::int64_t mb = -1;
-    HEARTH_TRY(get(*m, "memory_budget_mb", w, mb));
-    if (mb >= 0) c.models.memory_budget_bytes = static_cast<std::uint64_t>(mb) << 20;
+    if (m->contains("memory_budget_mb")) {
+      std::int64_t mb = 0;
+      HEARTH_TRY(get(*m, "memory_budget_mb", w, mb));
+      if (mb < 1 || mb > (std::int64_t{1} << 40)) {
+        return invalid_argument("models.memory_budget_mb must be between 1 and 2^40", "memory_budget_mb");
+      }
+      c.models.memory_budget_bytes = static_cast<std::uint64_t>(mb) << 20;
+    }
     HEARTH_TRY(get(*m, "idle_unload_seconds", w, c.models.idle_unload_seconds));
     HEARTH_TRY(get(*m, "load_wait_seconds", w, c.models.load_wait_seconds));
+    if (c.models.idle_unload_seconds < 0) return invalid_argument("models.idle_unload_seconds must not be negative", "idle_unload_seconds");
+    if (c.models.load_wait_seconds < 0) return invalid_argument("models.load_wait_seconds must not be negative", "load_wait_seconds");
     HEARTH_TRY(get(*m, "default", w, c.models.default_model));
   }
   if (const toml::node* n = root.get("model")) {

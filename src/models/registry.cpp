@@ -14,16 +14,18 @@ namespace hearth {
 bool choose_evictions(std::vector<EvictionCandidate> loaded, std::uint64_t budget, std::uint64_t need,
                       std::vector<int>& out) {
   out.clear();
+  if (need > budget) return false;
+  const std::uint64_t room = budget - need;  // what may stay loaded
   std::uint64_t used = 0;
-  for (const auto& c : loaded) used += c.bytes;
-  if (used + need <= budget) return true;
+  for (const auto& c : loaded) used = c.bytes > UINT64_MAX - used ? UINT64_MAX : used + c.bytes;
+  if (used <= room) return true;
   std::sort(loaded.begin(), loaded.end(),
             [](const EvictionCandidate& a, const EvictionCandidate& b) { return a.last_used < b.last_used; });
   for (const auto& c : loaded) {
     if (!c.idle) continue;
     out.push_back(c.index);
-    used -= c.bytes;
-    if (used + need <= budget) return true;
+    used -= std::min(used, c.bytes);
+    if (used <= room) return true;
   }
   out.clear();
   return false;

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -15,6 +16,7 @@ constexpr int kMaxStops = 16;
 constexpr size_t kMaxStopBytes = 256;
 constexpr size_t kMaxMessages = 4096;
 constexpr size_t kMaxEmbeddingInputs = 2048;
+constexpr int kMaxJsonDepth = 64;
 
 const char* type_name(const json& v) {
   switch (v.type()) {
@@ -67,6 +69,9 @@ Status read_int(const json& o, const char* key, std::optional<int>& out, long lo
   auto it = o.find(key);
   if (it == o.end() || it->is_null()) return {};
   long long v = 0;
+  if (it->is_number_unsigned() && it->get<unsigned long long>() > static_cast<unsigned long long>(hi)) {
+    return invalid_argument(fmt::format("'{}' must be between {} and {}, got {}", key, lo, hi, it->dump()), key);
+  }
   if (it->is_number_integer()) {
     v = it->get<long long>();
   } else if (it->is_number_float() && std::floor(it->get<double>()) == it->get<double>() &&
@@ -104,10 +109,10 @@ Status parse_logit_bias(const json& o, std::vector<std::pair<Token, float>>& out
   if (!it->is_object()) return wrong_type("logit_bias", "an object mapping token ids to biases", *it);
   for (auto kv = it->begin(); kv != it->end(); ++kv) {
     const std::string& key = kv.key();
-    char* end = nullptr;
-    errno = 0;
-    const long id = std::strtol(key.c_str(), &end, 10);
-    if (key.empty() || *end != '\0' || errno != 0 || id < 0 || id > std::numeric_limits<Token>::max()) {
+    const bool digits = !key.empty() && key.size() <= 10 &&
+                        std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const long long id = digits ? std::stoll(key) : -1;
+    if (!digits || id > std::numeric_limits<Token>::max()) {
       return invalid_argument(fmt::format("'logit_bias' keys must be token ids, got '{}'", utf8_sanitize(key)), "logit_bias");
     }
     if (!kv.value().is_number()) return wrong_type("logit_bias", "an object whose values are numbers", kv.value());
@@ -186,8 +191,16 @@ Status parse_generation(const json& o, GenerationOptions& g, int max_tokens_cap)
   if (s.top_p && *s.top_p == 0.0f) return invalid_argument("'top_p' must be greater than 0", "top_p");
   auto seed = o.find("seed");
   if (seed != o.end() && !seed->is_null()) {
-    if (!seed->is_number_integer()) return wrong_type("seed", "an integer", *seed);
-    s.seed = static_cast<std::uint32_t>(seed->get<long long>() & 0xffffffffLL);
+    if (seed->is_number_unsigned()) {
+      s.seed = static_cast<std::uint32_t>(seed->get<unsigned long long>() & 0xffffffffULL);
+    } else if (seed->is_number_integer()) {
+      s.seed = static_cast<std::uint32_t>(seed->get<long long>() & 0xffffffffLL);
+    } else if (seed->is_number_float() && std::floor(seed->get<double>()) == seed->get<double>() &&
+               std::fabs(seed->get<double>()) < 9e15) {
+      s.seed = static_cast<std::uint32_t>(static_cast<long long>(seed->get<double>()) & 0xffffffffLL);
+    } else {
+      return wrong_type("seed", "an integer", *seed);
+    }
   }
   HEARTH_TRY(parse_logit_bias(o, s.logit_bias));
   HEARTH_TRY(parse_response_format(o, g.response_format));
@@ -229,8 +242,9 @@ Result<std::string> message_content(const json& m, size_t i, bool allow_null) {
     }
     auto t = part.find("text");
     if (t == part.end() || !t->is_string()) return invalid_argument(fmt::format("'{}.text' must be a string", pf), pf + ".text");
-    if (!text.empty()) text += "\n";
-    text += t->get<std::string>();
+    const std::string& piece = t->get_ref<const std::string&>();
+    if (!text.empty() && !piece.empty()) text += "\n";
+    text += piece;
   }
   return text;
 }
@@ -265,8 +279,33 @@ Status check_token_ids(const SamplingOverrides& s, int n_vocab) {
   return {};
 }
 
+// Deeply nested JSON parses fine but recursion elsewhere (serializing, walking) would exhaust the
+// stack: refuse it up front. Counts brackets outside strings; the JSON parser checks the rest.
+Status check_nesting(std::string_view body, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        return invalid_argument(fmt::format("the request body is nested more than {} levels deep", max_depth));
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return {};
+}
+
 Result<json> parse_json_body(std::string_view body) {
   if (body.empty()) return invalid_argument("the request body is empty; expected a JSON object");
+  HEARTH_TRY(check_nesting(body, kMaxJsonDepth));
   try {
     return json::parse(body);
   } catch (const json::parse_error& e) {

@@ -1,0 +1,387 @@
+// The TOML configuration and model catalog: parse_config, Config::find and entry_for_file.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "models/catalog.h"
+
+using namespace hearth;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kBase = "/srv/hearth";
+
+constexpr const char* kFullConfig = R"toml(
+# A full configuration: every key of every table.
+[server]
+host = "0.0.0.0"
+port = 9090
+threads = 4
+max_body_bytes = 1048576
+shutdown_grace_seconds = 5
+request_timeout_seconds = 30
+log_level = "debug"
+
+[models]
+dir = "weights"
+memory_budget_mb = 2048
+idle_unload_seconds = 300
+load_wait_seconds = 60
+default = "chat"
+
+[[model]]
+id = "qwen3-0.6b"
+aliases = ["chat", "small"]
+file = "qwen3-0.6b-q8_0.gguf"
+url = "https://example.com/qwen3-0.6b-q8_0.gguf"
+sha256 = "ABCDEF0123456789"
+verify_on_load = true
+context_size = 8192
+parallel = 2
+threads = 3
+threads_batch = 6
+batch_size = 256
+ubatch_size = 128
+kv_type = "q8_0"
+gpu_layers = -1
+kv_unified = false
+flash_attn = "on"
+max_queue = 10
+chat_template = "chatml"
+sampling = { temperature = 0.6, top_k = 20, top_p = 0.9, min_p = 0.0, repeat_penalty = 1.1, presence_penalty = 0.5, frequency_penalty = 0.25, penalty_last_n = 32, seed = 7 }
+
+[[model]]
+id = "embed"
+aliases = ["e5"]
+file = "/opt/models/embed.gguf"
+
+[[model]]
+id = "sibling"
+file = "../shared/./sibling.gguf"
+)toml";
+
+Config parse_ok(const std::string& text, const std::string& base = kBase) {
+  auto c = parse_config(text, base);
+  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
+  if (!c) return {};
+  return std::move(c).value();
+}
+
+Error parse_err(const std::string& text) {
+  auto c = parse_config(text, kBase);
+  EXPECT_FALSE(c.ok()) << "config was accepted:\n" << text;
+  if (c) return {};
+  return c.take_error();
+}
+
+}  // namespace
+
+TEST(Catalog, FullConfigParsesIntoTheRightValues) {
+  const Config c = parse_ok(kFullConfig);
+
+  EXPECT_EQ(c.server.host, "0.0.0.0");
+  EXPECT_EQ(c.server.port, 9090);
+  EXPECT_EQ(c.server.threads, 4);
+  EXPECT_EQ(c.server.max_body_bytes, 1048576u);
+  EXPECT_EQ(c.server.shutdown_grace_seconds, 5);
+  EXPECT_EQ(c.server.request_timeout_seconds, 30);
+  EXPECT_EQ(c.server.log_level, "debug");
+
+  EXPECT_EQ(c.models.dir, "/srv/hearth/weights");
+  EXPECT_EQ(c.models.memory_budget_bytes, 2048ull << 20);
+  EXPECT_EQ(c.models.idle_unload_seconds, 300);
+  EXPECT_EQ(c.models.load_wait_seconds, 60);
+  EXPECT_EQ(c.models.default_model, "chat");
+
+  ASSERT_EQ(c.entries.size(), 3u);
+  EXPECT_THAT(c.ids(), ::testing::ElementsAre("qwen3-0.6b", "embed", "sibling"));
+
+  const ModelEntry& q = c.entries[0];
+  EXPECT_EQ(q.id, "qwen3-0.6b");
+  EXPECT_THAT(q.aliases, ::testing::ElementsAre("chat", "small"));
+  EXPECT_EQ(q.file, "/srv/hearth/weights/qwen3-0.6b-q8_0.gguf") << "relative to models.dir";
+  EXPECT_EQ(q.load.path, q.file);
+  EXPECT_EQ(q.url, "https://example.com/qwen3-0.6b-q8_0.gguf");
+  EXPECT_EQ(q.sha256, "abcdef0123456789") << "digest is lower-cased";
+  EXPECT_TRUE(q.verify_on_load);
+  EXPECT_EQ(q.load.context_size, 8192);
+  EXPECT_EQ(q.load.parallel, 2);
+  EXPECT_EQ(q.load.threads, 3);
+  EXPECT_EQ(q.load.threads_batch, 6);
+  EXPECT_EQ(q.load.batch_size, 256);
+  EXPECT_EQ(q.load.ubatch_size, 128);
+  EXPECT_EQ(q.load.kv_type, "q8_0");
+  EXPECT_EQ(q.load.gpu_layers, -1);
+  EXPECT_FALSE(q.load.kv_unified);
+  EXPECT_EQ(q.load.flash_attn, "on");
+  EXPECT_EQ(q.load.max_queue, 10);
+  EXPECT_EQ(q.load.chat_template, "chatml");
+  EXPECT_FLOAT_EQ(q.sampling.temperature, 0.6f);
+  EXPECT_EQ(q.sampling.top_k, 20);
+  EXPECT_FLOAT_EQ(q.sampling.top_p, 0.9f);
+  EXPECT_FLOAT_EQ(q.sampling.min_p, 0.0f);
+  EXPECT_FLOAT_EQ(q.sampling.repeat_penalty, 1.1f);
+  EXPECT_FLOAT_EQ(q.sampling.presence_penalty, 0.5f);
+  EXPECT_FLOAT_EQ(q.sampling.frequency_penalty, 0.25f);
+  EXPECT_EQ(q.sampling.penalty_last_n, 32);
+  ASSERT_TRUE(q.sampling.seed.has_value());
+  EXPECT_EQ(*q.sampling.seed, 7u);
+
+  const ModelEntry& e = c.entries[1];
+  EXPECT_EQ(e.file, "/opt/models/embed.gguf") << "absolute paths are kept";
+  EXPECT_THAT(e.aliases, ::testing::ElementsAre("e5"));
+  // Unset keys keep their defaults.
+  const ModelLoadOptions defaults;
+  const SamplingParams sdefaults;
+  EXPECT_EQ(e.load.context_size, defaults.context_size);
+  EXPECT_EQ(e.load.parallel, defaults.parallel);
+  EXPECT_EQ(e.load.kv_type, defaults.kv_type);
+  EXPECT_EQ(e.load.kv_unified, defaults.kv_unified);
+  EXPECT_FALSE(e.verify_on_load);
+  EXPECT_EQ(e.sha256, "");
+  EXPECT_FLOAT_EQ(e.sampling.temperature, sdefaults.temperature);
+  EXPECT_FALSE(e.sampling.seed.has_value());
+
+  EXPECT_EQ(c.entries[2].file, "/srv/hearth/shared/sibling.gguf") << "paths are normalized";
+}
+
+TEST(Catalog, DefaultsWithoutTables) {
+  const Config c = parse_ok("", "/data/app");
+  const ServerSettings s;
+  EXPECT_EQ(c.server.host, s.host);
+  EXPECT_EQ(c.server.port, s.port);
+  EXPECT_EQ(c.server.threads, s.threads);
+  EXPECT_EQ(c.models.dir, "/data/app/models") << "models.dir defaults to <base>/models";
+  EXPECT_EQ(c.models.memory_budget_bytes, ModelsSettings{}.memory_budget_bytes);
+  EXPECT_TRUE(c.entries.empty());
+  EXPECT_TRUE(c.models.default_model.empty());
+}
+
+TEST(Catalog, ModelFileResolvesAgainstDefaultModelsDir) {
+  const Config c = parse_ok("[[model]]\nid = \"a\"\nfile = \"sub/a.gguf\"\n", "/data/app");
+  ASSERT_EQ(c.entries.size(), 1u);
+  EXPECT_EQ(c.entries[0].file, "/data/app/models/sub/a.gguf");
+}
+
+TEST(Catalog, AbsoluteModelsDirIsKept) {
+  const Config c = parse_ok("[models]\ndir = \"/var/lib/hearth\"\n[[model]]\nid = \"a\"\nfile = \"a.gguf\"\n");
+  EXPECT_EQ(c.models.dir, "/var/lib/hearth");
+  ASSERT_EQ(c.entries.size(), 1u);
+  EXPECT_EQ(c.entries[0].file, "/var/lib/hearth/a.gguf");
+}
+
+TEST(Catalog, FindByIdAndAlias) {
+  const Config c = parse_ok(kFullConfig);
+  const ModelEntry* by_id = c.find("qwen3-0.6b");
+  ASSERT_NE(by_id, nullptr);
+  EXPECT_EQ(by_id, &c.entries[0]);
+  EXPECT_EQ(c.find("chat"), &c.entries[0]);
+  EXPECT_EQ(c.find("small"), &c.entries[0]);
+  EXPECT_EQ(c.find("embed"), &c.entries[1]);
+  EXPECT_EQ(c.find("e5"), &c.entries[1]);
+  EXPECT_EQ(c.find("sibling"), &c.entries[2]);
+  EXPECT_EQ(c.find("unknown"), nullptr);
+  EXPECT_EQ(c.find(""), nullptr);
+  EXPECT_EQ(c.find("Chat"), nullptr) << "names are case-sensitive";
+}
+
+TEST(Catalog, IntegerIsAcceptedForFloatSamplingKey) {
+  const Config c = parse_ok("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\n[model.sampling]\ntemperature = 1\n");
+  ASSERT_EQ(c.entries.size(), 1u);
+  EXPECT_FLOAT_EQ(c.entries[0].sampling.temperature, 1.0f);
+}
+
+// ---- errors name the key ----
+
+TEST(Catalog, UnknownKeyInServer) {
+  const Error e = parse_err("[server]\nport = 8080\nbogus = 1\n");
+  EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(e.message, ::testing::HasSubstr("unknown key server.bogus"));
+  EXPECT_EQ(e.param, "bogus");
+}
+
+TEST(Catalog, UnknownTopLevelTable) {
+  const Error e = parse_err("[srever]\nport = 8080\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("unknown key srever"));
+  EXPECT_EQ(e.param, "srever");
+}
+
+TEST(Catalog, UnknownKeyInModelAndSampling) {
+  const Error e1 = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\ncontext = 10\n");
+  EXPECT_THAT(e1.message, ::testing::HasSubstr("unknown key model[0].context"));
+  EXPECT_EQ(e1.param, "context");
+  const Error e2 = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\nsampling = { temp = 0.5 }\n");
+  EXPECT_THAT(e2.message, ::testing::HasSubstr("unknown key model[0].sampling.temp"));
+  EXPECT_EQ(e2.param, "temp");
+}
+
+TEST(Catalog, WrongTypeNamesTheKey) {
+  const Error e = parse_err("[server]\nport = \"x\"\n");
+  EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(e.message, ::testing::HasSubstr("server.port has the wrong type"));
+  EXPECT_EQ(e.param, "port");
+
+  const Error e2 = parse_err("[server]\nhost = 1\n");
+  EXPECT_THAT(e2.message, ::testing::HasSubstr("server.host has the wrong type"));
+  EXPECT_EQ(e2.param, "host");
+
+  const Error e3 = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\nkv_unified = \"yes\"\n");
+  EXPECT_THAT(e3.message, ::testing::HasSubstr("model[0].kv_unified has the wrong type"));
+  EXPECT_EQ(e3.param, "kv_unified");
+
+  const Error e4 = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\ncontext_size = 1.5\n");
+  EXPECT_THAT(e4.message, ::testing::HasSubstr("model[0].context_size has the wrong type"));
+
+  const Error e5 = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\nsampling = { top_k = \"many\" }\n");
+  EXPECT_THAT(e5.message, ::testing::HasSubstr("model[0].sampling.top_k has the wrong type"));
+  EXPECT_EQ(e5.param, "top_k");
+
+  const Error e6 = parse_err("[models]\nmemory_budget_mb = \"lots\"\n");
+  EXPECT_THAT(e6.message, ::testing::HasSubstr("models.memory_budget_mb has the wrong type"));
+  EXPECT_EQ(e6.param, "memory_budget_mb");
+}
+
+TEST(Catalog, PortOutOfRange) {
+  for (const char* port : {"65536", "-1", "100000"}) {
+    SCOPED_TRACE(port);
+    const Error e = parse_err(std::string("[server]\nport = ") + port + "\n");
+    EXPECT_THAT(e.message, ::testing::HasSubstr("server.port must be 0..65535"));
+    EXPECT_EQ(e.param, "port");
+  }
+  EXPECT_EQ(parse_ok("[server]\nport = 0\n").server.port, 0);
+  EXPECT_EQ(parse_ok("[server]\nport = 65535\n").server.port, 65535);
+}
+
+TEST(Catalog, ThreadsMustBePositive) {
+  const Error e = parse_err("[server]\nthreads = 0\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("server.threads must be at least 1"));
+  EXPECT_EQ(e.param, "threads");
+}
+
+TEST(Catalog, DuplicateAliasAcrossModels) {
+  const Error e = parse_err(
+      "[[model]]\nid = \"a\"\naliases = [\"chat\"]\nfile = \"a.gguf\"\n"
+      "[[model]]\nid = \"b\"\naliases = [\"chat\"]\nfile = \"b.gguf\"\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("model name 'chat' is used twice"));
+}
+
+TEST(Catalog, AliasCollidingWithAnotherModelsId) {
+  const Error e = parse_err(
+      "[[model]]\nid = \"a\"\nfile = \"a.gguf\"\n"
+      "[[model]]\nid = \"b\"\naliases = [\"a\"]\nfile = \"b.gguf\"\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("model name 'a' is used twice"));
+}
+
+TEST(Catalog, DuplicateId) {
+  const Error e = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\n[[model]]\nid = \"a\"\nfile = \"b.gguf\"\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("model name 'a' is used twice"));
+}
+
+TEST(Catalog, ModelWithoutFile) {
+  const Error e = parse_err("[[model]]\nid = \"a\"\n[[model]]\nid = \"b\"\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("model[0].file is required"));
+  EXPECT_EQ(e.param, "file");
+  const Error e2 = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\n[[model]]\nid = \"b\"\n");
+  EXPECT_THAT(e2.message, ::testing::HasSubstr("model[1].file is required"));
+}
+
+TEST(Catalog, ModelWithoutId) {
+  const Error e = parse_err("[[model]]\nfile = \"a.gguf\"\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("model[0].id is required"));
+  EXPECT_EQ(e.param, "id");
+}
+
+TEST(Catalog, AliasesMustBeStrings) {
+  const Error e = parse_err("[[model]]\nid = \"a\"\naliases = [1]\nfile = \"a.gguf\"\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("model[0].aliases must be strings"));
+  EXPECT_EQ(e.param, "aliases");
+  const Error e2 = parse_err("[[model]]\nid = \"a\"\naliases = \"chat\"\nfile = \"a.gguf\"\n");
+  EXPECT_THAT(e2.message, ::testing::HasSubstr("model[0].aliases must be an array of strings"));
+}
+
+TEST(Catalog, ModelMustBeArrayOfTables) {
+  const Error e = parse_err("model = \"a\"\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("model must be an array of tables"));
+  EXPECT_EQ(e.param, "model");
+}
+
+TEST(Catalog, LoadOptionLimits) {
+  const std::string head = "[[model]]\nid = \"a\"\nfile = \"a.gguf\"\n";
+  EXPECT_THAT(parse_err(head + "context_size = 8\n").message, ::testing::HasSubstr("context_size must be at least 16"));
+  EXPECT_THAT(parse_err(head + "parallel = 0\n").message, ::testing::HasSubstr("parallel must be at least 1"));
+  EXPECT_THAT(parse_err(head + "batch_size = 0\n").message, ::testing::HasSubstr("batch_size must be at least 1"));
+  EXPECT_THAT(parse_err(head + "max_queue = -1\n").message, ::testing::HasSubstr("max_queue must not be negative"));
+}
+
+TEST(Catalog, DefaultNamingUnknownModel) {
+  const Error e = parse_err("[models]\ndefault = \"ghost\"\n[[model]]\nid = \"a\"\nfile = \"a.gguf\"\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("models.default names 'ghost', which is not in the catalog"));
+  EXPECT_EQ(e.param, "default");
+}
+
+TEST(Catalog, DefaultMayNameAnIdOrAlias) {
+  EXPECT_EQ(parse_ok("[models]\ndefault = \"a\"\n[[model]]\nid = \"a\"\nfile = \"a.gguf\"\n").models.default_model, "a");
+  EXPECT_EQ(parse_ok("[models]\ndefault = \"x\"\n[[model]]\nid = \"a\"\naliases=[\"x\"]\nfile = \"a.gguf\"\n")
+                .models.default_model,
+            "x");
+}
+
+TEST(Catalog, InvalidToml) {
+  const Error e = parse_err("[server]\nport = \n");
+  EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(e.message, ::testing::HasSubstr("config is not valid TOML (line 2)"));
+
+  const Error e2 = parse_err("[server\nport = 1\n");
+  EXPECT_THAT(e2.message, ::testing::HasSubstr("config is not valid TOML"));
+
+  const Error e3 = parse_err("[server]\nport = 1\nport = 2\n");
+  EXPECT_THAT(e3.message, ::testing::HasSubstr("config is not valid TOML (line 3)"));
+}
+
+TEST(Catalog, EntryForFileDerivesIdFromStem) {
+  const ModelEntry e = entry_for_file("/models/qwen3-0.6b-q8_0.gguf");
+  EXPECT_EQ(e.id, "qwen3-0.6b-q8_0");
+  EXPECT_EQ(e.file, "/models/qwen3-0.6b-q8_0.gguf");
+  EXPECT_EQ(e.load.path, e.file);
+  EXPECT_TRUE(e.aliases.empty());
+
+  const ModelEntry r = entry_for_file("some/dir/../tiny.gguf");
+  EXPECT_EQ(r.id, "tiny");
+  EXPECT_TRUE(fs::path(r.file).is_absolute());
+  EXPECT_EQ(r.file, (fs::current_path() / "some/tiny.gguf").lexically_normal().string());
+  EXPECT_EQ(r.load.path, r.file);
+}
+
+TEST(Catalog, IntegersThatDoNotFitAreRejectedNotWrapped) {
+  const Error e = parse_err("[server]\nport = 4294967297\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("server.port = 4294967297 is out of range"));
+  const Error e2 = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\ncontext_size = 4294967312\n");
+  EXPECT_THAT(e2.message, ::testing::HasSubstr("out of range"));
+  EXPECT_EQ(e2.param, "context_size");
+}
+
+TEST(Catalog, SizesMustBeSane) {
+  EXPECT_THAT(parse_err("[server]\nmax_body_bytes = -1\n").message, ::testing::HasSubstr("out of range"));
+  EXPECT_THAT(parse_err("[server]\nmax_body_bytes = 10\n").message, ::testing::HasSubstr("at least 1024"));
+  EXPECT_THAT(parse_err("[models]\nmemory_budget_mb = -5\n").message, ::testing::HasSubstr("between 1 and 2^40"));
+  EXPECT_THAT(parse_err("[models]\nmemory_budget_mb = 17592186044416\n").message,
+              ::testing::HasSubstr("between 1 and 2^40"));
+  EXPECT_THAT(parse_err("[models]\nidle_unload_seconds = -1\n").message, ::testing::HasSubstr("must not be negative"));
+}
+
+TEST(Catalog, TablesOfTheWrongTypeAreRejected) {
+  EXPECT_THAT(parse_err("server = 5\n").message, ::testing::HasSubstr("[server] must be a table"));
+  EXPECT_THAT(parse_err("models = \"x\"\n").message, ::testing::HasSubstr("[models] must be a table"));
+  EXPECT_THAT(parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\nsampling = 5\n").message,
+              ::testing::HasSubstr("sampling must be a table"));
+}
+
+TEST(Catalog, BooleansAreNotIntegers) {
+  const Error e = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\nkv_unified = 2\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("model[0].kv_unified has the wrong type"));
+  const Error e2 = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\nverify_on_load = 1\n");
+  EXPECT_THAT(e2.message, ::testing::HasSubstr("verify_on_load has the wrong type"));
+}

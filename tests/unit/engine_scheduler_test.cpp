@@ -1,0 +1,582 @@
+// SlotScheduler with a deterministic fake backend that really keeps per-sequence "KV" contents:
+// every sampled token is a function of the whole sequence so far, so any mistake in prefix
+// reuse, KV copying, truncation or batching changes the output. Also run under TSan.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/utf8.h"
+#include "engine/scheduler.h"
+#include "engine/slot_planning.h"
+
+using namespace hearth;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr Token kEog = 2;
+constexpr Token kVocab = 200;
+
+// Next token of a sequence: a hash of all its tokens. Token 2 is end-of-generation, and only
+// comes when `eog_after` tokens were generated (so tests control lengths).
+Token next_token(const std::vector<Token>& seq) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (Token t : seq) h = (h ^ static_cast<std::uint64_t>(t)) * 1099511628211ULL;
+  return static_cast<Token>(3 + (h >> 17) % (kVocab - 3));
+}
+
+// Built with append: GCC 12 -O3 warns falsely (-Wrestrict) on "<" + std::to_string(t) + ">".
+std::string angle(Token t) {
+  std::string s = "<";
+  s += std::to_string(t);
+  s += '>';
+  return s;
+}
+
+struct FakeLog {
+  std::mutex mu;
+  std::vector<std::vector<DecodeBackend::BatchItem>> batches;
+  int fail_next_decodes = 0;
+};
+
+class FakeBackend final : public DecodeBackend {
+ public:
+  FakeBackend(int n_slots, std::shared_ptr<FakeLog> log, std::chrono::microseconds delay = 0us)
+      : kv_(static_cast<size_t>(n_slots)), log_(std::move(log)), delay_(delay) {}
+
+  Status begin(int, const SamplingParams& p) override {
+    if (p.grammar == "bad") return invalid_argument("the grammar could not be parsed", "response_format");
+    return {};
+  }
+  void end(int) override {}
+  void kv_truncate(int slot, int from) override {
+    auto& kv = kv_[static_cast<size_t>(slot)];
+    if (static_cast<size_t>(from) < kv.size()) kv.resize(static_cast<size_t>(from));
+  }
+  void kv_copy(int src, int dst, int n) override {
+    const auto& s = kv_[static_cast<size_t>(src)];
+    EXPECT_LE(static_cast<size_t>(n), s.size());
+    kv_[static_cast<size_t>(dst)].assign(s.begin(), s.begin() + n);
+  }
+  Status decode(std::span<const BatchItem> batch) override {
+    {
+      std::lock_guard lk(log_->mu);
+      log_->batches.emplace_back(batch.begin(), batch.end());
+      if (log_->fail_next_decodes > 0) {
+        --log_->fail_next_decodes;
+        return internal_error("injected decode failure");
+      }
+    }
+    if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
+    outputs_.clear();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& kv = kv_[static_cast<size_t>(batch[i].slot)];
+      // Positions must be contiguous: the scheduler may never leave holes.
+      EXPECT_EQ(static_cast<size_t>(batch[i].pos), kv.size()) << "slot " << batch[i].slot;
+      kv.push_back(batch[i].token);
+      if (batch[i].logits) outputs_[static_cast<int>(i)] = next_token(kv);
+    }
+    return {};
+  }
+  Token sample(int, int batch_index) override {
+    auto it = outputs_.find(batch_index);
+    EXPECT_NE(it, outputs_.end()) << "sampled an index without logits";
+    return it == outputs_.end() ? kEog : it->second;
+  }
+  std::string piece(Token t) const override {
+    if (t == 7) return "\xE4\xBD";  // the first two bytes of 你: must be held back
+    if (t == 8) return "\xA0";      // ...and its last byte
+    return angle(t);
+  }
+  bool is_end_of_generation(Token t) const override { return t == kEog; }
+
+ private:
+  std::vector<std::vector<Token>> kv_;
+  std::map<int, Token> outputs_;
+  std::shared_ptr<FakeLog> log_;
+  std::chrono::microseconds delay_;
+};
+
+// What the generation of `prompt` must produce, computed without the scheduler.
+std::vector<Token> reference(std::vector<Token> seq, int max_tokens) {
+  std::vector<Token> out;
+  for (int i = 0; i < max_tokens; ++i) {
+    const Token t = next_token(seq);
+    out.push_back(t);
+    if (t == kEog) break;
+    seq.push_back(t);
+  }
+  return out;
+}
+
+// The text the scheduler must emit for a token sequence: the pieces' bytes, with bytes that
+// never form a character replaced by U+FFFD (what the UTF-8 assembler guarantees).
+std::string render(const std::vector<Token>& toks) {
+  std::string s;
+  for (Token t : toks) {
+    if (t == kEog) break;
+    if (t == 7) s += "\xE4\xBD";
+    else if (t == 8) s += "\xA0";
+    else s += angle(t);
+  }
+  return utf8_sanitize(s);
+}
+
+struct Collected {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string text;
+  std::vector<std::string> deltas;
+  bool done = false;
+  GenEvent last;
+
+  EventSink sink() {
+    return [this](GenEvent&& ev) {
+      std::lock_guard lk(mu);
+      if (ev.kind == GenEvent::Kind::kDelta) {
+        text += ev.text;
+        deltas.push_back(ev.text);
+        return;
+      }
+      last = std::move(ev);
+      done = true;
+      cv.notify_all();
+    };
+  }
+  bool wait(std::chrono::seconds timeout = 20s) {
+    std::unique_lock lk(mu);
+    return cv.wait_for(lk, timeout, [&] { return done; });
+  }
+};
+
+std::vector<Token> make_prompt(int n, int seed) {
+  std::vector<Token> p;
+  for (int i = 0; i < n; ++i) p.push_back(static_cast<Token>(10 + (i * 7 + seed * 13) % 150));
+  return p;
+}
+
+GenerationRequest request(std::vector<Token> prompt, int max_tokens) {
+  GenerationRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = max_tokens;
+  r.sampling.temperature = 0;
+  return r;
+}
+
+struct Fixture {
+  std::shared_ptr<FakeLog> log = std::make_shared<FakeLog>();
+  std::unique_ptr<SlotScheduler> sched;
+  Fixture(SchedulerConfig cfg, std::chrono::microseconds delay = 0us) {
+    sched = std::make_unique<SlotScheduler>(std::make_unique<FakeBackend>(cfg.n_slots, log, delay), cfg);
+  }
+};
+
+SchedulerConfig config(int slots, int batch = 64, int ctx = 512, int queue = 64) {
+  SchedulerConfig c;
+  c.n_slots = slots;
+  c.n_batch = batch;
+  c.n_ctx_per_seq = ctx;
+  c.max_queue = queue;
+  return c;
+}
+
+}  // namespace
+
+TEST(SlotScheduler, SingleRequestMatchesReference) {
+  Fixture f(config(2));
+  auto prompt = make_prompt(20, 1);
+  Collected c;
+  auto h = f.sched->submit(request(prompt, 12), c.sink());
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE(c.wait());
+  const auto ref = reference(prompt, 12);
+  EXPECT_EQ(c.text, render(ref));
+  EXPECT_EQ(c.last.kind, GenEvent::Kind::kDone);
+  EXPECT_EQ(c.last.usage.prompt_tokens, 20);
+  EXPECT_EQ(c.last.usage.completion_tokens, static_cast<int>(ref.size()));
+  EXPECT_EQ(c.last.finish, ref.back() == kEog ? FinishReason::kStop : FinishReason::kLength);
+}
+
+TEST(SlotScheduler, ManyConcurrentRequestsAllMatchTheirReference) {
+  Fixture f(config(4, 32));
+  constexpr int kN = 24;
+  std::vector<std::unique_ptr<Collected>> cs;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<Token>> prompts;
+  for (int i = 0; i < kN; ++i) {
+    prompts.push_back(make_prompt(5 + i * 3, i));
+    cs.push_back(std::make_unique<Collected>());
+  }
+  for (int i = 0; i < kN; ++i) {
+    threads.emplace_back([&, i] { ASSERT_TRUE(f.sched->submit(request(prompts[i], 10), cs[i]->sink()).ok()); });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kN; ++i) {
+    ASSERT_TRUE(cs[i]->wait()) << i;
+    EXPECT_EQ(cs[i]->text, render(reference(prompts[i], 10))) << i;
+  }
+  const auto st = f.sched->stats();
+  EXPECT_EQ(st.requests_completed, static_cast<std::uint64_t>(kN));
+  EXPECT_EQ(st.active_slots, 0);
+  EXPECT_EQ(st.queued, 0);
+}
+
+TEST(SlotScheduler, BatchesNeverExceedBudgetAndPromptsArePrefilledInChunks) {
+  Fixture f(config(2, 16));
+  Collected c;
+  auto prompt = make_prompt(100, 3);
+  ASSERT_TRUE(f.sched->submit(request(prompt, 4), c.sink()).ok());
+  ASSERT_TRUE(c.wait());
+  EXPECT_EQ(c.text, render(reference(prompt, 4)));
+  std::lock_guard lk(f.log->mu);
+  size_t prefill_batches = 0;
+  for (const auto& b : f.log->batches) {
+    EXPECT_LE(b.size(), 16u);
+    if (b.size() > 1) ++prefill_batches;
+  }
+  EXPECT_GE(prefill_batches, 100u / 16u);  // 100 prompt tokens in chunks of at most 16
+}
+
+TEST(SlotScheduler, GeneratingSequencesKeepDecodingWhileALongPromptPrefills) {
+  Fixture f(config(2, 8), 200us);
+  Collected a, b;
+  auto pa = make_prompt(4, 5);
+  ASSERT_TRUE(f.sched->submit(request(pa, 60), a.sink()).ok());
+  // Wait until A is generating, then add B with a long prompt.
+  for (int i = 0; i < 2000; ++i) {
+    {
+      std::lock_guard lk(a.mu);
+      if (!a.deltas.empty()) break;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  auto pb = make_prompt(120, 6);
+  ASSERT_TRUE(f.sched->submit(request(pb, 3), b.sink()).ok());
+  ASSERT_TRUE(a.wait());
+  ASSERT_TRUE(b.wait());
+  EXPECT_EQ(a.text, render(reference(pa, 60)));
+  EXPECT_EQ(b.text, render(reference(pb, 3)));
+  // Some batch mixed A's decode token (slot of A, 1 token) with a chunk of B's prompt.
+  std::lock_guard lk(f.log->mu);
+  bool mixed = false;
+  for (const auto& batch : f.log->batches) {
+    std::map<int, int> per_slot;
+    for (const auto& it : batch) ++per_slot[it.slot];
+    if (per_slot.size() == 2) mixed = true;
+  }
+  EXPECT_TRUE(mixed) << "a new request must join the running batch (continuous batching)";
+}
+
+TEST(SlotScheduler, PrefixOfAnEarlierRequestIsReused) {
+  Fixture f(config(2));
+  auto shared = make_prompt(60, 7);
+  auto p1 = shared;
+  p1.push_back(101);
+  auto p2 = shared;
+  p2.push_back(102);
+  p2.push_back(103);
+  Collected c1, c2;
+  ASSERT_TRUE(f.sched->submit(request(p1, 5), c1.sink()).ok());
+  ASSERT_TRUE(c1.wait());
+  const auto computed_before = f.sched->stats().prompt_tokens_computed;
+  ASSERT_TRUE(f.sched->submit(request(p2, 5), c2.sink()).ok());
+  ASSERT_TRUE(c2.wait());
+  EXPECT_EQ(c2.text, render(reference(p2, 5)));
+  EXPECT_EQ(c2.last.usage.cached_tokens, 60);
+  EXPECT_EQ(f.sched->stats().prompt_tokens_computed - computed_before, 2u);
+}
+
+TEST(SlotScheduler, IdenticalPromptStillComputesItsLastToken) {
+  Fixture f(config(1));
+  auto p = make_prompt(30, 8);
+  Collected c1, c2;
+  ASSERT_TRUE(f.sched->submit(request(p, 4), c1.sink()).ok());
+  ASSERT_TRUE(c1.wait());
+  ASSERT_TRUE(f.sched->submit(request(p, 4), c2.sink()).ok());
+  ASSERT_TRUE(c2.wait());
+  EXPECT_EQ(c2.last.usage.cached_tokens, 29);
+  EXPECT_EQ(c1.text, c2.text);
+}
+
+TEST(SlotScheduler, PrefixCachedInAnotherSlotIsCopied) {
+  Fixture f(config(2));
+  auto p1 = make_prompt(50, 9);
+  auto p2 = make_prompt(50, 10);
+  Collected c1, c2, c3;
+  ASSERT_TRUE(f.sched->submit(request(p1, 3), c1.sink()).ok());
+  ASSERT_TRUE(c1.wait());
+  ASSERT_TRUE(f.sched->submit(request(p2, 3), c2.sink()).ok());  // takes the other slot (LRU)
+  ASSERT_TRUE(c2.wait());
+  // Keep slot of p1 busy... simply ask for p2's prefix + more while p1's slot is the LRU free one.
+  auto p3 = p1;
+  p3.push_back(120);
+  ASSERT_TRUE(f.sched->submit(request(p3, 3), c3.sink()).ok());
+  ASSERT_TRUE(c3.wait());
+  EXPECT_EQ(c3.last.usage.cached_tokens, 50);
+  EXPECT_EQ(c3.text, render(reference(p3, 3)));
+}
+
+TEST(SlotScheduler, MaxTokensAndContextLimitEndWithLength) {
+  Fixture f(config(1, 64, 40));
+  auto p = make_prompt(30, 11);
+  Collected c;
+  ASSERT_TRUE(f.sched->submit(request(p, 100), c.sink()).ok());
+  ASSERT_TRUE(c.wait());
+  const auto ref = reference(p, 100);
+  if (std::find(ref.begin(), ref.begin() + std::min<size_t>(ref.size(), 10), kEog) == ref.begin() + std::min<size_t>(ref.size(), 10)) {
+    EXPECT_EQ(c.last.finish, FinishReason::kLength);
+    EXPECT_LE(c.last.usage.prompt_tokens + c.last.usage.completion_tokens, 41);
+  }
+}
+
+TEST(SlotScheduler, PromptThatDoesNotFitIsRejectedWithTokenCounts) {
+  Fixture f(config(1, 64, 32));
+  Collected c;
+  auto r = f.sched->submit(request(make_prompt(40, 1), 5), c.sink());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(r.error().type_override, "context_length_exceeded");
+  EXPECT_NE(r.error().message.find("40"), std::string::npos);
+  EXPECT_NE(r.error().message.find("32"), std::string::npos);
+  auto empty = f.sched->submit(request({}, 5), c.sink());
+  EXPECT_FALSE(empty.ok());
+}
+
+TEST(SlotScheduler, StopStringsAcrossTokensAreNotEmitted) {
+  Fixture f(config(1));
+  auto p = make_prompt(10, 12);
+  const auto ref = reference(p, 6);
+  const std::string full = render(ref);
+  ASSERT_GE(ref.size(), 4u);
+  // Stop on the text of tokens 2..3 (spanning a token boundary).
+  const std::string t2 = angle(ref[2]);
+  const std::string stop = t2.substr(1) + "<";
+  GenerationRequest r = request(p, 6);
+  r.stop = {stop};
+  Collected c;
+  ASSERT_TRUE(f.sched->submit(std::move(r), c.sink()).ok());
+  ASSERT_TRUE(c.wait());
+  EXPECT_EQ(c.text, full.substr(0, full.find(stop)));
+  EXPECT_EQ(c.last.finish, FinishReason::kStop);
+  for (const auto& d : c.deltas) EXPECT_EQ(d.find(stop), std::string::npos);
+}
+
+TEST(SlotScheduler, Utf8CharacterSplitAcrossTokensIsHeldBack) {
+  // A backend whose sequence is forced: tokens 7 then 8 form one character.
+  class Forced final : public DecodeBackend {
+   public:
+    Status begin(int, const SamplingParams&) override { return {}; }
+    void end(int) override {}
+    void kv_truncate(int, int) override {}
+    void kv_copy(int, int, int) override {}
+    Status decode(std::span<const BatchItem>) override { return {}; }
+    Token sample(int, int) override { return seq_[std::min(i_++, seq_.size() - 1)]; }
+    std::string piece(Token t) const override { return t == 7 ? "\xE4\xBD" : t == 8 ? "\xA0" : "x"; }
+    bool is_end_of_generation(Token t) const override { return t == kEog; }
+
+   private:
+    std::vector<Token> seq_{9, 7, 8, 9, kEog};
+    size_t i_ = 0;
+  };
+  SlotScheduler s(std::make_unique<Forced>(), config(1));
+  Collected c;
+  ASSERT_TRUE(s.submit(request({5, 6}, 10), c.sink()).ok());
+  ASSERT_TRUE(c.wait());
+  EXPECT_EQ(c.text, "x你x");
+  for (const auto& d : c.deltas) EXPECT_NE(d, "\xE4\xBD");
+  EXPECT_EQ(c.last.finish, FinishReason::kStop);
+}
+
+TEST(SlotScheduler, CancellingARunningRequestFreesItsSlot) {
+  Fixture f(config(1), 500us);
+  Collected c1, c2;
+  auto h = f.sched->submit(request(make_prompt(8, 13), 100000), c1.sink());
+  ASSERT_TRUE(h.ok());
+  std::this_thread::sleep_for(20ms);
+  (*h)->cancel();
+  ASSERT_TRUE(c1.wait());
+  EXPECT_EQ(c1.last.finish, FinishReason::kCancelled);
+  // With one slot, the next request can only run if the slot was freed.
+  auto p = make_prompt(8, 14);
+  ASSERT_TRUE(f.sched->submit(request(p, 3), c2.sink()).ok());
+  ASSERT_TRUE(c2.wait());
+  EXPECT_EQ(c2.text, render(reference(p, 3)));
+  EXPECT_EQ(f.sched->stats().requests_cancelled, 1u);
+}
+
+TEST(SlotScheduler, CancellingAQueuedRequestRemovesIt) {
+  Fixture f(config(1), 300us);
+  Collected running, queued;
+  auto h1 = f.sched->submit(request(make_prompt(8, 15), 400), running.sink());
+  auto h2 = f.sched->submit(request(make_prompt(8, 16), 5), queued.sink());
+  ASSERT_TRUE(h1.ok() && h2.ok());
+  (*h2)->cancel();
+  ASSERT_TRUE(queued.wait());
+  EXPECT_EQ(queued.last.finish, FinishReason::kCancelled);
+  EXPECT_EQ(queued.text, "");
+  (*h1)->cancel();
+  ASSERT_TRUE(running.wait());
+}
+
+TEST(SlotScheduler, FullQueueIsRejected) {
+  Fixture f(config(1, 64, 512, 2), 1000us);
+  std::vector<std::unique_ptr<Collected>> cs;
+  std::vector<std::shared_ptr<RequestHandle>> handles;
+  int rejected = 0;
+  for (int i = 0; i < 6; ++i) {
+    cs.push_back(std::make_unique<Collected>());
+    auto h = f.sched->submit(request(make_prompt(8, i), 200), cs.back()->sink());
+    if (h.ok()) {
+      handles.push_back(*h);
+    } else {
+      EXPECT_EQ(h.error().code, ErrorCode::kResourceExhausted);
+      EXPECT_GT(h.error().retry_after_s, 0);
+      ++rejected;
+    }
+  }
+  EXPECT_GE(rejected, 3);  // one running (maybe), two waiting, the rest refused
+  for (auto& h : handles) h->cancel();
+  // Every accepted request ends (as cancelled) before its collector goes away.
+  int ended = 0;
+  for (auto& c : cs) ended += c->wait(std::chrono::seconds(0)) ? 1 : 0;
+  for (int tries = 0; tries < 2000 && ended < static_cast<int>(handles.size()); ++tries) {
+    std::this_thread::sleep_for(1ms);
+    ended = 0;
+    for (auto& c : cs) ended += c->wait(std::chrono::seconds(0)) ? 1 : 0;
+  }
+  EXPECT_EQ(ended, static_cast<int>(handles.size()));
+  EXPECT_EQ(f.sched->stats().requests_rejected, static_cast<std::uint64_t>(rejected));
+}
+
+TEST(SlotScheduler, DecodeFailureReportsAnErrorAndTheSchedulerRecovers) {
+  Fixture f(config(1));
+  {
+    std::lock_guard lk(f.log->mu);
+    f.log->fail_next_decodes = 1;
+  }
+  Collected c1, c2;
+  ASSERT_TRUE(f.sched->submit(request(make_prompt(8, 17), 4), c1.sink()).ok());
+  ASSERT_TRUE(c1.wait());
+  EXPECT_EQ(c1.last.kind, GenEvent::Kind::kError);
+  EXPECT_NE(c1.last.error.message.find("injected"), std::string::npos);
+  auto p = make_prompt(8, 18);
+  ASSERT_TRUE(f.sched->submit(request(p, 4), c2.sink()).ok());
+  ASSERT_TRUE(c2.wait());
+  EXPECT_EQ(c2.text, render(reference(p, 4)));
+  EXPECT_EQ(f.sched->stats().decode_failures, 1u);
+}
+
+TEST(SlotScheduler, BadSamplerSetupIsAnErrorEvent) {
+  Fixture f(config(1));
+  GenerationRequest r = request(make_prompt(5, 1), 3);
+  r.sampling.grammar = "bad";
+  Collected c;
+  ASSERT_TRUE(f.sched->submit(std::move(r), c.sink()).ok());
+  ASSERT_TRUE(c.wait());
+  EXPECT_EQ(c.last.kind, GenEvent::Kind::kError);
+  EXPECT_EQ(c.last.error.param, "response_format");
+}
+
+TEST(SlotScheduler, StoppingCancelsEverythingPending) {
+  auto log = std::make_shared<FakeLog>();
+  auto sched = std::make_unique<SlotScheduler>(std::make_unique<FakeBackend>(1, log, 500us), config(1));
+  Collected a, b;
+  ASSERT_TRUE(sched->submit(request(make_prompt(5, 1), 100000), a.sink()).ok());
+  ASSERT_TRUE(sched->submit(request(make_prompt(5, 2), 5), b.sink()).ok());
+  std::this_thread::sleep_for(10ms);
+  sched.reset();
+  ASSERT_TRUE(a.wait(1s));
+  ASSERT_TRUE(b.wait(1s));
+  EXPECT_EQ(a.last.finish, FinishReason::kCancelled);
+  EXPECT_EQ(b.last.finish, FinishReason::kCancelled);
+}
+
+TEST(SlotScheduler, HandleOutlivesScheduler) {
+  std::shared_ptr<RequestHandle> h;
+  {
+    Fixture f(config(1));
+    Collected c;
+    auto r = f.sched->submit(request(make_prompt(5, 3), 2), c.sink());
+    ASSERT_TRUE(r.ok());
+    h = *r;
+    ASSERT_TRUE(c.wait());
+  }
+  h->cancel();  // must not touch freed memory
+  EXPECT_TRUE(h->cancelled());
+}
+
+// ---- pure planning ----
+
+TEST(SlotPlanning, CommonPrefix) {
+  std::vector<Token> a{1, 2, 3, 4}, b{1, 2, 9}, c;
+  EXPECT_EQ(common_prefix_length(a, b), 2u);
+  EXPECT_EQ(common_prefix_length(a, a), 4u);
+  EXPECT_EQ(common_prefix_length(a, c), 0u);
+}
+
+TEST(SlotPlanning, ChooseSlotPrefersLongestOwnPrefixThenLeastRecentlyUsed) {
+  std::vector<Token> p{1, 2, 3, 4, 5};
+  std::vector<Token> c0{1, 2}, c1{1, 2, 3, 4}, c2{9};
+  std::vector<SlotSnapshot> s{{0, false, c0, 5}, {1, false, c1, 9}, {2, false, c2, 1}};
+  auto ch = choose_slot(s, p);
+  EXPECT_EQ(ch.slot, 1);
+  EXPECT_EQ(ch.reuse, 4u);
+  EXPECT_EQ(ch.copy_from, -1);
+  // No prefix anywhere: least recently used free slot.
+  std::vector<Token> q{7, 7};
+  auto ch2 = choose_slot(s, q);
+  EXPECT_EQ(ch2.slot, 2);
+  EXPECT_EQ(ch2.reuse, 0u);
+}
+
+TEST(SlotPlanning, ChooseSlotCopiesFromABusySlotWithALongerPrefix) {
+  std::vector<Token> p{1, 2, 3, 4, 5, 6};
+  std::vector<Token> busy{1, 2, 3, 4, 5, 6, 7}, free_cache{8};
+  std::vector<SlotSnapshot> s{{0, true, busy, 1}, {1, false, free_cache, 1}};
+  auto ch = choose_slot(s, p);
+  EXPECT_EQ(ch.slot, 1);
+  EXPECT_EQ(ch.copy_from, 0);
+  EXPECT_EQ(ch.reuse, 5u);  // capped: the last prompt token is always computed
+}
+
+TEST(SlotPlanning, NoFreeSlot) {
+  std::vector<Token> p{1};
+  std::vector<SlotSnapshot> s{{0, true, {}, 0}};
+  EXPECT_EQ(choose_slot(s, p).slot, -1);
+}
+
+TEST(SlotPlanning, PlanGivesDecodesFirstThenOldestPrefills) {
+  std::vector<PlanInput> in{
+      {0, SlotPhase::kPrefill, 100, 2},
+      {1, SlotPhase::kGenerate, 0, 1},
+      {2, SlotPhase::kIdle, 0, 0},
+      {3, SlotPhase::kPrefill, 10, 1},
+      {4, SlotPhase::kGenerate, 0, 5},
+  };
+  auto plan = plan_batch(in, 32);
+  ASSERT_EQ(plan.size(), 4u);
+  EXPECT_EQ(plan[0].id, 1);
+  EXPECT_EQ(plan[1].id, 4);
+  EXPECT_EQ(plan[2].id, 3);  // admitted earlier than slot 0
+  EXPECT_EQ(plan[2].n_tokens, 10u);
+  EXPECT_TRUE(plan[2].completes_prompt);
+  EXPECT_EQ(plan[3].id, 0);
+  EXPECT_EQ(plan[3].n_tokens, 20u);  // 32 - 2 decodes - 10
+  EXPECT_FALSE(plan[3].completes_prompt);
+}
+
+TEST(SlotPlanning, PlanRespectsTinyBudgets) {
+  std::vector<PlanInput> in{{0, SlotPhase::kGenerate, 0, 1}, {1, SlotPhase::kGenerate, 0, 2},
+                            {2, SlotPhase::kPrefill, 5, 3}};
+  auto plan = plan_batch(in, 2);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[0].n_tokens + plan[1].n_tokens, 2u);
+  EXPECT_TRUE(plan_batch(in, 0).empty());
+}
