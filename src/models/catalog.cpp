@@ -143,7 +143,68 @@ std::vector<std::string> Config::ids() const {
   return out;
 }
 
+// TOML allows non-ASCII only inside strings and comments. toml++ 3.3 reaches undefined behaviour
+// on some non-ASCII characters elsewhere (found by fuzzing), so such text is refused first.
+Status check_non_ascii_placement(std::string_view text) {
+  enum class S { kCode, kComment, kBasic, kLiteral, kMlBasic, kMlLiteral } st = S::kCode;
+  int line = 1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    auto at = [&](std::string_view tok) { return text.substr(i, tok.size()) == tok; };
+    if (c == '\n') {
+      ++line;
+      if (st == S::kComment || st == S::kBasic || st == S::kLiteral) st = S::kCode;
+      continue;
+    }
+    switch (st) {
+      case S::kCode:
+        if (static_cast<unsigned char>(c) >= 0x80) {
+          return invalid_argument(fmt::format("config line {}: non-ASCII character outside a string or comment", line));
+        }
+        if (c == '#') {
+          st = S::kComment;
+        } else if (at("\"\"\"")) {
+          st = S::kMlBasic;
+          i += 2;
+        } else if (at("'''")) {
+          st = S::kMlLiteral;
+          i += 2;
+        } else if (c == '"') {
+          st = S::kBasic;
+        } else if (c == '\'') {
+          st = S::kLiteral;
+        }
+        break;
+      case S::kComment:
+        break;
+      case S::kBasic:
+        if (c == '\\') ++i;
+        else if (c == '"') st = S::kCode;
+        break;
+      case S::kLiteral:
+        if (c == '\'') st = S::kCode;
+        break;
+      case S::kMlBasic:
+        if (c == '\\') {
+          ++i;
+        } else if (at("\"\"\"")) {
+          st = S::kCode;
+          i += 2;
+        }
+        break;
+      case S::kMlLiteral:
+        if (at("'''")) {
+          st = S::kCode;
+          i += 2;
+        }
+        break;
+    }
+  }
+  return {};
+}
+
 Result<Config> parse_config(std::string_view text, const std::string& base_dir) {
+  HEARTH_TRY(check_non_ascii_placement(text));
   toml::table root;
   try {
     root = toml::parse(text);

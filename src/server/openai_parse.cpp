@@ -311,6 +311,8 @@ Result<json> parse_json_body(std::string_view body) {
   } catch (const json::parse_error& e) {
     return invalid_argument(fmt::format("the request body is not valid JSON (at byte {}): {}", e.byte,
                                         utf8_sanitize(e.what())));
+  } catch (const json::exception& e) {  // e.g. out_of_range: a number too large for a double
+    return invalid_argument(fmt::format("the request body is not valid JSON: {}", utf8_sanitize(e.what())));
   }
 }
 

@@ -385,3 +385,13 @@ TEST(Catalog, BooleansAreNotIntegers) {
   const Error e2 = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\nverify_on_load = 1\n");
   EXPECT_THAT(e2.message, ::testing::HasSubstr("verify_on_load has the wrong type"));
 }
+
+TEST(Catalog, NonAsciiOnlyInsideStringsAndComments) {
+  // Found by fuzzing: toml++ reaches undefined behaviour on some characters outside strings.
+  EXPECT_THAT(parse_err("\xef\xae\xbf = 1\n").message, ::testing::HasSubstr("line 1: non-ASCII character"));
+  EXPECT_THAT(parse_err("[server]\nhost = \"x\"\n\xe4\xbd\xa0 = 2\n").message, ::testing::HasSubstr("line 3"));
+  const Config c = parse_ok("# 注释: comment\n[[model]]\nid = \"模型\"\nfile = '文件.gguf'\n"
+                            "chat_template = \"\"\"你好\n\"世界\"\"\"\"\n");
+  ASSERT_EQ(c.entries.size(), 1u);
+  EXPECT_EQ(c.entries[0].id, "模型");
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang-14 (+ASan/UBSan) and runs each for N seconds (default 30),
+# starting from a corpus made of the malformed-request table and the default config.
+# Usage: tests/fuzz/run.sh [seconds]
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+SECS="${1:-30}"
+OUT="$ROOT/build-fuzz"
+mkdir -p "$OUT"
+CXX=clang++-14
+FLAGS=(-std=c++20 -O1 -g -DNDEBUG -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$ROOT/src")
+LIBS=(-lfmt)
+build() {  # target sources...
+  local target=$1; shift
+  local bin="$OUT/$target"
+  local newest
+  newest=$(ls -t "$@" "$ROOT/tests/fuzz/run.sh" | head -1)
+  if [[ ! -x $bin || $newest -nt $bin ]]; then
+    echo "building $target" >&2
+    $CXX "${FLAGS[@]}" "$@" "${LIBS[@]}" -o "$bin"
+  fi
+}
+S="$ROOT/src"
+build fuzz_openai_parse "$ROOT/tests/fuzz/fuzz_openai_parse.cpp" "$S/server/openai_parse.cpp" "$S/server/error_mapping.cpp" \
+  "$S/core/result.cpp" "$S/core/utf8.cpp"
+build fuzz_text_stream "$ROOT/tests/fuzz/fuzz_text_stream.cpp" "$S/core/utf8.cpp" "$S/engine/stop_matcher.cpp" \
+  "$S/engine/reasoning_splitter.cpp"
+build fuzz_config "$ROOT/tests/fuzz/fuzz_config.cpp" "$S/models/catalog.cpp" "$S/core/result.cpp"
+
+# Seed corpora (regenerated each run; findings go to $OUT/crash-*).
+python3 - "$ROOT" "$OUT" <<'PY'
+import json, os, sys
+root, out = sys.argv[1], sys.argv[2]
+for name in ("openai_parse", "text_stream", "config"):
+    os.makedirs(f"{out}/corpus_{name}", exist_ok=True)
+table = json.load(open(f"{root}/tests/data/malformed_requests.json"))
+ep = {"/v1/chat/completions": 0, "/v1/completions": 1, "/v1/embeddings": 2}
+valid = [(0, '{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":5,"stop":["x"],"logit_bias":{"5":1},"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object"}}}}'),
+         (1, '{"prompt":[1,2,3],"max_tokens":3,"echo":true}'), (2, '{"input":["a","b"],"encoding_format":"base64"}')]
+for i, c in enumerate(table):
+    open(f"{out}/corpus_openai_parse/t{i}", "wb").write(bytes([ep[c["endpoint"]]]) + c["body"].encode())
+for i, (e, b) in enumerate(valid):
+    open(f"{out}/corpus_openai_parse/v{i}", "wb").write(bytes([e]) + b.encode())
+for i, s in enumerate(["<think>hmm</think>answer", "你好世界 STOP here", "\xe4\xbd\xa0<think>x", "a</think>b"]):
+    open(f"{out}/corpus_text_stream/s{i}", "wb").write(bytes([4, 3]) + b"STOP" + s.encode())
+open(f"{out}/corpus_config/default", "wb").write(open(f"{root}/config/hearth.toml", "rb").read())
+PY
+
+status=0
+for t in fuzz_openai_parse fuzz_text_stream fuzz_config; do
+  name=${t#fuzz_}
+  echo "fuzzing $t for ${SECS}s" >&2
+  if ! (cd "$OUT" && ./$t -max_total_time="$SECS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=0 "corpus_$name" 2> "$OUT/$t.log"); then
+    echo "FUZZ FAILURE in $t:" >&2
+    tail -40 "$OUT/$t.log" >&2
+    status=1
+  else
+    grep -E "^#[0-9]+.*DONE|Done [0-9]+ runs" "$OUT/$t.log" | tail -1 >&2 || true
+  fi
+done
+exit $status
