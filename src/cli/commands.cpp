@@ -64,7 +64,14 @@ std::string default_config_path(const std::string& given) {
 }
 
 int cmd_serve(const ServeArgs& a) {
-  auto cfg = config_for(a.config, a.models.empty());
+  // `serve --model FILE` alone serves just that file; add --config to combine it with a catalog.
+  Result<Config> cfg = Config{};
+  if (a.models.empty() || !a.config.empty()) {
+    cfg = config_for(a.config, true);
+  } else {
+    cfg->source = "<command line>";
+    cfg->models.dir = fs::absolute("models").string();
+  }
   if (!cfg) return fail(cfg.error());
   Config config = std::move(*cfg);
   for (const auto& m : a.models) {

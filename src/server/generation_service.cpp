@@ -21,6 +21,7 @@ Result<PreparedGeneration> GenerationService::start(const GenerationOptions& g, 
   r.sampling = g.sampling.apply(entry->sampling);
   r.max_tokens = g.max_tokens ? *g.max_tokens : -1;
   r.stop = g.stop;
+  r.ignore_eos = g.ignore_eos;
   switch (g.response_format.type) {
     case ResponseFormat::Type::kText: break;
     case ResponseFormat::Type::kJsonObject:

@@ -166,6 +166,7 @@ Status parse_generation(const json& o, GenerationOptions& g, int max_tokens_cap)
     g.model = model->get<std::string>();
   }
   HEARTH_TRY(read_bool(o, "stream", g.stream));
+  HEARTH_TRY(read_bool(o, "ignore_eos", g.ignore_eos));
   auto so = o.find("stream_options");
   if (so != o.end() && !so->is_null()) {
     if (!so->is_object()) return wrong_type("stream_options", "an object", *so);

@@ -39,6 +39,7 @@ struct GenerationOptions {
   SamplingOverrides sampling;
   ResponseFormat response_format;
   std::string user;
+  bool ignore_eos = false;  // extension (as llama-server): keep generating past end-of-generation tokens
 };
 
 struct ChatCompletionRequest {
