@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   mv->add_option("ids", verify_ids, "Model ids (default: all)");
   auto* mr = m->add_subcommand("rm", "Delete model files");
   mr->add_option("ids", rm_ids, "Model ids")->required();
+  for (auto* sub : {ml, mp, mv, mr}) sub->fallthrough();  // `models pull X --config C` works too
 
   MakeTestModelArgs mk;
   auto* t = app.add_subcommand("make-test-model",

@@ -172,9 +172,7 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     impl->embedder = std::make_unique<EmbeddingWorker>(model, std::move(ctx), opt.max_queue);
   } else {
     // Every sequence may use the whole per-request context, so the pool holds parallel x context.
-    const std::uint64_t cells = static_cast<std::uint64_t>(opt.context_size) *
-                                (opt.kv_unified ? static_cast<std::uint64_t>(opt.parallel) : 1ULL) *
-                                (opt.kv_unified ? 1ULL : static_cast<std::uint64_t>(opt.parallel));
+    const std::uint64_t cells = static_cast<std::uint64_t>(opt.context_size) * static_cast<std::uint64_t>(opt.parallel);
     cp.n_ctx = static_cast<uint32_t>(cells);
     cp.n_batch = static_cast<uint32_t>(opt.batch_size);
     cp.n_ubatch = static_cast<uint32_t>(std::min(opt.ubatch_size, opt.batch_size));
@@ -197,6 +195,7 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     sc.n_ctx_per_seq = opt.context_size;
     sc.n_batch = opt.batch_size;
     sc.max_queue = opt.max_queue;
+    sc.allow_kv_copy = opt.kv_unified;  // llama.cpp copies cells between sequences only in a unified pool
     auto backend = std::make_unique<LlamaBackend>(model, std::move(ctx), opt.parallel, opt.batch_size);
     impl->scheduler = std::make_unique<SlotScheduler>(std::move(backend), sc);
   }

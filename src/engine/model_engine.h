@@ -30,7 +30,9 @@ struct ModelLoadOptions {
   std::string kv_type = "f16";  // f32, f16, bf16, q8_0, q4_0
   int gpu_layers = 0;           // -1: all (needs a GPU build)
   bool kv_unified = true;       // one KV pool shared by all sequences (enables cross-slot prefix reuse)
-  std::string flash_attn = "auto";  // auto, on, off
+  // off by default: llama.cpp's CPU flash attention picks kernels by batch shape and KV length, so
+  // greedy outputs would depend on what else is in the batch. "auto"/"on" trade that for speed.
+  std::string flash_attn = "off";  // auto, on, off
   int max_queue = 64;
   std::string chat_template;  // override; empty: the model's own
 };

@@ -190,7 +190,7 @@ void SlotScheduler::admit_waiting() {
     std::vector<SlotSnapshot> snaps;
     snaps.reserve(slots_.size());
     for (const auto& s : slots_) snaps.push_back({s.id, s.phase != SlotPhase::kIdle, s.cached, s.last_used});
-    const SlotChoice choice = choose_slot(snaps, task->req.prompt);
+    const SlotChoice choice = choose_slot(snaps, task->req.prompt, config_.allow_kv_copy);
     Slot& slot = slots_[static_cast<size_t>(choice.slot)];
 
     if (Status st = backend_->begin(slot.id, task->req.sampling); !st.ok()) {
@@ -304,8 +304,9 @@ void SlotScheduler::on_token(Slot& s, Token token) {
     finish(s, FinishReason::kStop);
     return;
   }
+  // The sampled token is not in the KV yet: prompt + completion = cached + 1.
   if ((req.max_tokens >= 0 && s.generated >= req.max_tokens) ||
-      static_cast<int>(s.cached.size()) >= config_.n_ctx_per_seq) {
+      static_cast<int>(s.cached.size()) + 1 >= config_.n_ctx_per_seq) {
     finish(s, FinishReason::kLength);
     return;
   }
@@ -337,31 +338,36 @@ void SlotScheduler::finish(Slot& s, FinishReason reason) {
     done.timings.prompt_ms = ms_between(s.t_admit, s.t_first);
     done.timings.gen_ms = ms_between(s.t_first, now);
   }
-  s.task->sink(std::move(done));
-
+  // Free the slot and count before the last event, so that whoever reacts to it (metrics, the
+  // registry's idle check) already sees the slot free.
   backend_->end(s.id);
-  s.task.reset();
+  auto task = std::move(s.task);
   s.phase = SlotPhase::kIdle;
   s.last_used = ++clock_;
-  std::lock_guard lk(shared_->mu);
-  --shared_->stats.active_slots;
-  if (reason == FinishReason::kCancelled) ++shared_->stats.requests_cancelled;
-  else ++shared_->stats.requests_completed;
+  {
+    std::lock_guard lk(shared_->mu);
+    --shared_->stats.active_slots;
+    if (reason == FinishReason::kCancelled) ++shared_->stats.requests_cancelled;
+    else ++shared_->stats.requests_completed;
+  }
+  task->sink(std::move(done));
 }
 
 void SlotScheduler::fail_slot(Slot& s, const Error& error) {
-  GenEvent ev;
-  ev.kind = GenEvent::Kind::kError;
-  ev.error = error;
-  s.task->sink(std::move(ev));
   backend_->end(s.id);
   backend_->kv_truncate(s.id, 0);
   s.cached.clear();
-  s.task.reset();
+  auto task = std::move(s.task);
   s.phase = SlotPhase::kIdle;
   s.last_used = ++clock_;
-  std::lock_guard lk(shared_->mu);
-  --shared_->stats.active_slots;
+  {
+    std::lock_guard lk(shared_->mu);
+    --shared_->stats.active_slots;
+  }
+  GenEvent ev;
+  ev.kind = GenEvent::Kind::kError;
+  ev.error = error;
+  task->sink(std::move(ev));
 }
 
 const char* finish_reason_name(FinishReason r) {

@@ -11,33 +11,48 @@ size_t common_prefix_length(std::span<const Token> a, std::span<const Token> b) 
   return i;
 }
 
-SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt) {
+SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, bool allow_copy) {
   SlotChoice choice;
   if (prompt.empty()) return choice;
   const size_t cap = prompt.size() - 1;  // always compute at least the last prompt token
 
-  size_t best_free_reuse = 0;
-  std::uint64_t best_free_used = 0;
+  // The longest cached prefix anywhere (busy slots too: their first cells are stable).
+  size_t best_any = 0;
+  int best_src = -1;
   for (const auto& s : slots) {
-    if (s.busy) continue;
     const size_t reuse = std::min(common_prefix_length(s.cached, prompt), cap);
-    const bool better = choice.slot < 0 || reuse > best_free_reuse ||
-                        (reuse == best_free_reuse && s.last_used < best_free_used);
-    if (better) {
-      choice.slot = s.id;
-      best_free_reuse = reuse;
-      best_free_used = s.last_used;
+    if (reuse > best_any) {
+      best_any = reuse;
+      best_src = s.id;
     }
   }
-  if (choice.slot < 0) return choice;
-  choice.reuse = best_free_reuse;
 
+  // Taking a free slot gains the prefix it can reuse and loses whatever else it had cached, which
+  // later requests might have reused. Score = gain - loss / 4; ties go to the least recently used.
+  double best_score = 0;
+  std::uint64_t best_used = 0;
   for (const auto& s : slots) {
-    if (s.id == choice.slot) continue;
-    const size_t reuse = std::min(common_prefix_length(s.cached, prompt), cap);
-    if (reuse > choice.reuse) {
-      choice.reuse = reuse;
-      choice.copy_from = s.id;
+    if (s.busy) continue;
+    const size_t own = std::min(common_prefix_length(s.cached, prompt), cap);
+    size_t gain = own;
+    size_t lost = s.cached.size() - own;
+    int copy_from = -1;
+    if (allow_copy && best_any > own && best_src != s.id) {  // copy the longer prefix from another slot
+      gain = best_any;
+      lost = s.cached.size();
+      copy_from = best_src;
+    }
+    const double score = static_cast<double>(gain) - static_cast<double>(lost) / 4.0;
+    if (choice.slot < 0 || score > best_score || (score == best_score && s.last_used < best_used)) {
+      choice = {s.id, copy_from, gain};
+      best_score = score;
+      best_used = s.last_used;
+    }
+  }
+  if (choice.slot >= 0 && choice.copy_from < 0) {
+    // Own prefix only: reuse exactly what this slot shares with the prompt.
+    for (const auto& s : slots) {
+      if (s.id == choice.slot) choice.reuse = std::min(common_prefix_length(s.cached, prompt), cap);
     }
   }
   return choice;

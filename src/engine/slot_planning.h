@@ -28,10 +28,12 @@ struct SlotChoice {
 };
 
 // Chooses a free slot for `prompt`. The longest cached prefix anywhere (even in a busy slot, as
-// its first cells are stable) is reused; at least one prompt token is always left to compute, so
-// that the request gets fresh logits. Ties go to the least recently used free slot, which keeps
-// the most useful caches alive.
-SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt);
+// its first cells are stable) is reused, copied into the chosen slot when it lives elsewhere; at
+// least one prompt token is always left to compute, so that the request gets fresh logits. The
+// slot whose takeover destroys the least useful cache wins (reused tokens minus a quarter of the
+// cached tokens thrown away); ties go to the least recently used slot.
+// allow_copy: whether KV cells may be copied between sequences (a unified KV pool only).
+SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, bool allow_copy = true);
 
 enum class SlotPhase { kIdle, kPrefill, kGenerate };
 

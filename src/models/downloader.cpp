@@ -150,7 +150,11 @@ Result<DownloadResult> download_file(const DownloadOptions& opt) {
       break;
     }
     last = r.take_error();
-    if (!retry) return last;
+    if (!retry) {
+      std::error_code rm_ec;
+      if (fs::exists(part, rm_ec) && fs::file_size(part, rm_ec) == 0) fs::remove(part, rm_ec);  // nothing to resume
+      return last;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(200 << std::min(res.attempts, 5)));
   }
   if (res.attempts > opt.max_attempts) return last;

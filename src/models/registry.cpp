@@ -97,10 +97,15 @@ Result<std::shared_ptr<ModelEngine>> ModelRegistry::acquire(std::string_view nam
       std::error_code ec;
       const std::uint64_t estimate = std::filesystem::file_size(slot.entry->file, ec);
       if (!make_room(ec ? 0 : estimate, index, unloaded)) {
-        return unavailable(fmt::format("not enough of the memory budget ({} MiB) is free to load '{}', and the "
-                                       "models using it are busy; retry later",
-                                       config_.models.memory_budget_bytes >> 20, slot.entry->id),
-                           5);
+        // The models holding the budget are busy; one may go idle soon. Wait, bounded.
+        if (Clock::now() >= deadline) {
+          return unavailable(fmt::format("not enough of the memory budget ({} MiB) is free to load '{}', and the "
+                                         "models using it stayed busy; retry later",
+                                         config_.models.memory_budget_bytes >> 20, slot.entry->id),
+                             5);
+        }
+        cv_.wait_for(lk, std::chrono::milliseconds(50));
+        continue;
       }
       slot.state = State::kLoading;
       slot.last_error.clear();

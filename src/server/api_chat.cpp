@@ -71,6 +71,7 @@ Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
       content += d.content;
       co_return true;
     });
+    p.engine.reset();  // the model is idle for us now: let the registry unload it if it must
     if (result.client_gone) co_return;
     if (result.last.kind == GenEvent::Kind::kError) co_return co_await ex.respond(error_response(result.last.error));
     if (split) {
@@ -112,6 +113,7 @@ Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
     const json chunk = cs.chunk(delta_json(d));
     co_return co_await send(chunk);
   });
+  p.engine.reset();
   if (result.client_gone || !alive) co_return;
   if (result.last.kind == GenEvent::Kind::kError) {
     co_await ex.write(sse_data(error_body(result.last.error)));

@@ -47,6 +47,7 @@ Task<> handle_completions(ApiContext& api, Exchange& ex) {
       text += t;
       co_return true;
     });
+    p.engine.reset();
     if (result.client_gone) co_return;
     if (result.last.kind == GenEvent::Kind::kError) co_return co_await ex.respond(error_response(result.last.error));
     json out = choice(std::move(text), finish_reason_name(result.last.finish));
@@ -66,13 +67,19 @@ Task<> handle_completions(ApiContext& api, Exchange& ex) {
   auto result = co_await pump_generation(**handle, *channel, gone, [&](std::string t) -> Task<bool> {
     co_return co_await ex.write(sse_data(dump(choice(std::move(t), nullptr))));
   });
+  p.engine.reset();
   if (result.client_gone || !alive) co_return;
   if (result.last.kind == GenEvent::Kind::kError) {
     co_await ex.write(sse_data(error_body(result.last.error)));
   } else {
-    json last = choice("", finish_reason_name(result.last.finish));
-    if (req->gen.include_usage) last["usage"] = usage_json(result.last.usage);
+    const json last = choice("", finish_reason_name(result.last.finish));
     if (!co_await ex.write(sse_data(dump(last)))) co_return;
+    if (req->gen.include_usage) {  // as OpenAI: a last chunk with empty choices and the usage
+      json u = choice("", nullptr);
+      u["choices"] = json::array();
+      u["usage"] = usage_json(result.last.usage);
+      if (!co_await ex.write(sse_data(dump(u)))) co_return;
+    }
   }
   co_await ex.write(kSseDone);
   co_await ex.finish();

@@ -43,6 +43,7 @@ Task<> handle_embeddings(ApiContext& api, Exchange& ex) {
   if (!st) co_return co_await ex.respond(error_response(st.error()));
   std::optional<Vectors> result;
   while (!result) result = co_await channel->next(std::chrono::milliseconds(1000));
+  prepared->engine.reset();
   if (!*result) co_return co_await ex.respond(error_response(result->error()));
 
   json data = json::array();

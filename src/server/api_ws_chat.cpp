@@ -61,6 +61,7 @@ struct WsChatSession {
                                              else d.content = std::move(text);
                                              co_return co_await emit(d);
                                            });
+    p.engine.reset();
     if (result.last.kind == GenEvent::Kind::kError) {
       co_await ws.write(dump(error_message(id, result.last.error)));
     } else if (!result.client_gone) {
@@ -117,7 +118,25 @@ struct WsChatSession {
     co_return std::nullopt;
   }
 
+  bool finished = false;
+  bool watcher_done = false;
+
+  // While the server drains, an idle connection is closed at once (a running turn first ends).
+  Task<> close_when_draining() {
+    boost::asio::steady_timer t(ws.executor());
+    while (!finished) {
+      if (api.draining.load() && !running) {
+        co_await ws.close();
+        break;
+      }
+      t.expires_after(std::chrono::milliseconds(100));
+      co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    }
+    watcher_done = true;
+  }
+
   Task<> serve() {
+    boost::asio::co_spawn(ws.executor(), close_when_draining(), boost::asio::detached);
     for (;;) {
       auto text = co_await ws.read();
       if (!text) break;
@@ -153,8 +172,9 @@ struct WsChatSession {
     }
     closed = true;
     if (running && handle) handle->cancel();
+    finished = true;
     boost::asio::steady_timer t(ws.executor());
-    while (running) {
+    while (running || !watcher_done) {
       t.expires_after(std::chrono::milliseconds(20));
       co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     }
@@ -164,7 +184,7 @@ struct WsChatSession {
 }  // namespace
 
 Task<> handle_chat_websocket(ApiContext& api, WsConnection& ws, const HttpRequest&) {
-  WsChatSession session{api, ws, {}, false, false, nullptr, 0};
+  WsChatSession session{api, ws};
   co_await session.serve();
 }
 

@@ -170,6 +170,24 @@ class BeastWs final : public WsConnection {
     co_return !closed_;
   }
 
+  Task<> close() override {
+    while (writing_ && !closed_) {
+      wake_.expires_after(std::chrono::seconds(1));
+      co_await wake_.async_wait(kTuple);
+    }
+    if (closed_) co_return;
+    writing_ = true;
+    // Do not wait long for the peer's half of the close handshake: we are shutting down.
+    websocket::stream_base::timeout t = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    t.handshake_timeout = std::chrono::seconds(1);
+    ws_.set_option(t);
+    auto [ec] = co_await ws_.async_close(websocket::close_code::going_away, kTuple);
+    (void)ec;
+    writing_ = false;
+    closed_ = true;
+    wake_.cancel();
+  }
+
   asio::any_io_executor executor() override { return ws_.get_executor(); }
   std::string request_id() const override { return request_id_; }
 

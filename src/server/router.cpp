@@ -78,8 +78,15 @@ Task<> Router::dispatch(Exchange& ex) const {
       }
     } else if (path_known) {
       ex.context().route = req.path;
-      co_await ex.respond(error_response(Error{ErrorCode::kInvalidArgument,
-                                               fmt::format("method {} is not allowed on {}", req.method, req.path)}));
+      std::string allow;
+      for (const auto& r : routes_) {
+        if (r.path == req.path) allow += (allow.empty() ? "" : ", ") + r.method;
+      }
+      HttpResponse res = error_response(
+          Error{ErrorCode::kInvalidArgument, fmt::format("method {} is not allowed on {}", req.method, req.path)});
+      res.status = 405;
+      res.headers.emplace_back("Allow", allow);
+      co_await ex.respond(std::move(res));
     } else {
       ex.context().route = "unmatched";
       co_await ex.respond(error_response(not_found(fmt::format("no route for {} {}", req.method, req.path))));

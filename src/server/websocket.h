@@ -17,6 +17,8 @@ class WsConnection {
   virtual Task<std::optional<std::string>> read() = 0;
   // False once the connection is gone.
   virtual Task<bool> write(std::string text) = 0;
+  // Sends a close frame ("going away"); a pending read() then returns nullopt.
+  virtual Task<> close() = 0;
   virtual boost::asio::any_io_executor executor() = 0;
   virtual std::string request_id() const = 0;
 };

@@ -20,8 +20,8 @@ import time
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("HEARTH_BIN", os.path.join(ROOT, "build", "hearth"))
-MODELS = os.environ.get("HEARTH_MODELS", os.path.join(ROOT, "models"))
+BIN = os.path.abspath(os.environ.get("HEARTH_BIN", os.path.join(ROOT, "build", "hearth")))
+MODELS = os.path.abspath(os.environ.get("HEARTH_MODELS", os.path.join(ROOT, "models")))
 SANITIZED = bool(os.environ.get("HEARTH_SANITIZED"))
 SLOW = 4 if SANITIZED else 1  # timeout multiplier
 
@@ -90,7 +90,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"hearth exited with {self.proc.returncode}:\n{self.read_log()}")
             if os.path.exists(self.port_file):
-                txt = open(self.port_file).read().strip()
+                with open(self.port_file) as f:
+                    txt = f.read().strip()
                 if txt:
                     self.port = int(txt)
                     try:

@@ -332,7 +332,7 @@ TEST(SlotScheduler, MaxTokensAndContextLimitEndWithLength) {
   const auto ref = reference(p, 100);
   if (std::find(ref.begin(), ref.begin() + std::min<size_t>(ref.size(), 10), kEog) == ref.begin() + std::min<size_t>(ref.size(), 10)) {
     EXPECT_EQ(c.last.finish, FinishReason::kLength);
-    EXPECT_LE(c.last.usage.prompt_tokens + c.last.usage.completion_tokens, 41);
+    EXPECT_EQ(c.last.usage.prompt_tokens + c.last.usage.completion_tokens, 40);  // exactly the context
   }
 }
 
@@ -544,6 +544,35 @@ TEST(SlotPlanning, ChooseSlotCopiesFromABusySlotWithALongerPrefix) {
   EXPECT_EQ(ch.slot, 1);
   EXPECT_EQ(ch.copy_from, 0);
   EXPECT_EQ(ch.reuse, 5u);  // capped: the last prompt token is always computed
+}
+
+TEST(SlotPlanning, ATinySharedPrefixDoesNotEvictALongCache) {
+  // Slot 0 holds an 800-token conversation sharing only a 3-token template prefix with the new
+  // prompt; slot 1 is empty. Taking slot 0 would throw away 797 useful tokens to save 3.
+  std::vector<Token> long_cache(800, 5);
+  long_cache[0] = 1, long_cache[1] = 2, long_cache[2] = 3;
+  std::vector<Token> prompt{1, 2, 3, 9, 9, 9};
+  std::vector<SlotSnapshot> s{{0, false, long_cache, 1}, {1, false, {}, 2}};
+  auto ch = choose_slot(s, prompt);
+  EXPECT_EQ(ch.slot, 1);
+  EXPECT_EQ(ch.copy_from, 0);  // the 3 shared tokens are still reused, by copying
+  EXPECT_EQ(ch.reuse, 3u);
+  // A long shared prefix is copied into the empty slot, which keeps slot 0's whole cache too...
+  std::vector<Token> continued(long_cache.begin(), long_cache.begin() + 700);
+  continued.push_back(42);
+  auto ch2 = choose_slot(s, continued);
+  EXPECT_EQ(ch2.slot, 1);
+  EXPECT_EQ(ch2.reuse, 700u);
+  EXPECT_EQ(ch2.copy_from, 0);
+  // ...and without copies (a split KV pool) it is worth taking the slot itself.
+  auto ch3 = choose_slot(s, continued, false);
+  EXPECT_EQ(ch3.slot, 0);
+  EXPECT_EQ(ch3.reuse, 700u);
+  EXPECT_EQ(ch3.copy_from, -1);
+  // Without copies, the tiny prefix still does not justify evicting the long cache.
+  auto ch4 = choose_slot(s, prompt, false);
+  EXPECT_EQ(ch4.slot, 1);
+  EXPECT_EQ(ch4.reuse, 0u);
 }
 
 TEST(SlotPlanning, NoFreeSlot) {
