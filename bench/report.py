@@ -39,16 +39,20 @@ def main():
             print(f"| llama-server decode | {ls['decode_tok_s_median']:.1f} | {hs['decode_tok_s_median'] / ls['decode_tok_s_median']:.3f} |")
         if hs:
             print(f"| **Hearth** decode | {hs['decode_tok_s_median']:.1f} | 1 |")
+        hf = one(rows, server="hearth-fa", test="single")
+        if hf and tg:
+            print(f"| Hearth, flash attention on | {hf['decode_tok_s_median']:.1f} | {hf['decode_tok_s_median'] / tg['avg_ts']:.3f} vs llama-bench |")
         if pp:
             print(f"| llama-bench pp{pp['n']} (prefill, for reference) | {pp['avg_ts']:.1f} | |")
 
         print("\n| streams | Hearth agg tok/s | llama-server agg tok/s | ratio | Hearth TTFT p50 / p99 ms | llama-server TTFT p50 / p99 ms | p50 ratio | p99 ratio |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for h in find(rows, server="hearth", test="concurrency"):
+        for h in find(rows, server="hearth", test="concurrency") + find(rows, server="hearth-fa", test="concurrency"):
             l = one(rows, server="llama-server", test="concurrency", streams=h["streams"])
             if not l:
                 continue
-            print(f"| {h['streams']} | {h['aggregate_tok_s']:.1f} | {l['aggregate_tok_s']:.1f} | "
+            label = f"{h['streams']}" + (" (fa)" if h["server"] == "hearth-fa" else "")
+            print(f"| {label} | {h['aggregate_tok_s']:.1f} | {l['aggregate_tok_s']:.1f} | "
                   f"{h['aggregate_tok_s'] / l['aggregate_tok_s']:.2f} | {h['ttft_p50_ms']:.0f} / {h['ttft_p99_ms']:.0f} | "
                   f"{l['ttft_p50_ms']:.0f} / {l['ttft_p99_ms']:.0f} | {l['ttft_p50_ms'] / h['ttft_p50_ms']:.2f} | "
                   f"{l['ttft_p99_ms'] / h['ttft_p99_ms']:.2f} |")
@@ -56,14 +60,14 @@ def main():
 
         print("\n| shared 2,000-token prefix | cold TTFT ms | warm TTFT ms | speed-up |")
         print("|---|---:|---:|---:|")
-        for s in ("hearth", "llama-server"):
+        for s in ("hearth", "hearth-fa", "llama-server"):
             p = one(rows, server=s, test="prefix")
             if p:
                 print(f"| {s} | {p['cold_ttft_ms']:.0f} | {p['warm_ttft_ms']:.0f} | {p['speedup']:.1f}x |")
 
         print("\n| memory | RSS MiB | weights MiB | KV cache MiB | beyond weights + KV MiB |")
         print("|---|---:|---:|---:|---:|")
-        for s in ("hearth", "llama-server"):
+        for s in ("hearth", "hearth-fa", "llama-server"):
             m = one(rows, server=s, test="memory")
             if m:
                 print(f"| {s} | {m['rss_mb']:.0f} | {m.get('weights_mb', 0):.0f} | {m.get('kv_mb', 0):.0f} | "

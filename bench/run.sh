@@ -42,15 +42,13 @@ bench_server() {  # name url pid model_file jsonl
     $b concurrency --levels 1 4 8 16 --rounds 3 >> "$out"
     $b prefix --trials 3 >> "$out"
   fi
-  python3 - "$name" "$(rss_mb "$pid")" "$file" "$url" >> "$out" <<'PY'
-import json, os, sys, urllib.request
-name, rss, file, url = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
-rec = {"server": name, "test": "memory", "rss_mb": rss, "model_file_mb": os.path.getsize(file) / 2**20}
-if name == "hearth":
-    for line in urllib.request.urlopen(url + "/metrics").read().decode().splitlines():
-        if line.startswith("hearth_model_loaded_bytes "):
-            rec["weights_plus_kv_mb"] = float(line.split()[1]) / 2**20
-print(json.dumps(rec))
+  python3 - "$name" "$(rss_mb "$pid")" "$file" $((CTX * SLOTS)) >> "$out" <<'PY'
+import json, os, sys
+name, rss, file, cells = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+# KV cache of the Qwen2-0.5B shape: 24 layers x (K + V) x 128 (2 KV heads x 64) x cells x f16.
+kv_mb = 24 * 2 * 128 * cells * 2 / 2**20
+print(json.dumps({"server": name, "test": "memory", "rss_mb": rss, "weights_mb": os.path.getsize(file) / 2**20,
+                  "kv_mb": kv_mb}))
 PY
 }
 
@@ -63,14 +61,20 @@ for t in "${types[@]}"; do
 for l in sys.stdin:
     r=json.loads(l); print(json.dumps({"server":"llama-bench","test":"pp" if r["n_gen"]==0 else "tg","n":r["n_prompt"] or r["n_gen"],"avg_ts":r["avg_ts"],"stddev_ts":r["stddev_ts"]}))' >> "$jsonl"
 
-  echo "== $t: hearth ==" >&2
-  port=$(free_port)
-  $HEARTH serve --model "$model" --host 127.0.0.1 --port "$port" --ctx-size $CTX --parallel $SLOTS \
-    --threads "$THREADS" --log-level warn > "$OUT/hearth-$t.log" 2>&1 &
-  pid=$!
-  wait_http "http://127.0.0.1:$port"
-  bench_server hearth "http://127.0.0.1:$port" $pid "$model" "$jsonl"
-  kill -TERM $pid; wait $pid || true
+  # Hearth with its defaults (flash attention off: batch-invariant greedy output), and with
+  # flash attention on as llama-server's "auto" picks on CPU.
+  for fa in off auto; do
+    name=hearth; [[ $fa == auto ]] && name=hearth-fa
+    ((QUICK)) && [[ $fa == auto ]] && continue
+    echo "== $t: $name ==" >&2
+    port=$(free_port)
+    $HEARTH serve --model "$model" --host 127.0.0.1 --port "$port" --ctx-size $CTX --parallel $SLOTS \
+      --threads "$THREADS" --flash-attn $fa --log-level warn > "$OUT/$name-$t.log" 2>&1 &
+    pid=$!
+    wait_http "http://127.0.0.1:$port"
+    bench_server $name "http://127.0.0.1:$port" $pid "$model" "$jsonl"
+    kill -TERM $pid; wait $pid || true
+  done
 
   echo "== $t: llama-server ==" >&2
   port=$(free_port)

@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   s->add_option("--ctx-size", serve.context_size, "Context size for --model files");
   s->add_option("--parallel", serve.parallel, "Parallel sequences for --model files");
   s->add_option("--threads", serve.threads, "CPU threads for --model files");
+  s->add_option("--batch-size", serve.batch_size, "Tokens per decode step for --model files");
+  s->add_option("--flash-attn", serve.flash_attn, "auto, on or off for --model files (default off)")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
 
   RunArgs run;
   auto* r = app.add_subcommand("run", "Chat with a model in the terminal (or complete one prompt)");

@@ -79,6 +79,8 @@ int cmd_serve(const ServeArgs& a) {
     if (a.context_size) e.load.context_size = *a.context_size;
     if (a.parallel) e.load.parallel = *a.parallel;
     if (a.threads) e.load.threads = *a.threads;
+    if (a.batch_size) e.load.batch_size = *a.batch_size;
+    if (!a.flash_attn.empty()) e.load.flash_attn = a.flash_attn;
     if (config.find(e.id)) return fail(invalid_argument(fmt::format("model id '{}' is already in the catalog", e.id)));
     config.entries.push_back(std::move(e));
   }

@@ -14,7 +14,8 @@ struct ServeArgs {
   std::optional<int> port;
   std::string port_file;
   std::string log_level;
-  std::optional<int> context_size, parallel, threads;
+  std::optional<int> context_size, parallel, threads, batch_size;
+  std::string flash_attn;
 };
 int cmd_serve(const ServeArgs& args);
 
