@@ -7,6 +7,7 @@ throughput. Standard library only. Prints one JSON object per measurement.
   serving_bench.py --url ... --name ... prefix --prefix-tokens 2000
 """
 import argparse
+import os
 import http.client
 import json
 import statistics
@@ -70,6 +71,9 @@ def request_body(args, prompt, max_tokens):
     return body
 
 
+SALT = f"{os.getpid()}-{int(time.time())}"
+
+
 def run_level(args, n, rounds):
     results = []
     wall = []
@@ -78,7 +82,8 @@ def run_level(args, n, rounds):
         barrier = threading.Barrier(n)
 
         def worker(i):
-            prompt = f"Request {r}-{i}: " + text_of(args.prompt_words, r * 100 + i)
+            # Unique per process, level, round and stream: no prompt is served from a cache.
+            prompt = f"{SALT} level {n} round {r} stream {i}: " + text_of(args.prompt_words, n * 1000 + r * 100 + i)
             barrier.wait()
             out[i] = stream_completion(args.url, request_body(args, prompt, args.max_tokens))
 
@@ -115,7 +120,7 @@ def cmd_prefix(args):
     stream_completion(args.url, request_body(args, "warm up", 4))
     out = []
     for trial in range(args.trials):
-        base = f"[{trial}] " + shared
+        base = f"[{SALT} {trial}] " + shared
         cold = stream_completion(args.url, request_body(args, base + f" Question A{trial}: what is it?", 8))
         warm = stream_completion(args.url, request_body(args, base + f" Question B{trial}: why is it so?", 8))
         out.append(((cold["t_first"] - cold["t_start"]) * 1000, (warm["t_first"] - warm["t_start"]) * 1000))

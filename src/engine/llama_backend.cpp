@@ -18,12 +18,13 @@ Status decode_status(int32_t rc, size_t n_tokens) {
   }
 }
 
-LlamaBackend::LlamaBackend(const llama_model* model, llama_context_ptr ctx, int n_slots, int n_batch)
+LlamaBackend::LlamaBackend(const llama_model* model, llama_context_ptr ctx, int n_slots, int n_batch, bool unified)
     : model_(model),
       vocab_(llama_model_get_vocab(model)),
       ctx_(std::move(ctx)),
       batch_(llama_batch_init(n_batch, 0, 1)),
       n_vocab_(llama_vocab_n_tokens(vocab_)),
+      unified_(unified),
       samplers_(static_cast<size_t>(n_slots)) {}
 
 LlamaBackend::~LlamaBackend() { llama_batch_free(batch_); }
@@ -60,7 +61,6 @@ Status LlamaBackend::begin(int slot, const SamplingParams& p) {
   }
   s.chain = std::move(chain);
   s.grammar = std::move(grammar);
-  s.candidates.resize(static_cast<size_t>(n_vocab_));
   return {};
 }
 
@@ -77,7 +77,14 @@ void LlamaBackend::kv_truncate(int slot, int from) {
 void LlamaBackend::kv_copy(int src, int dst, int n) {
   llama_memory_t mem = llama_get_memory(ctx_.get());
   llama_memory_seq_rm(mem, dst, -1, -1);
-  llama_memory_seq_cp(mem, src, dst, 0, n);
+  if (unified_) {
+    llama_memory_seq_cp(mem, src, dst, 0, n);  // shares the cells: no data is copied
+    return;
+  }
+  // Separate streams: llama.cpp copies whole streams only (the copy runs at the next decode);
+  // then the part past the shared prefix is dropped.
+  llama_memory_seq_cp(mem, src, dst, -1, -1);
+  llama_memory_seq_rm(mem, dst, n, -1);
 }
 
 Status LlamaBackend::decode(std::span<const BatchItem> items) {
@@ -92,16 +99,16 @@ Status LlamaBackend::decode(std::span<const BatchItem> items) {
   return decode_status(llama_decode(ctx_.get(), batch_), items.size());
 }
 
-void LlamaBackend::fill_candidates(SlotSampler& s, int batch_index) {
+void LlamaBackend::fill_candidates(int batch_index) {
   const float* logits = llama_get_logits_ith(ctx_.get(), batch_index);
-  s.candidates.resize(static_cast<size_t>(n_vocab_));
-  for (int t = 0; t < n_vocab_; ++t) s.candidates[static_cast<size_t>(t)] = {t, logits[t], 0.0f};
+  candidates_.resize(static_cast<size_t>(n_vocab_));
+  for (int t = 0; t < n_vocab_; ++t) candidates_[static_cast<size_t>(t)] = {t, logits[t], 0.0f};
 }
 
 Token LlamaBackend::sample(int slot, int batch_index) {
   SlotSampler& s = samplers_[static_cast<size_t>(slot)];
-  fill_candidates(s, batch_index);
-  llama_token_data_array cur{s.candidates.data(), s.candidates.size(), -1, false};
+  fill_candidates(batch_index);
+  llama_token_data_array cur{candidates_.data(), candidates_.size(), -1, false};
   llama_sampler_apply(s.chain.get(), &cur);
   llama_token token = cur.data[cur.selected].id;
 
@@ -112,8 +119,8 @@ Token LlamaBackend::sample(int slot, int batch_index) {
     llama_token_data_array one{&single, 1, -1, false};
     llama_sampler_apply(s.grammar.get(), &one);
     if (std::isinf(single.logit) && single.logit < 0) {
-      fill_candidates(s, batch_index);
-      cur = {s.candidates.data(), s.candidates.size(), -1, false};
+      fill_candidates(batch_index);
+      cur = {candidates_.data(), candidates_.size(), -1, false};
       llama_sampler_apply(s.grammar.get(), &cur);
       llama_sampler_apply(s.chain.get(), &cur);
       token = cur.data[cur.selected].id;

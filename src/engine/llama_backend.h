@@ -16,7 +16,8 @@ Status decode_status(int32_t rc, size_t n_tokens);
 class LlamaBackend final : public DecodeBackend {
  public:
   // `ctx` is owned by the backend; `model` must outlive it.
-  LlamaBackend(const llama_model* model, llama_context_ptr ctx, int n_slots, int n_batch);
+  // unified: one KV pool shared by all sequences (else one stream per sequence).
+  LlamaBackend(const llama_model* model, llama_context_ptr ctx, int n_slots, int n_batch, bool unified);
   ~LlamaBackend() override;
 
   Status begin(int slot, const SamplingParams& params) override;
@@ -32,16 +33,19 @@ class LlamaBackend final : public DecodeBackend {
   struct SlotSampler {
     llama_sampler_ptr chain;
     llama_sampler_ptr grammar;
-    std::vector<llama_token_data> candidates;
   };
-  void fill_candidates(SlotSampler& s, int batch_index);
+  void fill_candidates(int batch_index);
 
   const llama_model* model_;
   const llama_vocab* vocab_;
   llama_context_ptr ctx_;
   llama_batch batch_;
   int n_vocab_;
+  bool unified_;
   std::vector<SlotSampler> samplers_;
+  // One buffer for all slots: sampling runs on the scheduler thread, one slot at a time
+  // (n_vocab entries: 1.8 MB for a 152k vocabulary, instead of that per slot).
+  std::vector<llama_token_data> candidates_;
 };
 
 }  // namespace hearth

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 
+#include <ggml-cpu.h>
+
 #include "engine/embedding_worker.h"
 #include "engine/llama_backend.h"
 
@@ -72,6 +74,10 @@ int default_threads() {
   return n == 0 ? 4 : static_cast<int>(n);
 }
 
+// A persistent ggml threadpool (as llama-server and llama-bench use): without one, every decode
+// sets up a disposable pool, which costs time on each step.
+Status attach_threadpools(ModelEngine::Impl& impl, llama_context* ctx, int threads, int threads_batch);
+
 }  // namespace
 
 void engine_global_init() {
@@ -84,9 +90,17 @@ void engine_global_init() {
 
 std::string engine_system_info() { return llama_print_system_info(); }
 
+struct ThreadpoolDeleter {
+  void operator()(ggml_threadpool* tp) const { ggml_threadpool_free(tp); }
+};
+using ThreadpoolPtr = std::unique_ptr<ggml_threadpool, ThreadpoolDeleter>;
+
 struct ModelEngine::Impl {
   ModelLoadOptions options;
   ModelInfo info;
+  // Declared before the contexts' owners, so destroyed after them.
+  ThreadpoolPtr threadpool;
+  ThreadpoolPtr threadpool_batch;
   llama_model_ptr model;
   const llama_vocab* vocab = nullptr;
   common_chat_templates_ptr templates;
@@ -168,6 +182,7 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     cp.kv_unified = true;
     llama_context_ptr ctx(llama_init_from_model(impl->model.get(), cp));
     if (!ctx) return unavailable("llama.cpp could not create a context for the embedding model");
+    HEARTH_TRY(attach_threadpools(*impl, ctx.get(), cp.n_threads, cp.n_threads_batch));
     info.pooling = pooling_name(llama_pooling_type(ctx.get()));
     impl->embedder = std::make_unique<EmbeddingWorker>(model, std::move(ctx), opt.max_queue);
   } else {
@@ -177,9 +192,11 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     cp.n_batch = static_cast<uint32_t>(opt.batch_size);
     cp.n_ubatch = static_cast<uint32_t>(std::min(opt.ubatch_size, opt.batch_size));
     cp.n_seq_max = static_cast<uint32_t>(opt.parallel);
+    cp.n_outputs_max = static_cast<uint32_t>(opt.parallel);  // one sampled token per sequence per step
     cp.kv_unified = opt.kv_unified;
     llama_context_ptr ctx(llama_init_from_model(impl->model.get(), cp));
     if (!ctx) return unavailable("llama.cpp could not create a context (out of memory for the KV cache?)");
+    HEARTH_TRY(attach_threadpools(*impl, ctx.get(), cp.n_threads, cp.n_threads_batch));
     const std::uint64_t n_embd_kv = static_cast<std::uint64_t>(llama_model_n_embd(model)) *
                                     static_cast<std::uint64_t>(std::max(1, llama_model_n_head_kv(model))) /
                                     static_cast<std::uint64_t>(std::max(1, llama_model_n_head(model)));
@@ -195,12 +212,28 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     sc.n_ctx_per_seq = opt.context_size;
     sc.n_batch = opt.batch_size;
     sc.max_queue = opt.max_queue;
-    sc.allow_kv_copy = opt.kv_unified;  // llama.cpp copies cells between sequences only in a unified pool
-    auto backend = std::make_unique<LlamaBackend>(model, std::move(ctx), opt.parallel, opt.batch_size);
+    sc.allow_kv_copy = true;
+    auto backend = std::make_unique<LlamaBackend>(model, std::move(ctx), opt.parallel, opt.batch_size, opt.kv_unified);
     impl->scheduler = std::make_unique<SlotScheduler>(std::move(backend), sc);
   }
   return std::unique_ptr<ModelEngine>(new ModelEngine(std::move(impl)));
 }
+
+namespace {
+Status attach_threadpools(ModelEngine::Impl& impl, llama_context* ctx, int threads, int threads_batch) {
+  ggml_threadpool_params tpp = ggml_threadpool_params_default(threads);
+  ggml_threadpool_params tpp_batch = ggml_threadpool_params_default(threads_batch);
+  if (!ggml_threadpool_params_match(&tpp, &tpp_batch)) {
+    impl.threadpool_batch.reset(ggml_threadpool_new(&tpp_batch));
+    if (!impl.threadpool_batch) return unavailable("could not start the batch threadpool");
+    tpp.paused = true;  // llama.cpp resumes whichever pool a batch needs
+  }
+  impl.threadpool.reset(ggml_threadpool_new(&tpp));
+  if (!impl.threadpool) return unavailable("could not start the threadpool");
+  llama_attach_threadpool(ctx, impl.threadpool.get(), impl.threadpool_batch.get());
+  return {};
+}
+}  // namespace
 
 const ModelInfo& ModelEngine::info() const { return impl_->info; }
 const ModelLoadOptions& ModelEngine::options() const { return impl_->options; }

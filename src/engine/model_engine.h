@@ -29,7 +29,9 @@ struct ModelLoadOptions {
   int ubatch_size = 512;
   std::string kv_type = "f16";  // f32, f16, bf16, q8_0, q4_0
   int gpu_layers = 0;           // -1: all (needs a GPU build)
-  bool kv_unified = true;       // one KV pool shared by all sequences (enables cross-slot prefix reuse)
+  // false: one KV stream per sequence, so attention covers only its own cells (idle caches of
+  // other sequences cost nothing); true: one shared pool (cheaper prefix copies).
+  bool kv_unified = false;
   // off by default: llama.cpp's CPU flash attention picks kernels by batch shape and KV length, so
   // greedy outputs would depend on what else is in the batch. "auto"/"on" trade that for speed.
   std::string flash_attn = "off";  // auto, on, off

@@ -122,6 +122,17 @@ Result<std::shared_ptr<ModelEngine>> ModelRegistry::acquire(std::string_view nam
   }
 }
 
+Result<std::shared_ptr<ModelEngine>> ModelRegistry::try_acquire(std::string_view name) {
+  auto entry = resolve(name);
+  if (!entry) return entry.take_error();
+  const size_t index = static_cast<size_t>(*entry - config_.entries.data());
+  std::lock_guard lk(mu_);
+  Slot& slot = slots_[index];
+  if (stopping_ || slot.state != State::kLoaded) return std::shared_ptr<ModelEngine>();
+  slot.last_used = Clock::now();
+  return slot.engine;
+}
+
 // Needs mu_ held.
 bool ModelRegistry::make_room(std::uint64_t need, size_t except, std::vector<std::shared_ptr<ModelEngine>>& unloaded) {
   std::vector<EvictionCandidate> loaded;

@@ -43,6 +43,9 @@ class ModelRegistry {
 
   // `name` is an id or alias; empty means the configured default.
   Result<std::shared_ptr<ModelEngine>> acquire(std::string_view name);
+  // Never blocks: the engine if the model is loaded now, else nullptr (call acquire() off the
+  // network threads then).
+  Result<std::shared_ptr<ModelEngine>> try_acquire(std::string_view name);
   // The catalog entry for a name, or a 404 error listing the known ids.
   Result<const ModelEntry*> resolve(std::string_view name) const;
 

@@ -45,7 +45,8 @@ Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
   auto req = parse_chat_request(*body);
   if (!req) co_return co_await ex.respond(error_response(req.error()));
 
-  auto prepared = co_await run_blocking(api.blocking, [&api, &r = *req] { return api.generation.prepare_chat(r); });
+  auto prepared = co_await prepare_request(api.blocking, ex.request().body.size(),
+                                           [&api, &r = *req](Acquire m) { return api.generation.prepare_chat(r, m); });
   if (!prepared) co_return co_await ex.respond(error_response(prepared.error()));
   PreparedGeneration& p = *prepared;
   ex.context().model = p.model_id;

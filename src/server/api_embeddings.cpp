@@ -33,7 +33,8 @@ Task<> handle_embeddings(ApiContext& api, Exchange& ex) {
   if (!body) co_return co_await ex.respond(error_response(body.error()));
   auto req = parse_embedding_request(*body);
   if (!req) co_return co_await ex.respond(error_response(req.error()));
-  auto prepared = co_await run_blocking(api.blocking, [&api, &r = *req] { return api.generation.prepare_embedding(r); });
+  auto prepared = co_await prepare_request(api.blocking, ex.request().body.size(),
+                                           [&api, &r = *req](Acquire m) { return api.generation.prepare_embedding(r, m); });
   if (!prepared) co_return co_await ex.respond(error_response(prepared.error()));
   ex.context().model = prepared->model_id;
 

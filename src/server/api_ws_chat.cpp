@@ -103,7 +103,9 @@ struct WsChatSession {
     msg["stream"] = true;
     auto req = parse_chat_request(msg);
     if (!req) co_return req.take_error();
-    auto prepared = co_await run_blocking(api.blocking, [this, &r = *req] { return api.generation.prepare_chat(r); });
+    const size_t text_size = msg.dump().size();
+    auto prepared = co_await prepare_request(api.blocking, text_size,
+                                             [this, &r = *req](Acquire m) { return api.generation.prepare_chat(r, m); });
     if (!prepared) co_return prepared.take_error();
     auto channel = std::make_shared<EventChannel>(ws.executor());
     auto h = prepared->engine->generate(std::move(prepared->request), sink_into(channel));

@@ -4,11 +4,28 @@
 
 namespace hearth {
 
-Result<PreparedGeneration> GenerationService::start(const GenerationOptions& g, const ModelEntry*& entry) {
+namespace {
+constexpr const char* kWouldBlock = "hearth_would_block";
+}
+
+bool is_would_block(const Error& e) { return e.type_override == kWouldBlock; }
+
+Result<std::shared_ptr<ModelEngine>> GenerationService::engine_for(const std::string& id, Acquire mode) {
+  if (mode == Acquire::kMayWait) return registry_.acquire(id);
+  auto engine = registry_.try_acquire(id);
+  if (engine && !*engine) {
+    Error e = unavailable("the model is not loaded yet");
+    e.type_override = kWouldBlock;
+    return e;
+  }
+  return engine;
+}
+
+Result<PreparedGeneration> GenerationService::start(const GenerationOptions& g, Acquire mode) {
   auto e = registry_.resolve(g.model);
   if (!e) return e.take_error();
-  entry = *e;
-  auto engine = registry_.acquire(entry->id);
+  const ModelEntry* entry = *e;
+  auto engine = engine_for(entry->id, mode);
   if (!engine) return engine.take_error();
   if ((*engine)->info().is_embedding) {
     return invalid_argument(fmt::format("'{}' is an embedding model; use /v1/embeddings", entry->id), "model");
@@ -35,9 +52,8 @@ Result<PreparedGeneration> GenerationService::start(const GenerationOptions& g, 
   return p;
 }
 
-Result<PreparedGeneration> GenerationService::prepare_chat(const ChatCompletionRequest& req) {
-  const ModelEntry* entry = nullptr;
-  auto p = start(req.gen, entry);
+Result<PreparedGeneration> GenerationService::prepare_chat(const ChatCompletionRequest& req, Acquire mode) {
+  auto p = start(req.gen, mode);
   if (!p) return p.take_error();
   ChatRenderRequest render;
   render.messages = req.messages;
@@ -56,9 +72,8 @@ Result<PreparedGeneration> GenerationService::prepare_chat(const ChatCompletionR
   return p;
 }
 
-Result<PreparedGeneration> GenerationService::prepare_completion(const CompletionRequest& req) {
-  const ModelEntry* entry = nullptr;
-  auto p = start(req.gen, entry);
+Result<PreparedGeneration> GenerationService::prepare_completion(const CompletionRequest& req, Acquire mode) {
+  auto p = start(req.gen, mode);
   if (!p) return p.take_error();
   if (!req.prompt_tokens.empty()) {
     const int n_vocab = p->engine->info().n_vocab;
@@ -77,10 +92,10 @@ Result<PreparedGeneration> GenerationService::prepare_completion(const Completio
   return p;
 }
 
-Result<PreparedEmbedding> GenerationService::prepare_embedding(const EmbeddingRequest& req) {
+Result<PreparedEmbedding> GenerationService::prepare_embedding(const EmbeddingRequest& req, Acquire mode) {
   auto e = registry_.resolve(req.model);
   if (!e) return e.take_error();
-  auto engine = registry_.acquire((*e)->id);
+  auto engine = engine_for((*e)->id, mode);
   if (!engine) return engine.take_error();
   if (!(*engine)->info().is_embedding) {
     return invalid_argument(fmt::format("'{}' is not an embedding model", (*e)->id), "model");

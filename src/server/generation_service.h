@@ -32,18 +32,24 @@ struct PreparedEmbedding {
   int prompt_tokens = 0;
 };
 
+// kNoWait: only if the model is loaded already; otherwise the result is the WouldBlock error
+// (is_would_block), and the caller retries with kMayWait on a thread that may block.
+enum class Acquire { kMayWait, kNoWait };
+bool is_would_block(const Error& e);
+
 class GenerationService {
  public:
   explicit GenerationService(ModelRegistry& registry) : registry_(registry) {}
 
-  Result<PreparedGeneration> prepare_chat(const ChatCompletionRequest& request);
-  Result<PreparedGeneration> prepare_completion(const CompletionRequest& request);
-  Result<PreparedEmbedding> prepare_embedding(const EmbeddingRequest& request);
+  Result<PreparedGeneration> prepare_chat(const ChatCompletionRequest& request, Acquire mode = Acquire::kMayWait);
+  Result<PreparedGeneration> prepare_completion(const CompletionRequest& request, Acquire mode = Acquire::kMayWait);
+  Result<PreparedEmbedding> prepare_embedding(const EmbeddingRequest& request, Acquire mode = Acquire::kMayWait);
 
   ModelRegistry& registry() { return registry_; }
 
  private:
-  Result<PreparedGeneration> start(const GenerationOptions& g, const ModelEntry*& entry);
+  Result<PreparedGeneration> start(const GenerationOptions& g, Acquire mode);
+  Result<std::shared_ptr<ModelEngine>> engine_for(const std::string& id, Acquire mode);
   ModelRegistry& registry_;
 };
 

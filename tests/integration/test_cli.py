@@ -1,0 +1,85 @@
+"""The `hearth` command line: help on every command, `run` (one-shot and interactive), and
+`make-test-model`."""
+import os
+import subprocess
+import tempfile
+import unittest
+
+from tests.integration.harness import BIN, MODELS, SLOW
+
+QWEN_FILE = os.path.join(MODELS, "hearth-tiny-qwen2.gguf")
+R1_FILE = os.path.join(MODELS, "hearth-tiny-deepseek-r1.gguf")
+
+
+def hearth(*args, stdin=None, timeout=120):
+    return subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True, timeout=timeout * SLOW)
+
+
+class HelpTest(unittest.TestCase):
+    def test_every_command_has_help(self):
+        for cmd in ([], ["serve"], ["run"], ["models"], ["models", "list"], ["models", "pull"], ["models", "verify"],
+                    ["models", "rm"], ["make-test-model"]):
+            with self.subTest(cmd=cmd):
+                r = hearth(*cmd, "--help")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("Usage", r.stdout)
+                self.assertIn("--help", r.stdout)
+
+    def test_no_subcommand_is_an_error(self):
+        r = hearth()
+        self.assertNotEqual(r.returncode, 0)
+
+
+class RunTest(unittest.TestCase):
+    def test_one_shot_is_deterministic_when_greedy(self):
+        a = hearth("run", QWEN_FILE, "Write a haiku about rain.", "-n", "12", "--temperature", "0", "--threads", "1")
+        b = hearth("run", QWEN_FILE, "Write a haiku about rain.", "-n", "12", "--temperature", "0", "--threads", "1")
+        self.assertEqual(a.returncode, 0, a.stderr)
+        self.assertTrue(a.stdout.strip())
+        self.assertEqual(a.stdout, b.stdout)
+
+    def test_raw_completion_differs_from_chat(self):
+        chat = hearth("run", QWEN_FILE, "Hello", "-n", "8", "--temperature", "0", "--threads", "1")
+        raw = hearth("run", QWEN_FILE, "Hello", "-n", "8", "--temperature", "0", "--threads", "1", "--raw")
+        self.assertEqual(raw.returncode, 0, raw.stderr)
+        self.assertNotEqual(chat.stdout, raw.stdout)
+
+    def test_interactive_chat_keeps_history_and_exits(self):
+        r = hearth("run", QWEN_FILE, "-n", "6", "--temperature", "0", "--threads", "1",
+                   stdin="hello there\nand again\n/reset\nonce more\n/exit\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Chatting with", r.stderr)
+        self.assertEqual(r.stderr.count("\n> "), 5)  # a prompt before each of the 5 input lines
+        self.assertGreaterEqual(len([l for l in r.stdout.splitlines() if l.strip()]), 3)
+
+    def test_reasoning_model_output_is_shown(self):
+        r = hearth("run", R1_FILE, "Why?", "-n", "6", "--temperature", "0", "--threads", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("\x1b[2m", r.stdout)  # reasoning is shown dimmed
+
+    def test_unknown_model_fails_clearly(self):
+        r = hearth("run", "/nonexistent/model.gguf", "hi", "--config", "/nonexistent.toml")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("config file not found", r.stderr)
+
+
+class MakeTestModelTest(unittest.TestCase):
+    def test_writes_a_loadable_model_and_skips_existing(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = hearth("make-test-model", "-p", "bert", "-o", d)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            path = os.path.join(d, "hearth-tiny-bert-embed.gguf")
+            self.assertTrue(os.path.getsize(path) > 1_000_000)
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(4), b"GGUF")
+            again = hearth("make-test-model", "-p", "bert", "-o", d)
+            self.assertIn("(exists)", again.stdout)
+            q = hearth("make-test-model", "-p", "qwen2", "--type", "q8_0", "-o", d)
+            self.assertEqual(q.returncode, 0, q.stderr)
+            out = hearth("run", os.path.join(d, "hearth-tiny-qwen2-q8_0.gguf"), "hi", "-n", "3", "--threads", "1")
+            self.assertEqual(out.returncode, 0, out.stderr)
+
+    def test_unknown_preset(self):
+        r = hearth("make-test-model", "-p", "gpt-5", "-o", tempfile.gettempdir())
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("unknown preset", r.stderr)
