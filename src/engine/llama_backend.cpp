@@ -61,6 +61,8 @@ Status LlamaBackend::begin(int slot, const SamplingParams& p) {
   }
   s.chain = std::move(chain);
   s.grammar = std::move(grammar);
+  s.plain_greedy = p.temperature <= 0.0f && p.logit_bias.empty() && p.repeat_penalty == 1.0f &&
+                   p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f && !s.grammar;
   return {};
 }
 
@@ -107,6 +109,17 @@ void LlamaBackend::fill_candidates(int batch_index) {
 
 Token LlamaBackend::sample(int slot, int batch_index) {
   SlotSampler& s = samplers_[static_cast<size_t>(slot)];
+  if (s.plain_greedy) {
+    // The same choice as llama.cpp's greedy sampler (the first maximum), without building a
+    // candidate array of the whole vocabulary on every token.
+    const float* logits = llama_get_logits_ith(ctx_.get(), batch_index);
+    int best = 0;
+    for (int t = 1; t < n_vocab_; ++t) {
+      if (logits[t] > logits[best]) best = t;
+    }
+    llama_sampler_accept(s.chain.get(), best);
+    return best;
+  }
   fill_candidates(batch_index);
   llama_token_data_array cur{candidates_.data(), candidates_.size(), -1, false};
   llama_sampler_apply(s.chain.get(), &cur);

@@ -33,6 +33,7 @@ class LlamaBackend final : public DecodeBackend {
   struct SlotSampler {
     llama_sampler_ptr chain;
     llama_sampler_ptr grammar;
+    bool plain_greedy = false;  // temperature 0, no bias, penalties or grammar: argmax of the logits
   };
   void fill_candidates(int batch_index);
 

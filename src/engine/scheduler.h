@@ -28,7 +28,7 @@ struct SchedulerConfig {
   int n_ctx_per_seq = 4096; // prompt + completion limit per request
   int n_batch = 512;        // tokens per llama_decode
   int max_queue = 64;       // waiting requests beyond the busy slots; more get ResourceExhausted
-  bool allow_kv_copy = true; // the backend can copy KV cells between sequences (unified KV pool)
+  bool allow_kv_copy = true; // the backend can copy a cached prefix from one sequence to another
 };
 
 // Counters for tests and /metrics. Monotonic unless noted.

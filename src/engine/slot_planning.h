@@ -32,7 +32,7 @@ struct SlotChoice {
 // least one prompt token is always left to compute, so that the request gets fresh logits. The
 // slot whose takeover destroys the least useful cache wins (reused tokens minus a quarter of the
 // cached tokens thrown away); ties go to the least recently used slot.
-// allow_copy: whether KV cells may be copied between sequences (a unified KV pool only).
+// allow_copy: whether a cached prefix may be copied from one sequence to another.
 SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, bool allow_copy = true);
 
 enum class SlotPhase { kIdle, kPrefill, kGenerate };

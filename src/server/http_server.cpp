@@ -219,6 +219,9 @@ struct HttpServer::Impl {
         spdlog::warn("accept failed: {}", ec.message());
         continue;
       }
+      // Streams are many small writes: never hold one back waiting for the previous ACK (Nagle).
+      beast::error_code nd_ec;
+      socket.set_option(tcp::no_delay(true), nd_ec);
       asio::co_spawn(socket.get_executor(), session(std::move(socket)), asio::detached);
     }
   }
