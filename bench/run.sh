@@ -34,7 +34,7 @@ rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 bench_server() {  # name url pid model_file jsonl
   local name=$1 url=$2 pid=$3 file=$4 out=$5
   local b="python3 bench/serving_bench.py --url $url --name $name"
-  $b single --max-tokens 128 --trials $((QUICK ? 1 : 3)) >> "$out"
+  $b single --max-tokens 128 --trials $((QUICK ? 1 : 5)) >> "$out"
   if ((QUICK)); then
     $b concurrency --levels 1 4 --rounds 1 >> "$out"
     $b prefix --trials 1 >> "$out"
@@ -78,7 +78,7 @@ for l in sys.stdin:
 
   echo "== $t: llama-server ==" >&2
   port=$(free_port)
-  "$LS" -m "$model" --host 127.0.0.1 --port "$port" -c $((CTX * SLOTS)) -np $SLOTS -kvu -t "$THREADS" \
+  "$LS" -m "$model" --host 127.0.0.1 --port "$port" -c $((CTX * SLOTS)) -np $SLOTS -t "$THREADS" \
     -tb "$THREADS" --no-webui > "$OUT/llama-server-$t.log" 2>&1 &
   pid=$!
   wait_http "http://127.0.0.1:$port"

@@ -1,5 +1,7 @@
 #include "models/catalog.h"
 
+#include "core/utf8.h"
+
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -143,71 +145,136 @@ std::vector<std::string> Config::ids() const {
   return out;
 }
 
-// TOML allows non-ASCII only inside strings and comments. toml++ 3.3 reaches undefined behaviour
-// on some non-ASCII characters elsewhere (found by fuzzing), so such text is refused first.
-Status check_non_ascii_placement(std::string_view text) {
+// toml++ 3.3 reaches undefined behaviour on many non-ASCII characters (its generated Unicode
+// tables are wrong; found by fuzzing), so it only ever sees ASCII: non-ASCII text inside strings
+// becomes \u escapes (literal strings become equivalent basic strings), inside comments it is
+// dropped, and anywhere else (where TOML does not allow it) it is an error naming the line.
+Result<std::string> asciify_toml(std::string_view text) {
   enum class S { kCode, kComment, kBasic, kLiteral, kMlBasic, kMlLiteral } st = S::kCode;
+  std::string out;
+  out.reserve(text.size() + 16);
   int line = 1;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    auto at = [&](std::string_view tok) { return text.substr(i, tok.size()) == tok; };
-    if (c == '\n') {
-      ++line;
-      if (st == S::kComment || st == S::kBasic || st == S::kLiteral) st = S::kCode;
-      continue;
+  auto at = [&](size_t i, std::string_view tok) { return text.substr(i, tok.size()) == tok; };
+  // Appends the character at text[i] (non-ASCII) as an escape; returns its byte length.
+  auto escape_char = [&](size_t i) -> Result<size_t> {
+    const auto b = static_cast<unsigned char>(text[i]);
+    const size_t n = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+    if (n == 1 || i + n > text.size() || !utf8_is_valid(text.substr(i, n))) {
+      return invalid_argument(fmt::format("config line {}: invalid UTF-8", line));
     }
+    std::uint32_t cp = n == 2 ? (b & 0x1Fu) : n == 3 ? (b & 0x0Fu) : (b & 0x07u);
+    for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3Fu);
+    out += cp > 0xFFFF ? fmt::format("\\U{:08X}", cp) : fmt::format("\\u{:04X}", cp);
+    return n;
+  };
+  for (size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    const bool ascii = static_cast<unsigned char>(c) < 0x80;
+    if (c == '\n') ++line;
     switch (st) {
       case S::kCode:
-        if (static_cast<unsigned char>(c) >= 0x80) {
+        if (!ascii) {
           return invalid_argument(fmt::format("config line {}: non-ASCII character outside a string or comment", line));
         }
         if (c == '#') {
           st = S::kComment;
-        } else if (at("\"\"\"")) {
+        } else if (at(i, "\"\"\"")) {
           st = S::kMlBasic;
-          i += 2;
-        } else if (at("'''")) {
+          out += "\"\"\"";
+          i += 3;
+          continue;
+        } else if (at(i, "'''")) {
           st = S::kMlLiteral;
-          i += 2;
+          out += "\"\"\"";
+          i += 3;
+          continue;
         } else if (c == '"') {
           st = S::kBasic;
         } else if (c == '\'') {
           st = S::kLiteral;
-        }
-        break;
-      case S::kComment:
-        break;
-      case S::kBasic:
-        if (c == '\\') ++i;
-        else if (c == '"') st = S::kCode;
-        break;
-      case S::kLiteral:
-        if (c == '\'') st = S::kCode;
-        break;
-      case S::kMlBasic:
-        if (c == '\\') {
+          out += '"';
           ++i;
-        } else if (at("\"\"\"")) {
-          st = S::kCode;
-          i += 2;
+          continue;
         }
-        break;
-      case S::kMlLiteral:
-        if (at("'''")) {
-          st = S::kCode;
+        out += c;
+        ++i;
+        continue;
+      case S::kComment:
+        if (c == '\n') st = S::kCode;
+        out += ascii ? c : ' ';
+        ++i;
+        continue;
+      case S::kBasic:
+      case S::kMlBasic: {
+        const bool ml = st == S::kMlBasic;
+        if (c == '\\') {  // keep escapes as they are; what follows a backslash must be ASCII
+          if (i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80) {
+            return invalid_argument(fmt::format("config line {}: invalid escape sequence", line));
+          }
+          out += text.substr(i, 2);
+          if (i + 1 < text.size() && text[i + 1] == '\n') ++line;
           i += 2;
+          continue;
         }
-        break;
+        if (ml ? at(i, "\"\"\"") : c == '"') {
+          st = S::kCode;
+          out += ml ? "\"\"\"" : "\"";
+          i += ml ? 3 : 1;
+          continue;
+        }
+        if (!ml && c == '\n') st = S::kCode;  // unterminated: let the parser report it
+        if (ascii) {
+          out += c;
+          ++i;
+          continue;
+        }
+        auto n = escape_char(i);
+        if (!n) return n.take_error();
+        i += *n;
+        continue;
+      }
+      case S::kLiteral:
+      case S::kMlLiteral: {
+        const bool ml = st == S::kMlLiteral;
+        if (ml ? at(i, "'''") : c == '\'') {
+          st = S::kCode;
+          out += ml ? "\"\"\"" : "\"";
+          i += ml ? 3 : 1;
+          continue;
+        }
+        if (!ml && c == '\n') {  // unterminated: let the parser report it
+          st = S::kCode;
+          out += c;
+          ++i;
+          continue;
+        }
+        if (c == '\\' || c == '"') {  // literal in the original, escaped in the basic form
+          out += '\\';
+          out += c;
+          ++i;
+          continue;
+        }
+        if (ascii) {
+          out += c;
+          ++i;
+          continue;
+        }
+        auto n = escape_char(i);
+        if (!n) return n.take_error();
+        i += *n;
+        continue;
+      }
     }
   }
-  return {};
+  return out;
 }
 
 Result<Config> parse_config(std::string_view text, const std::string& base_dir) {
-  HEARTH_TRY(check_non_ascii_placement(text));
+  auto ascii = asciify_toml(text);
+  if (!ascii) return ascii.take_error();
   toml::table root;
   try {
-    root = toml::parse(text);
+    root = toml::parse(*ascii);
   } catch (const toml::parse_error& e) {
     return invalid_argument(fmt::format("config is not valid TOML (line {}): {}", e.source().begin.line,
                                         e.description()));

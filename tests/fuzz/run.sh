@@ -25,7 +25,7 @@ build fuzz_openai_parse "$ROOT/tests/fuzz/fuzz_openai_parse.cpp" "$S/server/open
   "$S/core/result.cpp" "$S/core/utf8.cpp"
 build fuzz_text_stream "$ROOT/tests/fuzz/fuzz_text_stream.cpp" "$S/core/utf8.cpp" "$S/engine/stop_matcher.cpp" \
   "$S/engine/reasoning_splitter.cpp"
-build fuzz_config "$ROOT/tests/fuzz/fuzz_config.cpp" "$S/models/catalog.cpp" "$S/core/result.cpp"
+build fuzz_config "$ROOT/tests/fuzz/fuzz_config.cpp" "$S/models/catalog.cpp" "$S/core/result.cpp" "$S/core/utf8.cpp"
 
 # Seed corpora (regenerated each run; findings go to $OUT/crash-*).
 python3 - "$ROOT" "$OUT" <<'PY'

@@ -395,3 +395,16 @@ TEST(Catalog, NonAsciiOnlyInsideStringsAndComments) {
   ASSERT_EQ(c.entries.size(), 1u);
   EXPECT_EQ(c.entries[0].id, "模型");
 }
+
+TEST(Catalog, NonAsciiAfterBackslashesIsRefused) {
+  // Found by fuzzing: toml++ 3.3 reaches undefined behaviour on these.
+  EXPECT_THAT(parse_err("x = \"a\\\xc3\xa9\"\n").message, ::testing::HasSubstr("invalid escape sequence"));
+  EXPECT_THAT(parse_err("x = \"\"\"thread\\\\\\\\\\\\]\\\xef\xbb\xb7]\"\"\"\n").message,
+              ::testing::HasSubstr("invalid escape sequence"));
+  // After a line-ending backslash, non-ASCII text is kept (as an escape for the parser).
+  const Config c = parse_ok("[[model]]\nid = \"\"\"a \\\n   \xef\xb7\xb7 b\"\"\"\nfile = 'f\xc3\xa9\\x\"y.gguf'\n");
+  EXPECT_EQ(c.entries[0].id, "a \xef\xb7\xb7 b");
+  EXPECT_EQ(fs::path(c.entries[0].file).filename().string(), "f\xc3\xa9\\x\"y.gguf");
+  // Ordinary non-ASCII text and escapes still work.
+  EXPECT_EQ(parse_ok("[[model]]\nid = \"caf\xc3\xa9 \\u00e9\"\nfile = \"a.gguf\"\n").entries[0].id, "caf\xc3\xa9 \xc3\xa9");
+}
