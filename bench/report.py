@@ -15,8 +15,19 @@ def find(rows, **kw):
 
 
 def one(rows, **kw):
+    """The row matching kw; when a measurement was repeated, its numbers are the medians."""
     m = find(rows, **kw)
-    return m[0] if m else None
+    if not m:
+        return None
+    if len(m) == 1:
+        return m[0]
+    out = dict(m[0])
+    for k, v in m[0].items():
+        if isinstance(v, float):
+            vals = sorted(r[k] for r in m)
+            out[k] = vals[len(vals) // 2]
+    out["repeats"] = len(m)
+    return out
 
 
 def main():
@@ -34,7 +45,7 @@ def main():
         print("| single stream | tokens/s | Hearth ratio |")
         print("|---|---:|---:|")
         if tg and hs:
-            print(f"| llama-bench tg{tg['n']} | {tg['avg_ts']:.1f} ± {tg['stddev_ts']:.1f} | {hs['decode_tok_s_median'] / tg['avg_ts']:.3f} |")
+            print(f"| llama-bench tg{tg['n']} (median of {tg.get('repeats', 1)}) | {tg['avg_ts']:.1f} | {hs['decode_tok_s_median'] / tg['avg_ts']:.3f} |")
         if ls and hs:
             print(f"| llama-server decode | {ls['decode_tok_s_median']:.1f} | {hs['decode_tok_s_median'] / ls['decode_tok_s_median']:.3f} |")
         if hs:

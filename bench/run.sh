@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Hearth vs the peers a user would otherwise pick, side by side in one run, on the same model
-# files, threads and slots: llama-bench (decode/prefill kernels) and llama-server (serving), both
-# built from the same llama.cpp as Hearth. Results: bench/results/<stamp>/*.jsonl and a markdown
-# summary (bench/report.py) to paste into docs/BENCHMARKS.md. Never part of the test suite.
+# files, threads and slots: llama-bench (decode kernels) and llama-server (serving), both built
+# from the same llama.cpp as Hearth. The servers run at the same time (idle while not measured)
+# and every measurement interleaves them, so the shared machine's drifting speed hits all alike.
+# Results: bench/results/<stamp>/*.jsonl and summary.md (bench/report.py). Never part of the tests.
 #
-# Usage: bench/run.sh [--quick]      (needs scripts/setup.sh done)
+# Usage: bench/run.sh [--quick]      (after scripts/setup.sh)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$HEARTH_ROOT"
@@ -15,8 +16,7 @@ CTX=4096      # per sequence
 HEARTH=build/hearth
 LB="$LLAMA_BUILD/bin/llama-bench"
 LS="$LLAMA_BUILD/bin/llama-server"
-STAMP=$(date +%Y%m%d-%H%M%S)
-OUT="bench/results/$STAMP"
+OUT="bench/results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT" models/bench
 
 types=(q4_k_m q8_0); ((QUICK)) && types=(q4_k_m)
@@ -25,65 +25,60 @@ for t in "${types[@]}"; do
 done
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() {  # url
+wait_http() {
   for _ in $(seq 1 600); do curl -sf "$1/health" >/dev/null 2>&1 && return 0; sleep 0.2; done
   echo "server at $1 did not come up" >&2; return 1
 }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
-
-bench_server() {  # name url pid model_file jsonl
-  local name=$1 url=$2 pid=$3 file=$4 out=$5
-  local b="python3 bench/serving_bench.py --url $url --name $name"
-  $b single --max-tokens 128 --trials $((QUICK ? 1 : 5)) >> "$out"
-  if ((QUICK)); then
-    $b concurrency --levels 1 4 --rounds 1 >> "$out"
-    $b prefix --trials 1 >> "$out"
-  else
-    $b concurrency --levels 1 4 8 16 --rounds 3 >> "$out"
-    $b prefix --trials 3 >> "$out"
-  fi
-  python3 - "$name" "$(rss_mb "$pid")" "$file" $((CTX * SLOTS)) >> "$out" <<'PY'
-import json, os, sys
-name, rss, file, cells = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-# KV cache of the Qwen2-0.5B shape: 24 layers x (K + V) x 128 (2 KV heads x 64) x cells x f16.
-kv_mb = 24 * 2 * 128 * cells * 2 / 2**20
-print(json.dumps({"server": name, "test": "memory", "rss_mb": rss, "weights_mb": os.path.getsize(file) / 2**20,
-                  "kv_mb": kv_mb}))
-PY
-}
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
 
 for t in "${types[@]}"; do
   model="models/bench/hearth-qwen2-0.5b-shape-$t.gguf"
   jsonl="$OUT/$t.jsonl"
-  echo "== $t: llama-bench ==" >&2
-  "$LB" -m "$model" -t "$THREADS" -p 256 -n 128 -r $((QUICK ? 1 : 3)) -o jsonl 2>/dev/null \
-    | python3 -c 'import json,sys
-for l in sys.stdin:
-    r=json.loads(l); print(json.dumps({"server":"llama-bench","test":"pp" if r["n_gen"]==0 else "tg","n":r["n_prompt"] or r["n_gen"],"avg_ts":r["avg_ts"],"stddev_ts":r["stddev_ts"]}))' >> "$jsonl"
-
-  # Hearth with its defaults (flash attention off: batch-invariant greedy output), and with
-  # flash attention on as llama-server's "auto" picks on CPU.
-  for fa in off auto; do
-    name=hearth; [[ $fa == auto ]] && name=hearth-fa
-    ((QUICK)) && [[ $fa == auto ]] && continue
-    echo "== $t: $name ==" >&2
+  echo "== $t ==" >&2
+  declare -A url pid
+  # Hearth with its defaults (flash attention off: batch-invariant greedy output), Hearth with
+  # flash attention on (what llama-server's "auto" picks on CPU), and llama-server's defaults.
+  for name in hearth hearth-fa; do
+    ((QUICK)) && [[ $name == hearth-fa ]] && continue
+    fa=off; [[ $name == hearth-fa ]] && fa=auto
     port=$(free_port)
     $HEARTH serve --model "$model" --host 127.0.0.1 --port "$port" --ctx-size $CTX --parallel $SLOTS \
       --threads "$THREADS" --flash-attn $fa --log-level warn > "$OUT/$name-$t.log" 2>&1 &
-    pid=$!
-    wait_http "http://127.0.0.1:$port"
-    bench_server $name "http://127.0.0.1:$port" $pid "$model" "$jsonl"
-    kill -TERM $pid; wait $pid || true
+    pid[$name]=$!; pids+=($!); url[$name]="http://127.0.0.1:$port"
   done
-
-  echo "== $t: llama-server ==" >&2
   port=$(free_port)
-  "$LS" -m "$model" --host 127.0.0.1 --port "$port" -c $((CTX * SLOTS)) -np $SLOTS -t "$THREADS" \
-    -tb "$THREADS" --no-webui > "$OUT/llama-server-$t.log" 2>&1 &
-  pid=$!
-  wait_http "http://127.0.0.1:$port"
-  bench_server llama-server "http://127.0.0.1:$port" $pid "$model" "$jsonl"
-  kill -TERM $pid; wait $pid || true
+  "$LS" -m "$model" --host 127.0.0.1 --port "$port" -c $((CTX * SLOTS)) -np $SLOTS -t "$THREADS" -tb "$THREADS" \
+    --no-webui > "$OUT/llama-server-$t.log" 2>&1 &
+  pid[llama-server]=$!; pids+=($!); url[llama-server]="http://127.0.0.1:$port"
+  targets=()
+  for name in "${!url[@]}"; do wait_http "${url[$name]}"; targets+=(--target "$name=${url[$name]}"); done
+  B="python3 bench/serving_bench.py ${targets[*]}"
+
+  # Single stream, interleaved with llama-bench's decode (tg) and prefill (pp) runs.
+  for trial in $(seq 1 $((QUICK ? 1 : 5))); do
+    "$LB" -m "$model" -t "$THREADS" -p 256 -n 128 -r 1 -o jsonl 2>/dev/null | python3 -c 'import json,sys
+for l in sys.stdin:
+    r=json.loads(l); print(json.dumps({"server":"llama-bench","test":"pp" if r["n_gen"]==0 else "tg","n":r["n_prompt"] or r["n_gen"],"avg_ts":r["avg_ts"]}))' >> "$jsonl"
+    $B single --max-tokens 128 --trials 1 >> "$jsonl"
+  done
+  if ((QUICK)); then
+    $B concurrency --levels 1 4 --rounds 1 >> "$jsonl"
+    $B prefix --trials 1 >> "$jsonl"
+  else
+    $B concurrency --levels 1 4 8 16 --rounds 3 >> "$jsonl"
+    $B prefix --trials 3 >> "$jsonl"
+  fi
+  # Memory: RSS after all of the above, against the model file and the KV cache of this shape
+  # (24 layers x K+V x 128 (2 KV heads x 64) x cells x f16).
+  for name in "${!pid[@]}"; do
+    python3 -c 'import json,os,sys; print(json.dumps({"server":sys.argv[1],"test":"memory","rss_mb":float(sys.argv[2]),
+      "weights_mb":os.path.getsize(sys.argv[3])/2**20,"kv_mb":24*2*128*int(sys.argv[4])*2/2**20}))' \
+      "$name" "$(rss_mb "${pid[$name]}")" "$model" $((CTX * SLOTS)) >> "$jsonl"
+  done
+  cleanup; pids=(); unset url pid
 done
 
 {

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""Load generator for any OpenAI-compatible server (Hearth, llama-server): concurrent streaming
+"""Load generator for OpenAI-compatible servers (Hearth, llama-server): concurrent streaming
 /v1/completions requests, measuring time to first token, per-stream and aggregate decode
-throughput. Standard library only. Prints one JSON object per measurement.
+throughput. Several servers can be measured in one run: their rounds are interleaved, so that
+drift in the machine's speed (shared cloud cores) affects all of them alike. Standard library
+only; prints one JSON object per server and measurement.
 
-  serving_bench.py --url http://127.0.0.1:8080 --name hearth concurrency --levels 1 4 8 16
-  serving_bench.py --url ... --name ... prefix --prefix-tokens 2000
+  serving_bench.py --target hearth=http://127.0.0.1:8080 --target llama-server=http://... concurrency
 """
 import argparse
-import os
 import http.client
 import json
+import os
 import statistics
 import threading
 import time
@@ -17,6 +18,7 @@ import urllib.parse
 
 WORDS = ("the quick brown fox jumps over a lazy dog while seven wizards quietly hex jolly "
          "zebras near forty big quaint vexed jumps of many small birds").split()
+SALT = f"{os.getpid()}-{int(time.time())}"
 
 
 def text_of(n_words, seed):
@@ -24,7 +26,7 @@ def text_of(n_words, seed):
 
 
 def stream_completion(url, body, timeout=600):
-    """Returns dict(t_start, t_first, t_end, tokens, events)."""
+    """Returns dict(t_start, t_first, t_end, tokens)."""
     u = urllib.parse.urlparse(url)
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     t_start = time.perf_counter()
@@ -44,12 +46,9 @@ def stream_completion(url, body, timeout=600):
         while b"\n\n" in buf:
             ev, buf = buf.split(b"\n\n", 1)
             for line in ev.split(b"\n"):
-                if not line.startswith(b"data: "):
+                if not line.startswith(b"data: ") or line == b"data: [DONE]":
                     continue
-                data = line[6:]
-                if data == b"[DONE]":
-                    continue
-                obj = json.loads(data)
+                obj = json.loads(line[6:])
                 if obj.get("usage"):
                     usage = obj["usage"]
                 for ch in obj.get("choices", []):
@@ -60,92 +59,98 @@ def stream_completion(url, body, timeout=600):
     t_end = time.perf_counter()
     c.close()
     tokens = usage["completion_tokens"] if usage and "completion_tokens" in usage else events
-    return {"t_start": t_start, "t_first": t_first or t_end, "t_end": t_end, "tokens": tokens, "events": events}
+    return {"t_start": t_start, "t_first": t_first or t_end, "t_end": t_end, "tokens": tokens}
 
 
-def request_body(args, prompt, max_tokens):
-    body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True,
-            "ignore_eos": True, "stream_options": {"include_usage": True}}
-    if args.model:
-        body["model"] = args.model
-    return body
+def body_for(prompt, max_tokens):
+    return {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True, "ignore_eos": True,
+            "stream_options": {"include_usage": True}}
 
 
-SALT = f"{os.getpid()}-{int(time.time())}"
+def one_round(url, n, tag, args):
+    """n concurrent streams released together; returns their results."""
+    out = [None] * n
+    barrier = threading.Barrier(n)
 
+    def worker(i):
+        # Unique per run, server, level, round and stream: no prompt is served from a cache.
+        prompt = f"{SALT} {tag} stream {i}: " + text_of(args.prompt_words, hash((tag, i)) % 1000)
+        barrier.wait()
+        out[i] = stream_completion(url, body_for(prompt, args.max_tokens))
 
-def run_level(args, n, rounds):
-    results = []
-    wall = []
-    for r in range(rounds):
-        out = [None] * n
-        barrier = threading.Barrier(n)
-
-        def worker(i):
-            # Unique per process, level, round and stream: no prompt is served from a cache.
-            prompt = f"{SALT} level {n} round {r} stream {i}: " + text_of(args.prompt_words, n * 1000 + r * 100 + i)
-            barrier.wait()
-            out[i] = stream_completion(args.url, request_body(args, prompt, args.max_tokens))
-
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        t0 = min(o["t_start"] for o in out)
-        t1 = max(o["t_end"] for o in out)
-        wall.append((t1 - t0, sum(o["tokens"] for o in out)))
-        results += out
-    ttft = sorted((o["t_first"] - o["t_start"]) * 1000 for o in results)
-    p = lambda q: ttft[min(len(ttft) - 1, int(round(q * (len(ttft) - 1))))]
-    per_stream = [(o["tokens"] - 1) / (o["t_end"] - o["t_first"]) for o in results if o["tokens"] > 1]
-    return {
-        "server": args.name, "test": "concurrency", "streams": n, "rounds": rounds,
-        "aggregate_tok_s": sum(tok for _, tok in wall) / sum(w for w, _ in wall),
-        "ttft_p50_ms": p(0.50), "ttft_p99_ms": p(0.99),
-        "per_stream_tok_s_median": statistics.median(per_stream) if per_stream else 0,
-        "tokens": sum(o["tokens"] for o in results),
-    }
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
 
 
 def cmd_concurrency(args):
-    # Warm-up: load the model, fault in the weights.
-    stream_completion(args.url, request_body(args, "warm up " + text_of(8, 999), 8))
+    for name, url in args.target:
+        stream_completion(url, body_for(f"{SALT} warm up " + text_of(8, 999), 8))
     for n in args.levels:
-        print(json.dumps(run_level(args, n, args.rounds)), flush=True)
+        results = {name: [] for name, _ in args.target}
+        walls = {name: [] for name, _ in args.target}
+        for r in range(args.rounds):
+            for name, url in args.target:  # interleaved
+                out = one_round(url, n, f"{name} level {n} round {r}", args)
+                walls[name].append((max(o["t_end"] for o in out) - min(o["t_start"] for o in out),
+                                    sum(o["tokens"] for o in out)))
+                results[name] += out
+        for name, _ in args.target:
+            res = results[name]
+            ttft = sorted((o["t_first"] - o["t_start"]) * 1000 for o in res)
+            p = lambda q: ttft[min(len(ttft) - 1, int(round(q * (len(ttft) - 1))))]
+            per_stream = [(o["tokens"] - 1) / (o["t_end"] - o["t_first"]) for o in res if o["tokens"] > 1]
+            print(json.dumps({
+                "server": name, "test": "concurrency", "streams": n, "rounds": args.rounds,
+                "aggregate_tok_s": sum(t for _, t in walls[name]) / sum(w for w, _ in walls[name]),
+                "ttft_p50_ms": p(0.50), "ttft_p99_ms": p(0.99),
+                "per_stream_tok_s_median": statistics.median(per_stream) if per_stream else 0,
+                "tokens": sum(o["tokens"] for o in res)}), flush=True)
 
 
 def cmd_prefix(args):
-    shared = "Background document. " + text_of(args.prefix_tokens, 4242)  # ~1 token per word
-    stream_completion(args.url, request_body(args, "warm up", 4))
-    out = []
+    shared = "Background document. " + text_of(args.prefix_words, 4242)  # about one token per word
+    out = {name: [] for name, _ in args.target}
     for trial in range(args.trials):
-        base = f"[{SALT} {trial}] " + shared
-        cold = stream_completion(args.url, request_body(args, base + f" Question A{trial}: what is it?", 8))
-        warm = stream_completion(args.url, request_body(args, base + f" Question B{trial}: why is it so?", 8))
-        out.append(((cold["t_first"] - cold["t_start"]) * 1000, (warm["t_first"] - warm["t_start"]) * 1000))
-    cold_ms = statistics.median(c for c, _ in out)
-    warm_ms = statistics.median(w for _, w in out)
-    print(json.dumps({"server": args.name, "test": "prefix", "prefix_words": args.prefix_tokens,
-                      "cold_ttft_ms": cold_ms, "warm_ttft_ms": warm_ms, "speedup": cold_ms / warm_ms,
-                      "trials": args.trials}), flush=True)
+        for name, url in args.target:
+            base = f"[{SALT} {name} {trial}] " + shared
+            cold = stream_completion(url, body_for(base + " Question A: what is it?", 8))
+            warm = stream_completion(url, body_for(base + " Question B: why is it so?", 8))
+            out[name].append(((cold["t_first"] - cold["t_start"]) * 1000, (warm["t_first"] - warm["t_start"]) * 1000))
+    for name, _ in args.target:
+        cold = statistics.median(c for c, _ in out[name])
+        warm = statistics.median(w for _, w in out[name])
+        print(json.dumps({"server": name, "test": "prefix", "prefix_words": args.prefix_words,
+                          "cold_ttft_ms": cold, "warm_ttft_ms": warm, "speedup": cold / warm,
+                          "trials": args.trials}), flush=True)
 
 
 def cmd_single(args):
-    stream_completion(args.url, request_body(args, "warm up", 8))
-    rates = []
+    rates = {name: [] for name, _ in args.target}
+    for name, url in args.target:
+        stream_completion(url, body_for(f"{SALT} warm up", 8))
     for t in range(args.trials):
-        o = stream_completion(args.url, request_body(args, "Tell me " + text_of(6, t), args.max_tokens))
-        rates.append((o["tokens"] - 1) / (o["t_end"] - o["t_first"]))
-    print(json.dumps({"server": args.name, "test": "single", "tokens": args.max_tokens,
-                      "decode_tok_s_median": statistics.median(rates), "trials": args.trials}), flush=True)
+        for name, url in args.target:
+            o = stream_completion(url, body_for(f"{SALT} {name} {t} Tell me " + text_of(6, t), args.max_tokens))
+            rates[name].append((o["tokens"] - 1) / (o["t_end"] - o["t_first"]))
+    for name, _ in args.target:
+        print(json.dumps({"server": name, "test": "single", "tokens": args.max_tokens,
+                          "decode_tok_s_median": statistics.median(rates[name]), "trials": args.trials}), flush=True)
+
+
+def target(s):
+    name, _, url = s.partition("=")
+    if not url:
+        raise argparse.ArgumentTypeError("--target NAME=URL")
+    return name, url
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--name", required=True)
-    ap.add_argument("--model", default="")
+    ap.add_argument("--target", type=target, action="append", required=True, help="NAME=URL (repeatable)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("concurrency")
     c.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8, 16])
@@ -153,14 +158,12 @@ def main():
     c.add_argument("--max-tokens", type=int, default=64)
     c.add_argument("--prompt-words", type=int, default=32)
     p = sub.add_parser("prefix")
-    p.add_argument("--prefix-tokens", type=int, default=2000)
+    p.add_argument("--prefix-words", type=int, default=2000)
     p.add_argument("--trials", type=int, default=3)
     s = sub.add_parser("single")
     s.add_argument("--max-tokens", type=int, default=128)
-    s.add_argument("--trials", type=int, default=3)
+    s.add_argument("--trials", type=int, default=5)
     args = ap.parse_args()
-    args.max_tokens = getattr(args, "max_tokens", 64)
-    args.prompt_words = getattr(args, "prompt_words", 32)
     {"concurrency": cmd_concurrency, "prefix": cmd_prefix, "single": cmd_single}[args.cmd](args)
 
 

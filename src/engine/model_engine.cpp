@@ -213,6 +213,9 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     sc.n_batch = opt.batch_size;
     sc.max_queue = opt.max_queue;
     sc.allow_kv_copy = true;
+    // Separate streams: a copy moves a whole stream (context_size cells), worth it only for a
+    // prefix of some length; in a unified pool a copy only shares cells.
+    sc.kv_copy_cost = opt.kv_unified ? 0 : std::max(16, opt.context_size / 64);
     auto backend = std::make_unique<LlamaBackend>(model, std::move(ctx), opt.parallel, opt.batch_size, opt.kv_unified);
     impl->scheduler = std::make_unique<SlotScheduler>(std::move(backend), sc);
   }

@@ -29,6 +29,7 @@ struct SchedulerConfig {
   int n_batch = 512;        // tokens per llama_decode
   int max_queue = 64;       // waiting requests beyond the busy slots; more get ResourceExhausted
   bool allow_kv_copy = true; // the backend can copy a cached prefix from one sequence to another
+  int kv_copy_cost = 0;      // a copy's cost in prompt tokens (see choose_slot)
 };
 
 // Counters for tests and /metrics. Monotonic unless noted.

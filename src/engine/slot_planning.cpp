@@ -11,7 +11,8 @@ size_t common_prefix_length(std::span<const Token> a, std::span<const Token> b) 
   return i;
 }
 
-SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, bool allow_copy) {
+SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, bool allow_copy,
+                       size_t copy_cost) {
   SlotChoice choice;
   if (prompt.empty()) return choice;
   const size_t cap = prompt.size() - 1;  // always compute at least the last prompt token
@@ -37,12 +38,14 @@ SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Toke
     size_t gain = own;
     size_t lost = s.cached.size() - own;
     int copy_from = -1;
-    if (allow_copy && best_any > own && best_src != s.id) {  // copy the longer prefix from another slot
+    double cost = 0;
+    if (allow_copy && best_any > own + copy_cost && best_src != s.id) {  // copy the longer prefix
       gain = best_any;
       lost = s.cached.size();
       copy_from = best_src;
+      cost = static_cast<double>(copy_cost);
     }
-    const double score = static_cast<double>(gain) - static_cast<double>(lost) / 4.0;
+    const double score = static_cast<double>(gain) - static_cast<double>(lost) / 4.0 - cost;
     if (choice.slot < 0 || score > best_score || (score == best_score && s.last_used < best_used)) {
       choice = {s.id, copy_from, gain};
       best_score = score;

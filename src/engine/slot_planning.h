@@ -33,7 +33,10 @@ struct SlotChoice {
 // slot whose takeover destroys the least useful cache wins (reused tokens minus a quarter of the
 // cached tokens thrown away); ties go to the least recently used slot.
 // allow_copy: whether a cached prefix may be copied from one sequence to another.
-SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, bool allow_copy = true);
+// copy_cost: what a copy costs, in prompt tokens recomputed instead (a copy between separate KV
+// streams moves the whole stream, so copying a few tokens is a loss).
+SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, bool allow_copy = true,
+                       size_t copy_cost = 0);
 
 enum class SlotPhase { kIdle, kPrefill, kGenerate };
 

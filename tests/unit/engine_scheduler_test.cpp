@@ -609,3 +609,30 @@ TEST(SlotPlanning, PlanRespectsTinyBudgets) {
   EXPECT_EQ(plan[0].n_tokens + plan[1].n_tokens, 2u);
   EXPECT_TRUE(plan_batch(in, 0).empty());
 }
+
+TEST(SlotPlanning, CopiesThatCostMoreThanTheyReuseAreSkipped) {
+  std::vector<Token> other(100, 7);
+  other[0] = 1, other[1] = 2;
+  std::vector<Token> prompt{1, 2, 9, 9, 9, 9};
+  std::vector<SlotSnapshot> s{{0, false, other, 1}, {1, false, {}, 2}};
+  // Free copies: the 2 shared tokens are copied into the empty slot.
+  EXPECT_EQ(choose_slot(s, prompt, true, 0).copy_from, 0);
+  // A copy that costs 32 tokens is not worth 2 tokens: the empty slot computes everything.
+  auto ch = choose_slot(s, prompt, true, 32);
+  EXPECT_EQ(ch.slot, 1);
+  EXPECT_EQ(ch.copy_from, -1);
+  EXPECT_EQ(ch.reuse, 0u);
+  // A long shared prefix: its own slot is taken when free...
+  std::vector<Token> longer(other.begin(), other.begin() + 90);
+  longer.push_back(5);
+  auto ch2 = choose_slot(s, longer, true, 32);
+  EXPECT_EQ(ch2.slot, 0);
+  EXPECT_EQ(ch2.copy_from, -1);
+  EXPECT_EQ(ch2.reuse, 90u);
+  // ...and copied from it while it is busy: 90 reused tokens are worth the copy.
+  s[0].busy = true;
+  auto ch3 = choose_slot(s, longer, true, 32);
+  EXPECT_EQ(ch3.slot, 1);
+  EXPECT_EQ(ch3.copy_from, 0);
+  EXPECT_EQ(ch3.reuse, 90u);
+}
