@@ -39,22 +39,24 @@ def main():
         qt = name[:-6].upper()
         print(f"\n### Qwen2-0.5B shape, {qt}\n")
         tg = one(rows, server="llama-bench", test="tg")
+        tgf = one(rows, server="llama-bench-fa", test="tg")
         pp = one(rows, server="llama-bench", test="pp")
+        ppf = one(rows, server="llama-bench-fa", test="pp")
         hs = one(rows, server="hearth", test="single")
-        ls = one(rows, server="llama-server", test="single")
-        print("| single stream | tokens/s | Hearth ratio |")
-        print("|---|---:|---:|")
-        if tg and hs:
-            print(f"| llama-bench tg{tg['n']} (median of {tg.get('repeats', 1)}) | {tg['avg_ts']:.1f} | {hs['decode_tok_s_median'] / tg['avg_ts']:.3f} |")
-        if ls and hs:
-            print(f"| llama-server decode | {ls['decode_tok_s_median']:.1f} | {hs['decode_tok_s_median'] / ls['decode_tok_s_median']:.3f} |")
-        if hs:
-            print(f"| **Hearth** decode | {hs['decode_tok_s_median']:.1f} | 1 |")
         hf = one(rows, server="hearth-fa", test="single")
-        if hf and tg:
-            print(f"| Hearth, flash attention on | {hf['decode_tok_s_median']:.1f} | {hf['decode_tok_s_median'] / tg['avg_ts']:.3f} vs llama-bench |")
-        if pp:
-            print(f"| llama-bench pp{pp['n']} (prefill, for reference) | {pp['avg_ts']:.1f} | |")
+        ls = one(rows, server="llama-server", test="single")
+        rate = lambda r: r["decode_tok_s_median"] if r else None
+        fmt_ = lambda v: f"{v:.1f}" if v else "-"
+        ratio = lambda a, b: f"{a / b:.3f}" if a and b else "-"
+        print("| single-stream decode tok/s | llama-bench tg128 | Hearth | Hearth / llama-bench | llama-server | Hearth / llama-server |")
+        print("|---|---:|---:|---:|---:|---:|")
+        a, h = tg and tg["avg_ts"], rate(hs)
+        print(f"| flash attention off (Hearth's default) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | - | - |")
+        a, h, l = tgf and tgf["avg_ts"], rate(hf), rate(ls)
+        print(f"| flash attention auto = on (the peers' default) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | {fmt_(l)} | {ratio(h, l)} |")
+        if pp or ppf:
+            print(f"\nllama-bench prefill pp256, for reference: {fmt_(pp and pp['avg_ts'])} tok/s (fa off), "
+                  f"{fmt_(ppf and ppf['avg_ts'])} tok/s (fa auto). Medians of {tg.get('repeats', 1) if tg else 0} interleaved trials.")
 
         print("\n| streams | Hearth agg tok/s | llama-server agg tok/s | ratio | Hearth TTFT p50 / p99 ms | llama-server TTFT p50 / p99 ms | p50 ratio | p99 ratio |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -62,12 +64,13 @@ def main():
             l = one(rows, server="llama-server", test="concurrency", streams=h["streams"])
             if not l:
                 continue
-            label = f"{h['streams']}" + (" (fa)" if h["server"] == "hearth-fa" else "")
+            label = f"{h['streams']}" + (" (Hearth fa on)" if h["server"] == "hearth-fa" else "")
             print(f"| {label} | {h['aggregate_tok_s']:.1f} | {l['aggregate_tok_s']:.1f} | "
                   f"{h['aggregate_tok_s'] / l['aggregate_tok_s']:.2f} | {h['ttft_p50_ms']:.0f} / {h['ttft_p99_ms']:.0f} | "
                   f"{l['ttft_p50_ms']:.0f} / {l['ttft_p99_ms']:.0f} | {l['ttft_p50_ms'] / h['ttft_p50_ms']:.2f} | "
                   f"{l['ttft_p99_ms'] / h['ttft_p99_ms']:.2f} |")
-        print("\n(TTFT ratios are llama-server / Hearth: above 1 means Hearth answers sooner.)")
+        print("\n(Aggregate ratio is Hearth / llama-server; TTFT ratios are llama-server / Hearth: above 1 means "
+              "Hearth answers sooner. llama-server runs with its default flash attention, auto = on.)")
 
         print("\n| shared 2,000-token prefix | cold TTFT ms | warm TTFT ms | speed-up |")
         print("|---|---:|---:|---:|")
@@ -76,14 +79,14 @@ def main():
             if p:
                 print(f"| {s} | {p['cold_ttft_ms']:.0f} | {p['warm_ttft_ms']:.0f} | {p['speedup']:.1f}x |")
 
-        print("\n| memory | RSS MiB | weights MiB | KV cache MiB | beyond weights + KV MiB |")
-        print("|---|---:|---:|---:|---:|")
+        print("\n| memory | RSS MiB | file-backed (weights mmap) MiB | anonymous MiB | weights MiB | KV cache MiB | beyond weights + KV MiB |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for s in ("hearth", "hearth-fa", "llama-server"):
             m = one(rows, server=s, test="memory")
             if m:
-                print(f"| {s} | {m['rss_mb']:.0f} | {m.get('weights_mb', 0):.0f} | {m.get('kv_mb', 0):.0f} | "
+                print(f"| {s} | {m['rss_mb']:.0f} | {fmt_(m.get('file_mb'))} | {fmt_(m.get('anon_mb'))} | "
+                      f"{m.get('weights_mb', 0):.0f} | {m.get('kv_mb', 0):.0f} | "
                       f"{m['rss_mb'] - m.get('weights_mb', 0) - m.get('kv_mb', 0):.0f} |")
-
 
 if __name__ == "__main__":
     main()

@@ -29,7 +29,7 @@ wait_http() {
   for _ in $(seq 1 600); do curl -sf "$1/health" >/dev/null 2>&1 && return 0; sleep 0.2; done
   echo "server at $1 did not come up" >&2; return 1
 }
-rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+rss_mb() { awk -v k="$2:" '$1 == k {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -59,9 +59,11 @@ for t in "${types[@]}"; do
 
   # Single stream, interleaved with llama-bench's decode (tg) and prefill (pp) runs.
   for trial in $(seq 1 $((QUICK ? 1 : 5))); do
-    "$LB" -m "$model" -t "$THREADS" -p 256 -n 128 -r 1 -o jsonl 2>/dev/null | python3 -c 'import json,sys
+    # Flash attention off (Hearth's default) and llama-bench's own default (auto: on for CPU).
+    "$LB" -m "$model" -t "$THREADS" -p 256 -n 128 -r 1 -fa off,auto -o jsonl 2>/dev/null | python3 -c 'import json,sys
 for l in sys.stdin:
-    r=json.loads(l); print(json.dumps({"server":"llama-bench","test":"pp" if r["n_gen"]==0 else "tg","n":r["n_prompt"] or r["n_gen"],"avg_ts":r["avg_ts"]}))' >> "$jsonl"
+    r=json.loads(l); print(json.dumps({"server":"llama-bench" if int(r["flash_attn"])==0 else "llama-bench-fa",
+      "test":"pp" if r["n_gen"]==0 else "tg","n":r["n_prompt"] or r["n_gen"],"avg_ts":r["avg_ts"]}))' >> "$jsonl"
     $B single --max-tokens 128 --trials 1 >> "$jsonl"
   done
   if ((QUICK)); then
@@ -74,9 +76,13 @@ for l in sys.stdin:
   # Memory: RSS after all of the above, against the model file and the KV cache of this shape
   # (24 layers x K+V x 128 (2 KV heads x 64) x cells x f16).
   for name in "${!pid[@]}"; do
+    # RssFile is mostly the memory-mapped weights; RssAnon holds the KV cache, compute buffers,
+    # repacked weight copies and the heap.
     python3 -c 'import json,os,sys; print(json.dumps({"server":sys.argv[1],"test":"memory","rss_mb":float(sys.argv[2]),
+      "anon_mb":float(sys.argv[5]),"file_mb":float(sys.argv[6]),
       "weights_mb":os.path.getsize(sys.argv[3])/2**20,"kv_mb":24*2*128*int(sys.argv[4])*2/2**20}))' \
-      "$name" "$(rss_mb "${pid[$name]}")" "$model" $((CTX * SLOTS)) >> "$jsonl"
+      "$name" "$(rss_mb "${pid[$name]}" VmRSS)" "$model" $((CTX * SLOTS)) \
+      "$(rss_mb "${pid[$name]}" RssAnon)" "$(rss_mb "${pid[$name]}" RssFile)" >> "$jsonl"
   done
   cleanup; pids=(); unset url pid
 done

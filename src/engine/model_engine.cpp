@@ -216,6 +216,10 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     // Separate streams: a copy moves a whole stream (context_size cells), worth it only for a
     // prefix of some length; in a unified pool a copy only shares cells.
     sc.kv_copy_cost = opt.kv_unified ? 0 : std::max(16, opt.context_size / 64);
+    // Separate streams: each gap between busy sequences costs every decoding step one more pass
+    // over the weights (about what 5 prompt tokens cost in a batch), for as long as the request
+    // generates; 128 prompt tokens is a conservative price for that.
+    sc.kv_split_cost = opt.kv_unified ? 0 : 128;
     auto backend = std::make_unique<LlamaBackend>(model, std::move(ctx), opt.parallel, opt.batch_size, opt.kv_unified);
     impl->scheduler = std::make_unique<SlotScheduler>(std::move(backend), sc);
   }

@@ -191,7 +191,8 @@ void SlotScheduler::admit_waiting() {
     snaps.reserve(slots_.size());
     for (const auto& s : slots_) snaps.push_back({s.id, s.phase != SlotPhase::kIdle, s.cached, s.last_used});
     const SlotChoice choice = choose_slot(snaps, task->req.prompt, config_.allow_kv_copy,
-                                          static_cast<size_t>(config_.kv_copy_cost));
+                                          static_cast<size_t>(config_.kv_copy_cost),
+                                          static_cast<size_t>(config_.kv_split_cost));
     Slot& slot = slots_[static_cast<size_t>(choice.slot)];
 
     if (Status st = backend_->begin(slot.id, task->req.sampling); !st.ok()) {

@@ -11,8 +11,22 @@ size_t common_prefix_length(std::span<const Token> a, std::span<const Token> b) 
   return i;
 }
 
+int busy_runs(std::span<const SlotSnapshot> slots, int extra) {
+  std::vector<int> ids;
+  ids.reserve(slots.size());
+  for (const auto& s : slots) {
+    if (s.busy || s.id == extra) ids.push_back(s.id);
+  }
+  std::sort(ids.begin(), ids.end());
+  int runs = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i == 0 || ids[i] != ids[i - 1] + 1) ++runs;
+  }
+  return runs;
+}
+
 SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, bool allow_copy,
-                       size_t copy_cost) {
+                       size_t copy_cost, size_t split_cost) {
   SlotChoice choice;
   if (prompt.empty()) return choice;
   const size_t cap = prompt.size() - 1;  // always compute at least the last prompt token
@@ -29,7 +43,9 @@ SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Toke
   }
 
   // Taking a free slot gains the prefix it can reuse and loses whatever else it had cached, which
-  // later requests might have reused. Score = gain - loss / 4; ties go to the least recently used.
+  // later requests might have reused; a slot that splits the busy ones into more runs costs
+  // split_cost. Score = gain - loss / 4 - costs; ties go to the least recently used.
+  const int runs_now = split_cost > 0 ? busy_runs(slots) : 0;
   double best_score = 0;
   std::uint64_t best_used = 0;
   for (const auto& s : slots) {
@@ -45,6 +61,7 @@ SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Toke
       copy_from = best_src;
       cost = static_cast<double>(copy_cost);
     }
+    if (split_cost > 0) cost += static_cast<double>(split_cost) * (busy_runs(slots, s.id) - runs_now);
     const double score = static_cast<double>(gain) - static_cast<double>(lost) / 4.0 - cost;
     if (choice.slot < 0 || score > best_score || (score == best_score && s.last_used < best_used)) {
       choice = {s.id, copy_from, gain};
@@ -81,6 +98,7 @@ std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_bat
     plan.push_back({s->id, n, n == s->prompt_remaining});
     budget -= n;
   }
+  std::sort(plan.begin(), plan.end(), [](const PlanEntry& a, const PlanEntry& b) { return a.id < b.id; });
   return plan;
 }
 

@@ -35,8 +35,15 @@ struct SlotChoice {
 // allow_copy: whether a cached prefix may be copied from one sequence to another.
 // copy_cost: what a copy costs, in prompt tokens recomputed instead (a copy between separate KV
 // streams moves the whole stream, so copying a few tokens is a loss).
+// split_cost: what one more run of adjacent busy slots costs, in prompt tokens. With a KV stream
+// per sequence, llama.cpp can only put consecutive sequence ids into one micro-batch, so every
+// gap between busy slots adds a pass over all the weights to each decoding step; a free slot
+// next to the busy ones (or one that closes a gap) avoids that.
 SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, bool allow_copy = true,
-                       size_t copy_cost = 0);
+                       size_t copy_cost = 0, size_t split_cost = 0);
+
+// Runs of consecutive busy slot ids, counting `extra` (a slot id, or -1) as busy too.
+int busy_runs(std::span<const SlotSnapshot> slots, int extra = -1);
 
 enum class SlotPhase { kIdle, kPrefill, kGenerate };
 
@@ -54,7 +61,8 @@ struct PlanEntry {
 };
 
 // Every generating slot gets one token; the rest of the budget goes to prompt chunks, oldest
-// admission first. Returns entries in batch order.
+// admission first. Returns entries in batch order: by slot id, so that consecutive sequences can
+// share a micro-batch when each has its own KV stream.
 std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch);
 
 }  // namespace hearth

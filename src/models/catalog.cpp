@@ -167,6 +167,18 @@ Result<std::string> asciify_toml(std::string_view text) {
     out += cp > 0xFFFF ? fmt::format("\\U{:08X}", cp) : fmt::format("\\u{:04X}", cp);
     return n;
   };
+  // Copies the character at text[i] inside a string (escaped when non-ASCII); returns its length.
+  auto copy_char = [&](size_t i) -> Result<size_t> {
+    if (static_cast<unsigned char>(text[i]) >= 0x80) return escape_char(i);
+    out += text[i];
+    return size_t{1};
+  };
+  // Ends a string; either kind becomes a basic string in the output.
+  auto close_string = [&](size_t& i, bool ml) {
+    st = S::kCode;
+    out += ml ? "\"\"\"" : "\"";
+    i += ml ? 3 : 1;
+  };
   for (size_t i = 0; i < text.size();) {
     const char c = text[i];
     const bool ascii = static_cast<unsigned char>(c) < 0x80;
@@ -217,29 +229,19 @@ Result<std::string> asciify_toml(std::string_view text) {
           continue;
         }
         if (ml ? at(i, "\"\"\"") : c == '"') {
-          st = S::kCode;
-          out += ml ? "\"\"\"" : "\"";
-          i += ml ? 3 : 1;
+          close_string(i, ml);
           continue;
         }
         if (!ml && c == '\n') st = S::kCode;  // unterminated: let the parser report it
-        if (ascii) {
-          out += c;
-          ++i;
-          continue;
-        }
-        auto n = escape_char(i);
-        if (!n) return n.take_error();
-        i += *n;
+        if (auto n = copy_char(i); !n) return n.take_error();
+        else i += *n;
         continue;
       }
       case S::kLiteral:
       case S::kMlLiteral: {
         const bool ml = st == S::kMlLiteral;
         if (ml ? at(i, "'''") : c == '\'') {
-          st = S::kCode;
-          out += ml ? "\"\"\"" : "\"";
-          i += ml ? 3 : 1;
+          close_string(i, ml);
           continue;
         }
         if (!ml && c == '\n') {  // unterminated: let the parser report it
@@ -254,14 +256,8 @@ Result<std::string> asciify_toml(std::string_view text) {
           ++i;
           continue;
         }
-        if (ascii) {
-          out += c;
-          ++i;
-          continue;
-        }
-        auto n = escape_char(i);
-        if (!n) return n.take_error();
-        i += *n;
+        if (auto n = copy_char(i); !n) return n.take_error();
+        else i += *n;
         continue;
       }
     }

@@ -581,7 +581,7 @@ TEST(SlotPlanning, NoFreeSlot) {
   EXPECT_EQ(choose_slot(s, p).slot, -1);
 }
 
-TEST(SlotPlanning, PlanGivesDecodesFirstThenOldestPrefills) {
+TEST(SlotPlanning, PlanGivesDecodesFirstThenOldestPrefillsInSlotOrder) {
   std::vector<PlanInput> in{
       {0, SlotPhase::kPrefill, 100, 2},
       {1, SlotPhase::kGenerate, 0, 1},
@@ -591,14 +591,53 @@ TEST(SlotPlanning, PlanGivesDecodesFirstThenOldestPrefills) {
   };
   auto plan = plan_batch(in, 32);
   ASSERT_EQ(plan.size(), 4u);
-  EXPECT_EQ(plan[0].id, 1);
-  EXPECT_EQ(plan[1].id, 4);
-  EXPECT_EQ(plan[2].id, 3);  // admitted earlier than slot 0
+  // The budget goes to decodes, then to the prefill admitted first (slot 3)...
+  EXPECT_EQ(plan[2].id, 3);
   EXPECT_EQ(plan[2].n_tokens, 10u);
   EXPECT_TRUE(plan[2].completes_prompt);
-  EXPECT_EQ(plan[3].id, 0);
-  EXPECT_EQ(plan[3].n_tokens, 20u);  // 32 - 2 decodes - 10
-  EXPECT_FALSE(plan[3].completes_prompt);
+  EXPECT_EQ(plan[0].id, 0);
+  EXPECT_EQ(plan[0].n_tokens, 20u);  // 32 - 2 decodes - 10
+  EXPECT_FALSE(plan[0].completes_prompt);
+  // ...and the batch lists slots in id order (consecutive sequences share micro-batches).
+  EXPECT_EQ(plan[1].id, 1);
+  EXPECT_EQ(plan[1].n_tokens, 1u);
+  EXPECT_EQ(plan[3].id, 4);
+  EXPECT_EQ(plan[3].n_tokens, 1u);
+}
+
+TEST(SlotPlanning, BusyRunsCountsGroupsOfAdjacentBusySlots) {
+  std::vector<SlotSnapshot> s{{0, true, {}, 0}, {1, true, {}, 0}, {2, false, {}, 0},
+                              {3, true, {}, 0}, {4, false, {}, 0}, {5, false, {}, 0}};
+  EXPECT_EQ(busy_runs(s), 2);
+  EXPECT_EQ(busy_runs(s, 2), 1);  // closes the gap
+  EXPECT_EQ(busy_runs(s, 4), 2);  // extends a run
+  EXPECT_EQ(busy_runs(s, 5), 3);  // starts a new run
+  std::vector<SlotSnapshot> none{{0, false, {}, 0}, {1, false, {}, 0}};
+  EXPECT_EQ(busy_runs(none), 0);
+}
+
+TEST(SlotPlanning, SplitCostKeepsBusySlotsAdjacent) {
+  // Slots 0 and 2 are busy; 1 (used long ago) closes the gap, 3 extends a run, 5 (least recently
+  // used) would start a third run.
+  std::vector<Token> p{7, 8, 9};
+  std::vector<SlotSnapshot> s{{0, true, {}, 1}, {1, false, {}, 4}, {2, true, {}, 2},
+                              {3, false, {}, 5}, {4, false, {}, 6}, {5, false, {}, 0}};
+  EXPECT_EQ(choose_slot(s, p).slot, 5);           // no split cost: least recently used
+  EXPECT_EQ(choose_slot(s, p, true, 0, 128).slot, 1);
+  s[1].busy = true;
+  EXPECT_EQ(choose_slot(s, p, true, 0, 128).slot, 3);
+  // A long own prefix in a slot that splits the runs is still worth more than the split...
+  std::vector<Token> cached(400, 3), prompt(cached);
+  prompt.push_back(4);
+  s[5].cached = cached;
+  auto ch = choose_slot(s, prompt, false, 0, 128);
+  EXPECT_EQ(ch.slot, 5);
+  EXPECT_EQ(ch.reuse, 400u);
+  // ...but when copies are cheap it is copied next to the busy slots instead.
+  auto ch2 = choose_slot(s, prompt, true, 64, 128);
+  EXPECT_EQ(ch2.slot, 3);
+  EXPECT_EQ(ch2.copy_from, 5);
+  EXPECT_EQ(ch2.reuse, 400u);
 }
 
 TEST(SlotPlanning, PlanRespectsTinyBudgets) {
