@@ -213,13 +213,13 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     sc.n_batch = opt.batch_size;
     sc.max_queue = opt.max_queue;
     sc.allow_kv_copy = true;
-    // Separate streams: a copy moves a whole stream (context_size cells), worth it only for a
-    // prefix of some length; in a unified pool a copy only shares cells. Measured on the
-    // Qwen2-0.5B shape with 4,096 cells per stream: a copy costs about what 8-15 prompt tokens do.
+    // Prices in prompt tokens, for separate KV streams only (in a unified pool a copy just shares
+    // cells and there are no streams to keep adjacent):
+    // - a copy moves a whole stream (context_size cells); measured on the Qwen2-0.5B shape with
+    //   4,096 cells, it costs about what 8-15 prompt tokens do;
+    // - each gap between busy sequences adds a pass over the weights (about 5 prompt tokens'
+    //   worth) to every decoding step while the request generates; 128 is a conservative price.
     sc.kv_copy_cost = opt.kv_unified ? 0 : std::max(8, opt.context_size / 256);
-    // Separate streams: each gap between busy sequences costs every decoding step one more pass
-    // over the weights (about what 5 prompt tokens cost in a batch), for as long as the request
-    // generates; 128 prompt tokens is a conservative price for that.
     sc.kv_split_cost = opt.kv_unified ? 0 : 128;
     auto backend = std::make_unique<LlamaBackend>(model, std::move(ctx), opt.parallel, opt.batch_size, opt.kv_unified);
     impl->scheduler = std::make_unique<SlotScheduler>(std::move(backend), sc);
