@@ -20,7 +20,9 @@ int main(int argc, char** argv) {
   s->add_option("--ctx-size", serve.context_size, "Context size for --model files");
   s->add_option("--parallel", serve.parallel, "Parallel sequences for --model files");
   s->add_option("--threads", serve.threads, "CPU threads for --model files");
-  s->add_option("--batch-size", serve.batch_size, "Tokens per decode step for --model files");
+  s->add_option("--batch-size", serve.batch_size, "Tokens per decode step for --model files (default 512)");
+  s->add_option("--ubatch-size", serve.ubatch_size, "Tokens per llama.cpp micro-batch for --model files (default 256)");
+  s->add_flag("--mmap", serve.mmap, "Memory-map --model files instead of reading them into memory");
   s->add_option("--flash-attn", serve.flash_attn, "auto, on or off for --model files (default off)")
       ->check(CLI::IsMember({"auto", "on", "off"}));
 

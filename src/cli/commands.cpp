@@ -80,6 +80,8 @@ int cmd_serve(const ServeArgs& a) {
     if (a.parallel) e.load.parallel = *a.parallel;
     if (a.threads) e.load.threads = *a.threads;
     if (a.batch_size) e.load.batch_size = *a.batch_size;
+    if (a.ubatch_size) e.load.ubatch_size = *a.ubatch_size;
+    if (a.mmap) e.load.mmap = true;
     if (!a.flash_attn.empty()) e.load.flash_attn = a.flash_attn;
     if (config.find(e.id)) return fail(invalid_argument(fmt::format("model id '{}' is already in the catalog", e.id)));
     config.entries.push_back(std::move(e));

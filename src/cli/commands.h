@@ -14,8 +14,9 @@ struct ServeArgs {
   std::optional<int> port;
   std::string port_file;
   std::string log_level;
-  std::optional<int> context_size, parallel, threads, batch_size;
+  std::optional<int> context_size, parallel, threads, batch_size, ubatch_size;
   std::string flash_attn;
+  bool mmap = false;
 };
 int cmd_serve(const ServeArgs& args);
 

@@ -137,6 +137,7 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
 
   llama_model_params mp = llama_model_default_params();
   mp.n_gpu_layers = opt.gpu_layers;
+  mp.load_mode = opt.mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
   impl->model.reset(llama_model_load_from_file(opt.path.c_str(), mp));
   if (!impl->model) {
     return unavailable(fmt::format("llama.cpp could not load '{}' (not a valid GGUF model, or an unsupported "

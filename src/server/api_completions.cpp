@@ -26,7 +26,11 @@ Task<> handle_completions(ApiContext& api, Exchange& ex) {
 
   auto channel = std::make_shared<EventChannel>(ex.executor());
   auto handle = p.engine->generate(std::move(p.request), sink_into(channel));
-  if (!handle) co_return co_await ex.respond(error_response(handle.error()));
+  if (!handle) {
+    Error e = handle.error();
+    if (e.param == "messages") e.param = "prompt";  // the engine names the chat field
+    co_return co_await ex.respond(error_response(e));
+  }
 
   const std::string id = "cmpl-" + ex.context().request_id;
   const long long created = unix_time_now();

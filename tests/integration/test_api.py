@@ -254,49 +254,63 @@ class GreedyAndLimitsTest(ServerCase):
 BATCH_PROMPTS = [
     "Hi",
     "What is the capital of France?",
-    "Write a haiku about the sea.",
     "Count from one to ten: one, two, three,",
     "Translate 'good morning' into German, French, Spanish and Italian, one per line.",
-    "List three primary colors.",
     "你好，请介绍一下你自己。",
     "Explain recursion in one sentence, with an example that computes a factorial of a number.",
+    # Long prompts (600+ and 1,200+ tokens): prefill in several chunks and attention over more
+    # than 512 cells, where llama.cpp switches between kernels by shape.
+    "Summarize these notes: " + " ".join(f"note {i}: shipment {i * 7} arrived at dock {i % 5}." for i in range(60)),
+    "Find the odd one out: " + " ".join(f"item {i} is {'red' if i % 3 else 'blue'} and weighs {i * 3} grams;"
+                                        for i in range(110)),
 ]
 
 
 class BatchInvarianceTest(ServerCase):
     # The default configuration (flash_attn = "off"): llama.cpp's CPU flash attention picks kernels
-    # by batch shape and KV length, which changes near-tie argmaxes of these random-weight models.
-    # With the default, batching, chunked prefill and prefix reuse must not change a single token.
+    # by batch shape and KV length, which changes near-tie argmaxes of these random-weight models
+    # (with flash_attn = "on" the long prompts below differ). With the default, batching, chunked
+    # prefill and prefix reuse must not change a single token, in chat and plain completions.
     models = [model_block(QWEN, "hearth-tiny-qwen2.gguf", context_size=2048, parallel=8, max_queue=64)]
 
-    def run_one(self, prompt):
-        out = self.chat_ok(chat_body(prompt, max_tokens=24))
-        ch = out["choices"][0]
-        return ch["message"]["content"], ch["finish_reason"], out["usage"]["completion_tokens"], \
+    def run_one(self, endpoint, prompt):
+        if endpoint == "chat":
+            out = self.chat_ok(chat_body(prompt, max_tokens=24))
+            text = out["choices"][0]["message"]["content"]
+        else:
+            out = self.complete_ok({"prompt": prompt, "max_tokens": 24, "temperature": 0})
+            text = out["choices"][0]["text"]
+        return text, out["choices"][0]["finish_reason"], out["usage"]["completion_tokens"], \
             out["usage"]["prompt_tokens"]
 
     def test_concurrent_equals_sequential(self):
-        sequential = [self.run_one(p) for p in BATCH_PROMPTS]
+        for endpoint in ("chat", "completions"):
+            with self.subTest(endpoint=endpoint):
+                self.check_endpoint(endpoint)
+
+    def check_endpoint(self, endpoint):
+        sequential = [self.run_one(endpoint, p) for p in BATCH_PROMPTS]
         self.assertEqual(len(set(s[0] for s in sequential)), len(BATCH_PROMPTS), "prompts should give distinct outputs")
+        self.assertGreater(max(s[3] for s in sequential), 1200)
         rounds = 1 if SANITIZED else 2
         for r in range(rounds):
             barrier = threading.Barrier(len(BATCH_PROMPTS))
 
             def go(prompt):
                 barrier.wait()
-                return self.run_one(prompt)
+                return self.run_one(endpoint, prompt)
 
             with concurrent.futures.ThreadPoolExecutor(len(BATCH_PROMPTS)) as pool:
                 concurrent_results = list(pool.map(go, BATCH_PROMPTS))
             for prompt, seq, con in zip(BATCH_PROMPTS, sequential, concurrent_results):
-                with self.subTest(round=r, prompt=prompt):
+                with self.subTest(round=r, prompt=prompt[:40]):
                     self.assertEqual(con, seq)
                     if seq[1] == "length":
                         self.assertEqual(seq[2], 24)
         # One at a time again, now with a different KV-cache history (prefix reuse across slots).
-        again = [self.run_one(p) for p in reversed(BATCH_PROMPTS)][::-1]
+        again = [self.run_one(endpoint, p) for p in reversed(BATCH_PROMPTS)][::-1]
         for prompt, seq, later in zip(BATCH_PROMPTS, sequential, again):
-            with self.subTest(phase="sequential again", prompt=prompt):
+            with self.subTest(phase="sequential again", prompt=prompt[:40]):
                 self.assertEqual(later, seq)
 
 

@@ -526,6 +526,12 @@ class ContextLimitTest(unittest.TestCase):
                                     {"model": QWEN, "messages": messages, "stream": True})
         self.assertEqual(status, 400)
         self.assertEqual(json.loads(body)["error"]["code"], "context_length_exceeded")
+        self.assertEqual(out["error"]["param"], "messages")
+        # A plain completion names its own field.
+        status, out = s.post("/v1/completions", {"model": QWEN, "prompt": messages[0]["content"]})
+        self.assertEqual(status, 400, out)
+        self.assertEqual(out["error"]["code"], "context_length_exceeded")
+        self.assertEqual(out["error"]["param"], "prompt")
 
     def test_answer_stops_at_the_context_limit(self):
         s = self.server

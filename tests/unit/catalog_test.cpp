@@ -49,6 +49,7 @@ kv_type = "q8_0"
 gpu_layers = -1
 kv_unified = false
 flash_attn = "on"
+mmap = true
 max_queue = 10
 chat_template = "chatml"
 sampling = { temperature = 0.6, top_k = 20, top_p = 0.9, min_p = 0.0, repeat_penalty = 1.1, presence_penalty = 0.5, frequency_penalty = 0.25, penalty_last_n = 32, seed = 7 }
@@ -117,6 +118,7 @@ TEST(Catalog, FullConfigParsesIntoTheRightValues) {
   EXPECT_EQ(q.load.gpu_layers, -1);
   EXPECT_FALSE(q.load.kv_unified);
   EXPECT_EQ(q.load.flash_attn, "on");
+  EXPECT_TRUE(q.load.mmap);
   EXPECT_EQ(q.load.max_queue, 10);
   EXPECT_EQ(q.load.chat_template, "chatml");
   EXPECT_FLOAT_EQ(q.sampling.temperature, 0.6f);
@@ -140,6 +142,8 @@ TEST(Catalog, FullConfigParsesIntoTheRightValues) {
   EXPECT_EQ(e.load.parallel, defaults.parallel);
   EXPECT_EQ(e.load.kv_type, defaults.kv_type);
   EXPECT_EQ(e.load.kv_unified, defaults.kv_unified);
+  EXPECT_FALSE(e.load.mmap) << "weights are read into memory unless mmap = true";
+  EXPECT_EQ(e.load.ubatch_size, 256);
   EXPECT_FALSE(e.verify_on_load);
   EXPECT_EQ(e.sha256, "");
   EXPECT_FLOAT_EQ(e.sampling.temperature, sdefaults.temperature);
@@ -231,6 +235,12 @@ TEST(Catalog, WrongTypeNamesTheKey) {
   const Error e3 = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\nkv_unified = \"yes\"\n");
   EXPECT_THAT(e3.message, ::testing::HasSubstr("model[0].kv_unified has the wrong type"));
   EXPECT_EQ(e3.param, "kv_unified");
+
+  const Error e3b = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\nmmap = 1\n");
+  EXPECT_THAT(e3b.message, ::testing::HasSubstr("model[0].mmap has the wrong type"));
+  EXPECT_EQ(e3b.param, "mmap");
+  const Error e3c = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\nubatch_size = 0\n");
+  EXPECT_THAT(e3c.message, ::testing::HasSubstr("model[0].ubatch_size must be at least 1"));
 
   const Error e4 = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\ncontext_size = 1.5\n");
   EXPECT_THAT(e4.message, ::testing::HasSubstr("model[0].context_size has the wrong type"));
