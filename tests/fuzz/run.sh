@@ -26,12 +26,13 @@ build fuzz_openai_parse "$ROOT/tests/fuzz/fuzz_openai_parse.cpp" "$S/server/open
 build fuzz_text_stream "$ROOT/tests/fuzz/fuzz_text_stream.cpp" "$S/core/utf8.cpp" "$S/engine/stop_matcher.cpp" \
   "$S/engine/reasoning_splitter.cpp"
 build fuzz_config "$ROOT/tests/fuzz/fuzz_config.cpp" "$S/models/catalog.cpp" "$S/core/result.cpp" "$S/core/utf8.cpp"
+build fuzz_chunker "$ROOT/tests/fuzz/fuzz_chunker.cpp" "$S/knowledge/chunker.cpp" "$S/core/utf8.cpp"
 
 # Seed corpora (regenerated each run; findings go to $OUT/crash-*).
 python3 - "$ROOT" "$OUT" <<'PY'
 import json, os, sys
 root, out = sys.argv[1], sys.argv[2]
-for name in ("openai_parse", "text_stream", "config"):
+for name in ("openai_parse", "text_stream", "config", "chunker"):
     os.makedirs(f"{out}/corpus_{name}", exist_ok=True)
 table = json.load(open(f"{root}/tests/data/malformed_requests.json"))
 ep = {"/v1/chat/completions": 0, "/v1/completions": 1, "/v1/embeddings": 2}
@@ -43,11 +44,12 @@ for i, (e, b) in enumerate(valid):
     open(f"{out}/corpus_openai_parse/v{i}", "wb").write(bytes([e]) + b.encode())
 for i, s in enumerate(["<think>hmm</think>answer", "你好世界 STOP here", "\xe4\xbd\xa0<think>x", "a</think>b"]):
     open(f"{out}/corpus_text_stream/s{i}", "wb").write(bytes([4, 3]) + b"STOP" + s.encode())
+open(f"{out}/corpus_chunker/doc", "wb").write(bytes([60, 12]) + "#Guide\0Intro. Dr. Smith went home! Did he?\0##安装\0运行安装程序。然后重启；好的！\0".encode() + "汉字".encode() * 80)
 open(f"{out}/corpus_config/default", "wb").write(open(f"{root}/config/hearth.toml", "rb").read())
 PY
 
 status=0
-for t in fuzz_openai_parse fuzz_text_stream fuzz_config; do
+for t in fuzz_openai_parse fuzz_text_stream fuzz_config fuzz_chunker; do
   name=${t#fuzz_}
   echo "fuzzing $t for ${SECS}s" >&2
   if ! (cd "$OUT" && ./$t -max_total_time="$SECS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \

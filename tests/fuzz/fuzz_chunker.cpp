@@ -1,0 +1,53 @@
+// libFuzzer: the knowledge chunker on arbitrary blocks (any bytes, invalid UTF-8 included) and
+// options. Invariants: no chunk is empty or over the target, offsets stay inside the document
+// and move forward, and every chunk is valid UTF-8 (invalid input is replaced, cuts fall only on
+// character boundaries).
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/utf8.h"
+#include "knowledge/chunker.h"
+
+using namespace hearth;
+using namespace hearth::knowledge;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 2) return 0;
+  const size_t target = 1 + data[0] % 200;
+  const size_t overlap = data[1] % target;
+  std::string_view rest(reinterpret_cast<const char*>(data + 2), size - 2);
+  std::vector<Block> blocks;
+  size_t doc_cps = 0;
+  while (!rest.empty()) {  // blocks separated by NUL; a leading '#' run makes a heading
+    const size_t nul = rest.find('\0');
+    std::string_view b = rest.substr(0, nul);
+    rest = nul == std::string_view::npos ? std::string_view() : rest.substr(nul + 1);
+    Block block;
+    while (!b.empty() && b.front() == '#') {
+      block.kind = Block::Kind::kHeading;
+      ++block.level;
+      b.remove_prefix(1);
+    }
+    block.text = std::string(b);
+    block.page = static_cast<int>(blocks.size() % 3);
+    blocks.push_back(std::move(block));
+  }
+  for (const Block& b : blocks) doc_cps += b.text.size() + 2;  // bytes bound code points
+  const auto chunks = Chunker({target, overlap}).chunk(blocks);
+  size_t last_start = 0;
+  for (const Chunk& c : chunks) {
+    if (c.text.empty() || c.tokens == 0 || c.tokens > target) __builtin_trap();
+    if (c.tokens != estimate_tokens(c.text)) __builtin_trap();
+    if (c.char_start >= c.char_end || c.char_end > doc_cps || c.char_start < last_start) __builtin_trap();
+    if (!utf8_is_valid(c.text)) __builtin_trap();
+    last_start = c.char_start;
+  }
+  for (const Block& b : blocks) {
+    for (std::string_view s : split_sentences(b.text)) {
+      if (s.empty() || s.data() < b.text.data() || s.data() + s.size() > b.text.data() + b.text.size()) __builtin_trap();
+    }
+  }
+  return 0;
+}
