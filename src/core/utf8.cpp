@@ -45,6 +45,15 @@ Scan scan_at(std::string_view s, size_t i, size_t& len) {
 
 }  // namespace
 
+Utf8Char utf8_decode(std::string_view s, size_t i) {
+  size_t len = 0;
+  if (scan_at(s, i, len) != Scan::kComplete) return {0xFFFD, 1};
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  char32_t cp = len == 1 ? b0 : b0 & (0x7F >> len);
+  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  return {cp, len};
+}
+
 std::string Utf8Assembler::push(std::string_view bytes) {
   pending_.append(bytes);
   std::string out;

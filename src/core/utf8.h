@@ -27,4 +27,12 @@ bool utf8_is_valid(std::string_view s);
 // Largest n <= s.size() such that s[0, n) ends on a character boundary.
 size_t utf8_safe_prefix(std::string_view s, size_t n);
 
+struct Utf8Char {
+  char32_t code_point;
+  size_t length;  // bytes
+};
+// The character at byte i (< s.size()); a byte that does not start a valid, complete sequence
+// reads as U+FFFD of length 1, as utf8_sanitize replaces it.
+Utf8Char utf8_decode(std::string_view s, size_t i);
+
 }  // namespace hearth

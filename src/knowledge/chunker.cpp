@@ -12,21 +12,12 @@ namespace {
 
 struct CodePoint {
   char32_t cp;
-  std::size_t len;  // bytes; invalid bytes decode as U+FFFD of length 1
+  std::size_t len;
 };
 
 CodePoint decode(std::string_view s, std::size_t i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) return {b0, 1};
-  std::size_t len = b0 >= 0xF0 && b0 < 0xF8 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 0;
-  if (len == 0 || i + len > s.size()) return {0xFFFD, 1};
-  char32_t cp = b0 & (0x7F >> len);
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return {0xFFFD, 1};
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  return {cp, len};
+  const Utf8Char c = utf8_decode(s, i);
+  return {c.code_point, c.length};
 }
 
 std::size_t count_code_points(std::string_view s) {

@@ -10,14 +10,15 @@ mkdir -p "$OUT"
 CXX=clang++-14
 FLAGS=(-std=c++20 -O1 -g -DNDEBUG -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$ROOT/src")
 LIBS=(-lfmt)
-build() {  # target sources...
+build() {  # target sources... [-lextra...]
   local target=$1; shift
-  local bin="$OUT/$target"
+  local bin="$OUT/$target" srcs=() libs=() a
+  for a in "$@"; do if [[ $a == -l* ]]; then libs+=("$a"); else srcs+=("$a"); fi; done
   local newest
-  newest=$(ls -t "$@" "$ROOT/tests/fuzz/run.sh" | head -1)
+  newest=$(ls -t "${srcs[@]}" "$ROOT/tests/fuzz/run.sh" $(find "$ROOT/src" -name '*.h') | head -1)
   if [[ ! -x $bin || $newest -nt $bin ]]; then
     echo "building $target" >&2
-    $CXX "${FLAGS[@]}" "$@" "${LIBS[@]}" -o "$bin"
+    $CXX "${FLAGS[@]}" "${srcs[@]}" "${LIBS[@]}" "${libs[@]}" -o "$bin"
   fi
 }
 S="$ROOT/src"
@@ -26,13 +27,14 @@ build fuzz_openai_parse "$ROOT/tests/fuzz/fuzz_openai_parse.cpp" "$S/server/open
 build fuzz_text_stream "$ROOT/tests/fuzz/fuzz_text_stream.cpp" "$S/core/utf8.cpp" "$S/engine/stop_matcher.cpp" \
   "$S/engine/reasoning_splitter.cpp"
 build fuzz_config "$ROOT/tests/fuzz/fuzz_config.cpp" "$S/models/catalog.cpp" "$S/core/result.cpp" "$S/core/utf8.cpp"
-build fuzz_chunker "$ROOT/tests/fuzz/fuzz_chunker.cpp" "$S/knowledge/chunker.cpp" "$S/core/utf8.cpp"
+build fuzz_knowledge_text "$ROOT/tests/fuzz/fuzz_knowledge_text.cpp" "$S/knowledge/chunker.cpp" \
+  "$S/knowledge/text_tokenizer.cpp" "$S/core/utf8.cpp" "$S/core/result.cpp" -licui18n -licuuc -licudata
 
 # Seed corpora (regenerated each run; findings go to $OUT/crash-*).
 python3 - "$ROOT" "$OUT" <<'PY'
 import json, os, sys
 root, out = sys.argv[1], sys.argv[2]
-for name in ("openai_parse", "text_stream", "config", "chunker"):
+for name in ("openai_parse", "text_stream", "config", "knowledge_text"):
     os.makedirs(f"{out}/corpus_{name}", exist_ok=True)
 table = json.load(open(f"{root}/tests/data/malformed_requests.json"))
 ep = {"/v1/chat/completions": 0, "/v1/completions": 1, "/v1/embeddings": 2}
@@ -44,12 +46,12 @@ for i, (e, b) in enumerate(valid):
     open(f"{out}/corpus_openai_parse/v{i}", "wb").write(bytes([e]) + b.encode())
 for i, s in enumerate(["<think>hmm</think>answer", "你好世界 STOP here", "\xe4\xbd\xa0<think>x", "a</think>b"]):
     open(f"{out}/corpus_text_stream/s{i}", "wb").write(bytes([4, 3]) + b"STOP" + s.encode())
-open(f"{out}/corpus_chunker/doc", "wb").write(bytes([60, 12]) + "#Guide\0Intro. Dr. Smith went home! Did he?\0##安装\0运行安装程序。然后重启；好的！\0".encode() + "汉字".encode() * 80)
+open(f"{out}/corpus_knowledge_text/doc", "wb").write(bytes([60, 12]) + "#Guide\0Intro. Dr. Smith went home! Did he?\0##安装\0运行安装程序。然后重启；好的！\0".encode() + "汉字".encode() * 80)
 open(f"{out}/corpus_config/default", "wb").write(open(f"{root}/config/hearth.toml", "rb").read())
 PY
 
 status=0
-for t in fuzz_openai_parse fuzz_text_stream fuzz_config fuzz_chunker; do
+for t in fuzz_openai_parse fuzz_text_stream fuzz_config fuzz_knowledge_text; do
   name=${t#fuzz_}
   echo "fuzzing $t for ${SECS}s" >&2
   if ! (cd "$OUT" && ./$t -max_total_time="$SECS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \

@@ -1,5 +1,6 @@
-// libFuzzer: the knowledge chunker on arbitrary blocks (any bytes, invalid UTF-8 included) and
-// options. Invariants: no chunk is empty or over the target, offsets stay inside the document
+// libFuzzer: the knowledge text pipeline (chunker, sentence splitter, search tokenizer) on
+// arbitrary blocks (any bytes, invalid UTF-8 included) and options. Tokens: inside the input, in
+// order, never overlapping, valid UTF-8. Chunks: no chunk is empty or over the target, offsets stay inside the document
 // and move forward, and every chunk is valid UTF-8 (invalid input is replaced, cuts fall only on
 // character boundaries).
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 #include "core/utf8.h"
 #include "knowledge/chunker.h"
+#include "knowledge/text_tokenizer.h"
 
 using namespace hearth;
 using namespace hearth::knowledge;
@@ -44,7 +46,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!utf8_is_valid(c.text)) __builtin_trap();
     last_start = c.char_start;
   }
+  static auto tokenizer = std::move(*TextTokenizer::create());
   for (const Block& b : blocks) {
+    size_t prev_end = 0;
+    for (const TextToken& t : tokenizer->tokenize(b.text)) {
+      if (t.text.empty() || !utf8_is_valid(t.text) || t.begin < prev_end || t.end <= t.begin || t.end > b.text.size()) {
+        __builtin_trap();
+      }
+      prev_end = t.end;
+    }
     for (std::string_view s : split_sentences(b.text)) {
       if (s.empty() || s.data() < b.text.data() || s.data() + s.size() > b.text.data() + b.text.size()) __builtin_trap();
     }
