@@ -1,0 +1,418 @@
+// The embedded SQLite implementation of KnowledgeStore (see store.h).
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <queue>
+
+#include <fmt/format.h>
+
+#include "knowledge/fts5_tokenizer.h"
+#include "knowledge/store.h"
+#include "knowledge/text_tokenizer.h"
+
+namespace hearth::knowledge {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS collections (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  embedder TEXT NOT NULL,
+  dimensions INTEGER NOT NULL,
+  created_at INTEGER NOT NULL DEFAULT (unixepoch())
+);
+CREATE TABLE IF NOT EXISTS documents (
+  id INTEGER PRIMARY KEY,
+  collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+  uri TEXT NOT NULL,
+  title TEXT NOT NULL,
+  content_hash TEXT NOT NULL,
+  updated_at INTEGER NOT NULL DEFAULT (unixepoch()),
+  UNIQUE (collection_id, uri)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+  id INTEGER PRIMARY KEY,
+  document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+  ordinal INTEGER NOT NULL,
+  text TEXT NOT NULL,
+  heading_path TEXT NOT NULL,
+  char_start INTEGER NOT NULL,
+  char_end INTEGER NOT NULL,
+  page INTEGER NOT NULL,
+  text_hash TEXT NOT NULL,
+  vector BLOB
+);
+CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content = 'chunks', content_rowid = 'id',
+                                                         tokenize = 'hearth');
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+  INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+)sql";
+
+struct DbClose {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalize {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+
+Error db_error(sqlite3* db, std::string_view what) {
+  const int code = sqlite3_errcode(db);
+  std::string msg = fmt::format("knowledge store: {}: {}", what, sqlite3_errmsg(db));
+  if (code == SQLITE_FULL || code == SQLITE_NOMEM) return resource_exhausted(std::move(msg));
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return unavailable(std::move(msg));
+  return internal_error(std::move(msg));
+}
+
+// A prepared statement with positional binding.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK) stmt_.reset(s);
+  }
+  bool ok() const { return stmt_ != nullptr; }
+  Stmt& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_.get(), i, v);
+    return *this;
+  }
+  Stmt& bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind_blob(int i, std::span<const float> v) {
+    if (v.empty()) {
+      sqlite3_bind_null(stmt_.get(), i);
+    } else {
+      sqlite3_bind_blob(stmt_.get(), i, v.data(), static_cast<int>(v.size_bytes()), SQLITE_TRANSIENT);
+    }
+    return *this;
+  }
+  // For the next execution with new bindings.
+  void reset() {
+    sqlite3_reset(stmt_.get());
+    sqlite3_clear_bindings(stmt_.get());
+  }
+  // SQLITE_ROW, SQLITE_DONE, or an error code.
+  int step() { return sqlite3_step(stmt_.get()); }
+  std::int64_t i64(int col) { return sqlite3_column_int64(stmt_.get(), col); }
+  std::string text(int col) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_.get(), col));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), col))) : std::string();
+  }
+  double real(int col) { return sqlite3_column_double(stmt_.get(), col); }
+  std::vector<float> floats(int col) {
+    const void* p = sqlite3_column_blob(stmt_.get(), col);
+    const auto n = static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), col)) / sizeof(float);
+    std::vector<float> v(n);
+    if (n) std::memcpy(v.data(), p, n * sizeof(float));
+    return v;
+  }
+  std::span<const float> floats_view(int col) {
+    const void* p = sqlite3_column_blob(stmt_.get(), col);
+    const auto n = static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), col)) / sizeof(float);
+    return {static_cast<const float*>(p), n};
+  }
+
+ private:
+  std::unique_ptr<sqlite3_stmt, StmtFinalize> stmt_;
+};
+
+bool valid_collection_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.';
+  });
+}
+
+// FTS5 query text: each of the query's words as a quoted string, any of them matching.
+std::string fts_query(TextTokenizer& tokenizer, const std::string& query) {
+  std::string out;
+  for (const std::string& w : tokenizer.words(query)) {
+    if (!out.empty()) out += " OR ";
+    out += '"';
+    for (char c : w) {
+      if (c == '"') out += '"';
+      out += c;
+    }
+    out += '"';
+  }
+  return out;
+}
+
+class SqliteStore final : public KnowledgeStore {
+ public:
+  SqliteStore(std::unique_ptr<sqlite3, DbClose> db, std::unique_ptr<TextTokenizer> tokenizer)
+      : db_(std::move(db)), tokenizer_(std::move(tokenizer)) {}
+
+  Status exec(const char* sql, std::string_view what) {
+    if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr) != SQLITE_OK) return db_error(db_.get(), what);
+    return {};
+  }
+
+  Result<CollectionInfo> create_collection(const std::string& name, const std::string& embedder,
+                                           int dimensions) override {
+    if (!valid_collection_name(name)) {
+      return invalid_argument(
+          fmt::format("collection name '{}' must be 1-64 letters, digits, '-', '_' or '.'", name), "name");
+    }
+    if (dimensions < 1 || dimensions > 65536) {
+      return invalid_argument(fmt::format("dimensions must be 1..65536, not {}", dimensions), "dimensions");
+    }
+    Stmt s(db_.get(), "INSERT INTO collections(name, embedder, dimensions) VALUES (?1, ?2, ?3)");
+    if (!s.ok()) return db_error(db_.get(), "create collection");
+    s.bind(1, name).bind(2, embedder).bind(3, dimensions);
+    if (s.step() != SQLITE_DONE) {
+      if (sqlite3_extended_errcode(db_.get()) == SQLITE_CONSTRAINT_UNIQUE) {
+        return invalid_argument(fmt::format("collection '{}' already exists", name), "name");
+      }
+      return db_error(db_.get(), "create collection");
+    }
+    return collection(name);
+  }
+
+  Result<std::vector<CollectionInfo>> query_collections(const std::string* name) {
+    Stmt s(db_.get(),
+           "SELECT c.id, c.name, c.embedder, c.dimensions, "
+           "  (SELECT count(*) FROM documents d WHERE d.collection_id = c.id), "
+           "  (SELECT count(*) FROM chunks k JOIN documents d ON k.document_id = d.id WHERE d.collection_id = c.id) "
+           "FROM collections c WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.name");
+    if (!s.ok()) return db_error(db_.get(), "list collections");
+    if (name) s.bind(1, *name);
+    std::vector<CollectionInfo> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      out.push_back({s.i64(0), s.text(1), s.text(2), static_cast<int>(s.i64(3)), s.i64(4), s.i64(5)});
+    }
+    if (rc != SQLITE_DONE) return db_error(db_.get(), "list collections");
+    return out;
+  }
+
+  Result<CollectionInfo> collection(const std::string& name) override {
+    auto found = query_collections(&name);
+    if (!found) return found.take_error();
+    if (found->empty()) return not_found(fmt::format("no collection named '{}'", name));
+    return found->front();
+  }
+
+  Result<std::vector<CollectionInfo>> list_collections() override { return query_collections(nullptr); }
+
+  Status delete_collection(const std::string& name) override {
+    auto c = collection(name);
+    if (!c) return c.take_error();
+    Stmt s(db_.get(), "DELETE FROM collections WHERE id = ?1");
+    if (!s.ok()) return db_error(db_.get(), "delete collection");
+    s.bind(1, c->id);
+    if (s.step() != SQLITE_DONE) return db_error(db_.get(), "delete collection");
+    return {};
+  }
+
+  Result<std::vector<StoredDoc>> documents(std::int64_t collection_id) override {
+    Stmt s(db_.get(), "SELECT id, uri, content_hash FROM documents WHERE collection_id = ?1 ORDER BY uri");
+    if (!s.ok()) return db_error(db_.get(), "list documents");
+    s.bind(1, collection_id);
+    std::vector<StoredDoc> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.i64(0), s.text(1), s.text(2)});
+    if (rc != SQLITE_DONE) return db_error(db_.get(), "list documents");
+    return out;
+  }
+
+  Result<std::vector<StoredChunk>> chunk_hashes(std::int64_t document_id) override {
+    Stmt s(db_.get(), "SELECT id, text_hash FROM chunks WHERE document_id = ?1 ORDER BY ordinal");
+    if (!s.ok()) return db_error(db_.get(), "list chunks");
+    s.bind(1, document_id);
+    std::vector<StoredChunk> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.i64(0), s.text(1)});
+    if (rc != SQLITE_DONE) return db_error(db_.get(), "list chunks");
+    return out;
+  }
+
+  Result<std::int64_t> put_document(std::int64_t collection_id, const DocumentRecord& doc,
+                                    std::vector<ChunkRecord> chunks,
+                                    std::span<const std::int64_t> reuse_vectors_from) override {
+    if (!reuse_vectors_from.empty() && reuse_vectors_from.size() != chunks.size()) {
+      return invalid_argument("reuse_vectors_from must be empty or parallel to the chunks");
+    }
+    HEARTH_TRY(exec("BEGIN IMMEDIATE", "begin"));
+    auto result = write_document(collection_id, doc, chunks, reuse_vectors_from);
+    if (!result) {
+      (void)exec("ROLLBACK", "rollback");
+      return result;
+    }
+    HEARTH_TRY(exec("COMMIT", "commit"));
+    return result;
+  }
+
+  Result<std::int64_t> write_document(std::int64_t collection_id, const DocumentRecord& doc,
+                                      std::vector<ChunkRecord>& chunks, std::span<const std::int64_t> reuse) {
+    int dims = 0;
+    {
+      Stmt s(db_.get(), "SELECT dimensions FROM collections WHERE id = ?1");
+      if (!s.ok()) return db_error(db_.get(), "put document");
+      s.bind(1, collection_id);
+      if (s.step() != SQLITE_ROW) return not_found(fmt::format("no collection with id {}", collection_id));
+      dims = static_cast<int>(s.i64(0));
+    }
+    // Vectors to carry over, read before the old chunks go.
+    std::map<std::int64_t, std::vector<float>> carried;
+    for (std::int64_t id : reuse) {
+      if (id == 0) continue;
+      Stmt s(db_.get(), "SELECT vector FROM chunks WHERE id = ?1");
+      if (!s.ok()) return db_error(db_.get(), "put document");
+      s.bind(1, id);
+      if (s.step() != SQLITE_ROW) return not_found(fmt::format("no stored chunk {} to reuse", id));
+      carried[id] = s.floats(0);
+    }
+    {
+      Stmt s(db_.get(), "DELETE FROM documents WHERE collection_id = ?1 AND uri = ?2");
+      if (!s.ok()) return db_error(db_.get(), "put document");
+      s.bind(1, collection_id).bind(2, doc.uri);
+      if (s.step() != SQLITE_DONE) return db_error(db_.get(), "replace document");
+    }
+    std::int64_t doc_id = 0;
+    {
+      Stmt s(db_.get(), "INSERT INTO documents(collection_id, uri, title, content_hash) VALUES (?1, ?2, ?3, ?4)");
+      if (!s.ok()) return db_error(db_.get(), "put document");
+      s.bind(1, collection_id).bind(2, doc.uri).bind(3, doc.title).bind(4, doc.content_hash);
+      if (s.step() != SQLITE_DONE) return db_error(db_.get(), "insert document");
+      doc_id = sqlite3_last_insert_rowid(db_.get());
+    }
+    Stmt ins(db_.get(),
+             "INSERT INTO chunks(document_id, ordinal, text, heading_path, char_start, char_end, page, text_hash, "
+             "vector) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    if (!ins.ok()) return db_error(db_.get(), "put document");
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      ChunkRecord& c = chunks[i];
+      if (!reuse.empty() && reuse[i] != 0) c.vector = carried[reuse[i]];
+      if (!c.vector.empty() && static_cast<int>(c.vector.size()) != dims) {
+        return invalid_argument(
+            fmt::format("chunk {} has a {}-dimensional vector; the collection's are {}", i, c.vector.size(), dims),
+            "vector");
+      }
+      ins.reset();
+      ins.bind(1, doc_id).bind(2, static_cast<std::int64_t>(i)).bind(3, c.text).bind(4, c.heading_path);
+      ins.bind(5, c.char_start).bind(6, c.char_end).bind(7, c.page).bind(8, c.text_hash).bind_blob(9, c.vector);
+      if (ins.step() != SQLITE_DONE) return db_error(db_.get(), "insert chunk");
+    }
+    return doc_id;
+  }
+
+  Status remove_document(std::int64_t document_id) override {
+    Stmt s(db_.get(), "DELETE FROM documents WHERE id = ?1");
+    if (!s.ok()) return db_error(db_.get(), "remove document");
+    s.bind(1, document_id);
+    if (s.step() != SQLITE_DONE) return db_error(db_.get(), "remove document");
+    if (sqlite3_changes(db_.get()) == 0) return not_found(fmt::format("no document with id {}", document_id));
+    return {};
+  }
+
+  Result<std::vector<Scored>> keyword_search(std::int64_t collection_id, const std::string& query,
+                                             std::size_t limit) override {
+    const std::string match = fts_query(*tokenizer_, query);
+    if (match.empty() || limit == 0) return std::vector<Scored>{};
+    Stmt s(db_.get(),
+           "SELECT f.rowid, bm25(chunks_fts) FROM chunks_fts f JOIN chunks k ON k.id = f.rowid "
+           "JOIN documents d ON d.id = k.document_id "
+           "WHERE chunks_fts MATCH ?1 AND d.collection_id = ?2 ORDER BY bm25(chunks_fts) LIMIT ?3");
+    if (!s.ok()) return db_error(db_.get(), "keyword search");
+    s.bind(1, match).bind(2, collection_id).bind(3, static_cast<std::int64_t>(limit));
+    std::vector<Scored> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.i64(0), -s.real(1)});
+    if (rc != SQLITE_DONE) return db_error(db_.get(), "keyword search");
+    return out;
+  }
+
+  Result<std::vector<Scored>> vector_search(std::int64_t collection_id, std::span<const float> query,
+                                            std::size_t limit) override {
+    if (limit == 0 || query.empty()) return std::vector<Scored>{};
+    Stmt s(db_.get(),
+           "SELECT k.id, k.vector FROM chunks k JOIN documents d ON d.id = k.document_id "
+           "WHERE d.collection_id = ?1 AND k.vector IS NOT NULL");
+    if (!s.ok()) return db_error(db_.get(), "vector search");
+    s.bind(1, collection_id);
+    // Keep the best `limit` in a min-heap.
+    auto worse = [](const Scored& a, const Scored& b) { return a.score > b.score || (a.score == b.score && a.id < b.id); };
+    std::priority_queue<Scored, std::vector<Scored>, decltype(worse)> best(worse);
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      const auto v = s.floats_view(1);
+      if (v.size() != query.size()) {
+        return invalid_argument(
+            fmt::format("the query vector has {} dimensions; the collection's have {}", query.size(), v.size()),
+            "vector");
+      }
+      best.push({s.i64(0), cosine(query, v)});
+      if (best.size() > limit) best.pop();
+    }
+    if (rc != SQLITE_DONE) return db_error(db_.get(), "vector search");
+    std::vector<Scored> out;
+    while (!best.empty()) {
+      out.push_back(best.top());
+      best.pop();
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
+  Result<std::vector<ChunkHit>> chunks(std::span<const std::int64_t> ids) override {
+    Stmt s(db_.get(),
+           "SELECT k.id, k.document_id, k.ordinal, k.text, k.heading_path, k.char_start, k.char_end, k.page, "
+           "k.text_hash, k.vector, d.uri, d.title FROM chunks k JOIN documents d ON d.id = k.document_id "
+           "WHERE k.id = ?1");
+    if (!s.ok()) return db_error(db_.get(), "read chunks");
+    std::vector<ChunkHit> out;
+    for (std::int64_t id : ids) {
+      Stmt& one = s;
+      one.reset();
+      one.bind(1, id);
+      const int rc = one.step();
+      if (rc == SQLITE_DONE) return not_found(fmt::format("no chunk {}", id));
+      if (rc != SQLITE_ROW) return db_error(db_.get(), "read chunks");
+      ChunkHit h;
+      h.chunk = {one.i64(0), one.i64(1), static_cast<int>(one.i64(2)), one.text(3), one.text(4), one.i64(5),
+                 one.i64(6), static_cast<int>(one.i64(7)), one.text(8), one.floats(9)};
+      h.document_uri = one.text(10);
+      h.document_title = one.text(11);
+      out.push_back(std::move(h));
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<sqlite3, DbClose> db_;
+  std::unique_ptr<TextTokenizer> tokenizer_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<KnowledgeStore>> open_sqlite_store(const std::string& path) {
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  std::unique_ptr<sqlite3, DbClose> db(raw);
+  if (rc != SQLITE_OK) {
+    return unavailable(fmt::format("cannot open the knowledge store '{}': {}", path,
+                                   raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  }
+  sqlite3_busy_timeout(db.get(), 5000);
+  HEARTH_TRY(register_fts5_tokenizer(db.get()));
+  auto tokenizer = TextTokenizer::create();
+  if (!tokenizer) return tokenizer.take_error();
+  auto store = std::make_unique<SqliteStore>(std::move(db), std::move(*tokenizer));
+  HEARTH_TRY(store->exec("PRAGMA journal_mode = WAL", "enable WAL"));
+  HEARTH_TRY(store->exec("PRAGMA foreign_keys = ON", "enable foreign keys"));
+  HEARTH_TRY(store->exec("PRAGMA synchronous = NORMAL", "set synchronous"));
+  HEARTH_TRY(store->exec(kSchema, "create the schema"));
+  return std::unique_ptr<KnowledgeStore>(std::move(store));
+}
+
+}  // namespace hearth::knowledge
