@@ -10,6 +10,7 @@
 
 #include "core/utf8.h"
 #include "knowledge/chunker.h"
+#include "knowledge/extract.h"
 #include "knowledge/text_tokenizer.h"
 
 using namespace hearth;
@@ -46,7 +47,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!utf8_is_valid(c.text)) __builtin_trap();
     last_start = c.char_start;
   }
-  static auto tokenizer = std::move(*TextTokenizer::create());
+  static std::unique_ptr<TextTokenizer> tokenizer = [] {
+    auto r = TextTokenizer::create();
+    if (!r) __builtin_trap();
+    return std::move(*r);
+  }();
   for (const Block& b : blocks) {
     size_t prev_end = 0;
     for (const TextToken& t : tokenizer->tokenize(b.text)) {
@@ -58,6 +63,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (std::string_view s : split_sentences(b.text)) {
       if (s.empty() || s.data() < b.text.data() || s.data() + s.size() > b.text.data() + b.text.size()) __builtin_trap();
     }
+  }
+  // The extractors (PDF aside: poppler is fuzzed upstream) on the same bytes: an error or valid blocks.
+  static const char* kNames[] = {"f.txt", "f.md", "f.html", "f.docx"};
+  const std::string_view raw(reinterpret_cast<const char*>(data), size);
+  auto ex = extract_document(kNames[data[0] % 4], raw.substr(1));
+  if (ex) {
+    for (const Block& b : ex->blocks) {
+      if (b.text.empty() || !utf8_is_valid(b.text)) __builtin_trap();
+    }
+  } else if (ex.error().message.empty()) {
+    __builtin_trap();
   }
   return 0;
 }
