@@ -42,17 +42,26 @@ CREATE TABLE IF NOT EXISTS chunks (
   char_end INTEGER NOT NULL,
   page INTEGER NOT NULL,
   text_hash TEXT NOT NULL,
+  search_text TEXT NOT NULL,  -- what BM25 sees: the document title, the heading path and the text
   vector BLOB
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content = 'chunks', content_rowid = 'id',
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(search_text, content = 'chunks', content_rowid = 'id',
                                                          tokenize = 'hearth');
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-  INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+  INSERT INTO chunks_fts(rowid, search_text) VALUES (new.id, new.search_text);
 END;
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-  INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+  INSERT INTO chunks_fts(chunks_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);
 END;
+CREATE TABLE IF NOT EXISTS sources (
+  id INTEGER PRIMARY KEY,
+  collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+  uri TEXT NOT NULL,
+  include TEXT NOT NULL,
+  exclude TEXT NOT NULL,
+  UNIQUE (collection_id, uri)
+);
 )sql";
 
 struct DbClose {
@@ -288,7 +297,7 @@ class SqliteStore final : public KnowledgeStore {
     }
     Stmt ins(db_.get(),
              "INSERT INTO chunks(document_id, ordinal, text, heading_path, char_start, char_end, page, text_hash, "
-             "vector) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+             "vector, search_text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     if (!ins.ok()) return db_error(db_.get(), "put document");
     for (std::size_t i = 0; i < chunks.size(); ++i) {
       ChunkRecord& c = chunks[i];
@@ -301,6 +310,7 @@ class SqliteStore final : public KnowledgeStore {
       ins.reset();
       ins.bind(1, doc_id).bind(2, static_cast<std::int64_t>(i)).bind(3, c.text).bind(4, c.heading_path);
       ins.bind(5, c.char_start).bind(6, c.char_end).bind(7, c.page).bind(8, c.text_hash).bind_blob(9, c.vector);
+      ins.bind(10, doc.title + "\n" + c.heading_path + "\n" + c.text);
       if (ins.step() != SQLITE_DONE) return db_error(db_.get(), "insert chunk");
     }
     return doc_id;
@@ -313,6 +323,27 @@ class SqliteStore final : public KnowledgeStore {
     if (s.step() != SQLITE_DONE) return db_error(db_.get(), "remove document");
     if (sqlite3_changes(db_.get()) == 0) return not_found(fmt::format("no document with id {}", document_id));
     return {};
+  }
+
+  Status put_source(std::int64_t collection_id, const SourceRecord& src) override {
+    Stmt s(db_.get(),
+           "INSERT INTO sources(collection_id, uri, include, exclude) VALUES (?1, ?2, ?3, ?4) "
+           "ON CONFLICT (collection_id, uri) DO UPDATE SET include = excluded.include, exclude = excluded.exclude");
+    if (!s.ok()) return db_error(db_.get(), "add source");
+    s.bind(1, collection_id).bind(2, src.uri).bind(3, src.include).bind(4, src.exclude);
+    if (s.step() != SQLITE_DONE) return db_error(db_.get(), "add source");
+    return {};
+  }
+
+  Result<std::vector<SourceRecord>> sources(std::int64_t collection_id) override {
+    Stmt s(db_.get(), "SELECT id, uri, include, exclude FROM sources WHERE collection_id = ?1 ORDER BY uri");
+    if (!s.ok()) return db_error(db_.get(), "list sources");
+    s.bind(1, collection_id);
+    std::vector<SourceRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3)});
+    if (rc != SQLITE_DONE) return db_error(db_.get(), "list sources");
+    return out;
   }
 
   Result<std::vector<Scored>> keyword_search(std::int64_t collection_id, const std::string& query,

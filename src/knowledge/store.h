@@ -49,6 +49,15 @@ struct ChunkRecord {
   std::vector<float> vector;     // empty, or the collection's dimensions
 };
 
+// A directory or file that sync re-reads. Its documents are those whose URI is the source's URI
+// or lies under it.
+struct SourceRecord {
+  std::int64_t id = 0;
+  std::string uri;      // absolute path
+  std::string include;  // globs separated by ',' (empty: every supported file)
+  std::string exclude;
+};
+
 struct ChunkHit {
   ChunkRecord chunk;
   std::string document_uri;
@@ -76,7 +85,11 @@ class KnowledgeStore {
                                             std::span<const std::int64_t> reuse_vectors_from = {}) = 0;
   virtual Status remove_document(std::int64_t document_id) = 0;
 
-  // Best first. Keyword: the query's words (any of them), scored by BM25 (higher is better).
+  virtual Status put_source(std::int64_t collection_id, const SourceRecord& source) = 0;  // upsert by URI
+  virtual Result<std::vector<SourceRecord>> sources(std::int64_t collection_id) = 0;
+
+  // Best first. Keyword: the query's words (any of them) in a chunk's text, heading path or
+  // document title, scored by BM25 (higher is better).
   virtual Result<std::vector<Scored>> keyword_search(std::int64_t collection_id, const std::string& query,
                                                      std::size_t limit) = 0;
   // Exact: cosine similarity against every vector of the collection.

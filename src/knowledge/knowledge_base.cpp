@@ -1,0 +1,301 @@
+#include "knowledge/knowledge_base.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "core/sha256.h"
+#include "knowledge/extract.h"
+#include "knowledge/static_embedder.h"
+#include "knowledge/sync_plan.h"
+#include "knowledge/text_tokenizer.h"
+
+namespace hearth::knowledge {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr std::size_t kMaxFileBytes = 64u << 20;
+
+class StaticAdapter final : public Embedder {
+ public:
+  StaticAdapter(const StaticEmbedder& e, TextTokenizer& t) : e_(e), t_(t) {}
+  std::string name() const override { return StaticEmbedder::kName; }
+  int dimensions() const override { return e_.dimensions(); }
+  Result<std::vector<std::vector<float>>> embed(std::span<const std::string> texts) override {
+    std::vector<std::vector<float>> out;
+    out.reserve(texts.size());
+    for (const std::string& t : texts) out.push_back(e_.embed(t, t_));
+    return out;
+  }
+
+ private:
+  const StaticEmbedder& e_;
+  TextTokenizer& t_;
+};
+
+std::vector<std::string> split_globs(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const std::size_t comma = s.find(',', start);
+    std::string g = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    g.erase(0, g.find_first_not_of(' '));
+    g.erase(g.find_last_not_of(' ') + 1);
+    if (!g.empty()) out.push_back(g);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool matches_any(const std::vector<std::string>& globs, const std::string& rel) {
+  const std::string base = fs::path(rel).filename().string();
+  return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) {
+    return fnmatch(g.c_str(), rel.c_str(), 0) == 0 || fnmatch(g.c_str(), base.c_str(), 0) == 0;
+  });
+}
+
+bool supported(const fs::path& p) {
+  std::string ext = p.extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const char* kExt[] = {".txt", ".text", ".rst", ".log", ".csv", ".md", ".markdown",
+                               ".html", ".htm", ".xhtml", ".pdf", ".docx"};
+  return std::any_of(std::begin(kExt), std::end(kExt), [&](const char* e) { return ext == e; });
+}
+
+Result<std::string> read_file(const fs::path& p) {
+  std::error_code ec;
+  const auto size = fs::file_size(p, ec);
+  if (ec) return invalid_argument(fmt::format("'{}': {}", p.string(), ec.message()), "file");
+  if (size > kMaxFileBytes) {
+    return invalid_argument(fmt::format("'{}' is {} bytes, over the {}-byte limit", p.string(), size, kMaxFileBytes),
+                            "file");
+  }
+  std::ifstream f(p, std::ios::binary);
+  if (!f) return invalid_argument(fmt::format("'{}' cannot be read", p.string()), "file");
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+std::string join_path(const std::vector<std::string>& headings) {
+  std::string out;
+  for (const std::string& h : headings) {
+    if (!out.empty()) out += " > ";
+    out += h;
+  }
+  return out;
+}
+
+bool under(const std::string& uri, const std::string& root) {
+  return uri == root || (uri.size() > root.size() && uri.compare(0, root.size(), root) == 0 && uri[root.size()] == '/');
+}
+
+}  // namespace
+
+std::unique_ptr<Embedder> make_static_embedder(const StaticEmbedder& embedder, TextTokenizer& tokenizer) {
+  return std::make_unique<StaticAdapter>(embedder, tokenizer);
+}
+
+KnowledgeBase::KnowledgeBase(KnowledgeStore& store, Embedder& embedder, ChunkerOptions chunking)
+    : store_(store), embedder_(embedder), chunker_(chunking) {}
+
+Result<CollectionInfo> KnowledgeBase::create_collection(const std::string& name) {
+  return store_.create_collection(name, embedder_.name(), embedder_.dimensions());
+}
+
+Result<SyncReport> KnowledgeBase::add_source(const std::string& collection, const std::string& path,
+                                             const std::string& include, const std::string& exclude,
+                                             const SyncProgress& progress) {
+  auto c = store_.collection(collection);
+  if (!c) return c.take_error();
+  std::error_code ec;
+  const fs::path abs = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  if (ec || !fs::exists(abs, ec)) return invalid_argument(fmt::format("'{}' does not exist", path), "path");
+  SourceRecord src{0, abs.string(), include, exclude};
+  HEARTH_TRY(store_.put_source(c->id, src));
+  SyncReport report;
+  HEARTH_TRY(sync_source(*c, src, report, progress));
+  return report;
+}
+
+Result<SyncReport> KnowledgeBase::sync(const std::string& collection, const SyncProgress& progress) {
+  auto c = store_.collection(collection);
+  if (!c) return c.take_error();
+  auto sources = store_.sources(c->id);
+  if (!sources) return sources.take_error();
+  SyncReport report;
+  for (const SourceRecord& s : *sources) HEARTH_TRY(sync_source(*c, s, report, progress));
+  return report;
+}
+
+Status KnowledgeBase::sync_source(const CollectionInfo& c, const SourceRecord& src, SyncReport& report,
+                                  const SyncProgress& progress) {
+  if (embedder_.name() != c.embedder || embedder_.dimensions() != c.dimensions) {
+    return invalid_argument(fmt::format("collection '{}' was built with {} ({} dimensions), not {}", c.name,
+                                        c.embedder, c.dimensions, embedder_.name()));
+  }
+  // The source's files now (a source that vanished counts as empty: its documents go).
+  const fs::path root(src.uri);
+  const auto include = split_globs(src.include);
+  const auto exclude = split_globs(src.exclude);
+  std::vector<SourceDoc> current;
+  std::map<std::string, std::string> contents;  // uri -> bytes, for the files that will be indexed
+  std::vector<fs::path> files;
+  std::error_code ec;
+  if (fs::is_regular_file(root, ec)) {
+    files.push_back(root);
+  } else if (fs::is_directory(root, ec)) {
+    for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->is_regular_file(ec) && supported(it->path())) files.push_back(it->path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  for (const fs::path& f : files) {
+    const std::string rel = f == root ? f.filename().string() : fs::relative(f, root, ec).string();
+    if (!include.empty() && !matches_any(include, rel)) continue;
+    if (matches_any(exclude, rel)) continue;
+    auto bytes = read_file(f);
+    if (!bytes) {
+      report.errors.push_back({f.string(), bytes.error().message});
+      ++report.counters.documents_failed;
+      continue;
+    }
+    current.push_back({f.string(), sha256_hex(*bytes)});
+    contents[f.string()] = std::move(*bytes);
+  }
+  auto stored_all = store_.documents(c.id);
+  if (!stored_all) return stored_all.take_error();
+  std::vector<StoredDoc> stored;
+  for (StoredDoc& d : *stored_all) {
+    if (under(d.uri, src.uri)) stored.push_back(std::move(d));
+  }
+  // A file that failed to read keeps its stored version: leave it out of the removal plan.
+  std::erase_if(stored, [&](const StoredDoc& d) {
+    return std::any_of(report.errors.begin(), report.errors.end(), [&](const DocumentError& e) { return e.uri == d.uri; });
+  });
+  auto plan = plan_sync(stored, current);
+  if (!plan) return plan.take_error();
+  report.counters.documents_unchanged += plan->unchanged;
+
+  const std::size_t total = plan->added.size() + plan->changed.size() + plan->removed.size();
+  std::size_t done = 0;
+  auto step = [&](const std::string& uri) {
+    if (progress) progress(++done, total, uri);
+  };
+  for (const SourceDoc& d : plan->added) {
+    if (index_document(c, d.uri, contents[d.uri], d.content_hash, 0, report)) ++report.counters.documents_added;
+    step(d.uri);
+  }
+  for (const auto& [old, now] : plan->changed) {
+    if (index_document(c, now.uri, contents[now.uri], now.content_hash, old.id, report)) {
+      ++report.counters.documents_changed;
+    }
+    step(now.uri);
+  }
+  for (const StoredDoc& d : plan->removed) {
+    HEARTH_TRY(store_.remove_document(d.id));
+    ++report.counters.documents_removed;
+    step(d.uri);
+  }
+  return {};
+}
+
+// Returns false (and records why) when the document could not be indexed; store failures too.
+Status KnowledgeBase::index_document(const CollectionInfo& c, const std::string& uri, const std::string& bytes,
+                                     const std::string& hash, std::int64_t replaces, SyncReport& report) {
+  auto fail = [&](const Error& e) {
+    report.errors.push_back({uri, e.message});
+    ++report.counters.documents_failed;
+    return e;
+  };
+  auto doc = extract_document(fs::path(uri).filename().string(), bytes);
+  if (!doc) return fail(doc.error());
+  std::vector<ChunkRecord> records;
+  std::vector<std::string> hashes, to_embed;
+  for (Chunk& ch : chunker_.chunk(doc->blocks)) {
+    ChunkRecord r;
+    r.heading_path = join_path(ch.heading_path);
+    r.text = std::move(ch.text);
+    r.char_start = static_cast<std::int64_t>(ch.char_start);
+    r.char_end = static_cast<std::int64_t>(ch.char_end);
+    r.page = ch.page;
+    // What is embedded includes the title and headings, so the hash covers them too.
+    const std::string embed_text = doc->title + "\n" + r.heading_path + "\n" + r.text;
+    r.text_hash = sha256_hex(embed_text);
+    hashes.push_back(r.text_hash);
+    records.push_back(std::move(r));
+    to_embed.push_back(embed_text);
+  }
+  std::vector<StoredChunk> stored;
+  if (replaces != 0) {
+    auto s = store_.chunk_hashes(replaces);
+    if (!s) return fail(s.error());
+    stored = std::move(*s);
+  }
+  const ChunkPlan cp = plan_chunks(stored, hashes);
+  std::vector<std::string> texts;
+  for (std::size_t i : cp.embed) texts.push_back(std::move(to_embed[i]));
+  auto vectors = embedder_.embed(texts);
+  if (!vectors) return fail(vectors.error());
+  for (std::size_t k = 0; k < cp.embed.size(); ++k) records[cp.embed[k]].vector = std::move((*vectors)[k]);
+  std::vector<std::int64_t> reuse(records.size(), 0);
+  for (const auto& [i, id] : cp.reuse) reuse[i] = id;
+  auto put = store_.put_document(c.id, {uri, doc->title, hash}, std::move(records), reuse);
+  if (!put) return fail(put.error());
+  report.counters.chunks_embedded += cp.embed.size();
+  report.counters.chunks_reused += cp.reuse.size();
+  return {};
+}
+
+Result<std::vector<SearchHit>> KnowledgeBase::search(const std::string& collection, const std::string& query,
+                                                     const SearchOptions& opt) {
+  auto c = store_.collection(collection);
+  if (!c) return c.take_error();
+  if (opt.top_k == 0 || opt.top_k > 100) return invalid_argument("top_k must be 1..100", "top_k");
+  if (!(opt.mmr_lambda >= 0 && opt.mmr_lambda <= 1)) return invalid_argument("mmr_lambda must be 0..1", "mmr_lambda");
+  const std::size_t n = std::max(opt.candidates, opt.top_k);
+  std::vector<Scored> keyword, semantic;
+  if (opt.alpha < 1.0) {
+    auto k = store_.keyword_search(c->id, query, n);
+    if (!k) return k.take_error();
+    keyword = std::move(*k);
+  }
+  if (opt.alpha > 0.0) {
+    if (embedder_.name() != c->embedder || embedder_.dimensions() != c->dimensions) {
+      return invalid_argument(fmt::format("collection '{}' was built with {}, not {}", c->name, c->embedder,
+                                          embedder_.name()));
+    }
+    const std::string q[] = {query};
+    auto qv = embedder_.embed(q);
+    if (!qv) return qv.take_error();
+    auto v = store_.vector_search(c->id, qv->front(), n);
+    if (!v) return v.take_error();
+    semantic = std::move(*v);
+    std::erase_if(semantic, [](const Scored& s) { return s.score <= 0; });  // unrelated or no known words
+  }
+  auto fused = opt.rrf ? fuse_rrf(keyword, semantic, opt.alpha) : fuse_weighted(keyword, semantic, opt.alpha);
+  if (!fused) return fused.take_error();
+  if (fused->size() > n) fused->resize(n);
+  std::vector<std::int64_t> ids;
+  for (const Fused& f : *fused) ids.push_back(f.id);
+  auto chunks = store_.chunks(ids);
+  if (!chunks) return chunks.take_error();
+  std::vector<double> relevance;
+  for (const Fused& f : *fused) relevance.push_back(f.score);
+  auto sim = [&](std::size_t a, std::size_t b) {
+    return cosine((*chunks)[a].chunk.vector, (*chunks)[b].chunk.vector);
+  };
+  std::vector<SearchHit> out;
+  for (std::size_t i : select_mmr(relevance, sim, opt.mmr_lambda, opt.top_k)) {
+    out.push_back({std::move((*chunks)[i]), (*fused)[i].score, (*fused)[i].keyword, (*fused)[i].semantic});
+  }
+  return out;
+}
+
+}  // namespace hearth::knowledge

@@ -1,0 +1,165 @@
+#include "knowledge/knowledge_base.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace hearth::knowledge {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+// Deterministic 8-d vectors from the words of a text; counts every text it embeds.
+class CountingEmbedder final : public Embedder {
+ public:
+  std::string name() const override { return "test:bag-of-words-8"; }
+  int dimensions() const override { return 8; }
+  Result<std::vector<std::vector<float>>> embed(std::span<const std::string> texts) override {
+    std::vector<std::vector<float>> out;
+    for (const std::string& t : texts) {
+      ++embedded;
+      std::vector<float> v(8, 0.0f);
+      std::string word;
+      for (char ch : t + " ") {
+        if (std::isalnum(static_cast<unsigned char>(ch))) {
+          word += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        } else if (!word.empty()) {
+          v[std::hash<std::string>{}(word) % 8] += 1.0f;
+          word.clear();
+        }
+      }
+      out.push_back(v);
+    }
+    return out;
+  }
+  std::size_t embedded = 0;
+};
+
+void write(const fs::path& p, const std::string& content) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << content;
+}
+
+std::string paragraphs(const std::string& topic, int n) {
+  std::string out = "# " + topic + "\n\n";
+  for (int i = 0; i < n; ++i) {
+    out += "Paragraph " + std::to_string(i) + " about " + topic + ": the " + topic + " team ships release " +
+           std::to_string(i) + " with notes on " + topic + " configuration and testing.\n\n";
+  }
+  return out;
+}
+
+class KnowledgeBaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("hearth-kb-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    auto s = open_sqlite_store((dir / "kb.sqlite").string());
+    ASSERT_TRUE(s) << s.error().message;
+    store = std::move(*s);
+    kb = std::make_unique<KnowledgeBase>(*store, embedder, ChunkerOptions{48, 8});
+    ASSERT_TRUE(kb->create_collection("docs"));
+    write(dir / "src/network.md", paragraphs("network", 6));
+    write(dir / "src/storage.md", paragraphs("storage", 6));
+    write(dir / "src/sub/printer.txt", "Printer setup.\n\nThe printer needs a driver.");
+    write(dir / "src/skip.log", "excluded by the globs");
+    write(dir / "src/中文.md", "# 网络\n\n我们的数据库支持全文检索。");
+    write(dir / "src/broken.pdf", "%PDF-1.4 not really");
+    write(dir / "src/binary.txt", std::string("\0\1\2\3", 4));
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  fs::path dir;
+  CountingEmbedder embedder;
+  std::unique_ptr<KnowledgeStore> store;
+  std::unique_ptr<KnowledgeBase> kb;
+};
+
+TEST_F(KnowledgeBaseTest, IngestEditDeleteSyncReembedsOnlyWhatChanged) {
+  auto first = kb->add_source("docs", (dir / "src").string(), "", "*.log");
+  ASSERT_TRUE(first) << first.error().message;
+  const SyncCounters& c1 = first->counters;
+  EXPECT_EQ(c1.documents_added, 4u);
+  EXPECT_EQ(c1.documents_failed, 2u) << "broken.pdf and binary.txt";
+  ASSERT_EQ(first->errors.size(), 2u);
+  EXPECT_THAT(first->errors[0].message + first->errors[1].message, HasSubstr("not a readable PDF"));
+  EXPECT_THAT(first->errors[0].message + first->errors[1].message, HasSubstr("binary file"));
+  EXPECT_EQ(c1.chunks_embedded, embedder.embedded);
+  EXPECT_GT(c1.chunks_embedded, 8u);
+  const std::size_t chunks_before = store->collection("docs")->chunks;
+
+  // Nothing changed: nothing embedded.
+  embedder.embedded = 0;
+  auto again = kb->sync("docs");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->counters.documents_unchanged, 4u);
+  EXPECT_EQ(again->counters.chunks_embedded, 0u);
+  EXPECT_EQ(embedder.embedded, 0u);
+
+  // Edit one paragraph of network.md, delete storage.md.
+  std::string net = paragraphs("network", 6);
+  const std::string old_para = "Paragraph 5 about network";
+  net.replace(net.find(old_para), old_para.size(), "Paragraph five, rewritten, about network");
+  write(dir / "src/network.md", net);
+  fs::remove(dir / "src/storage.md");
+  auto third = kb->sync("docs");
+  ASSERT_TRUE(third) << third.error().message;
+  const SyncCounters& c3 = third->counters;
+  EXPECT_EQ(c3.documents_changed, 1u);
+  EXPECT_EQ(c3.documents_removed, 1u);
+  EXPECT_EQ(c3.documents_unchanged, 2u);
+  EXPECT_GE(c3.chunks_embedded, 1u);
+  EXPECT_LE(c3.chunks_embedded, 2u) << "only the chunks holding the edited paragraph";
+  EXPECT_GT(c3.chunks_reused, 2u);
+  EXPECT_EQ(embedder.embedded, c3.chunks_embedded);
+  auto docs = store->documents(store->collection("docs")->id);
+  ASSERT_TRUE(docs);
+  for (const StoredDoc& d : *docs) EXPECT_THAT(d.uri, ::testing::Not(HasSubstr("storage.md")));
+  EXPECT_LT(store->collection("docs")->chunks, chunks_before);
+  auto gone = kb->search("docs", "storage", SearchOptions{5, 0.0});
+  ASSERT_TRUE(gone);
+  for (const SearchHit& h : *gone) EXPECT_THAT(h.hit.document_uri, ::testing::Not(HasSubstr("storage.md")));
+}
+
+TEST_F(KnowledgeBaseTest, SearchFindsTheRightDocumentWithCitationsFields) {
+  ASSERT_TRUE(kb->add_source("docs", (dir / "src").string(), "*.md,*.txt", ""));
+  for (double alpha : {0.0, 0.5, 1.0}) {
+    SearchOptions o;
+    o.alpha = alpha;
+    auto hits = kb->search("docs", "printer driver", o);
+    ASSERT_TRUE(hits) << hits.error().message;
+    ASSERT_FALSE(hits->empty()) << alpha;
+    EXPECT_THAT(hits->front().hit.document_uri, HasSubstr("printer.txt")) << alpha;
+  }
+  auto zh = kb->search("docs", "全文检索", SearchOptions{3, 0.5});
+  ASSERT_TRUE(zh);
+  ASSERT_FALSE(zh->empty());
+  EXPECT_THAT(zh->front().hit.document_uri, HasSubstr("中文.md"));
+  EXPECT_EQ(zh->front().hit.chunk.heading_path, "网络");
+  EXPECT_EQ(zh->front().hit.document_title, "网络");
+  auto rrf = kb->search("docs", "storage configuration", SearchOptions{3, 0.5, true});
+  ASSERT_TRUE(rrf);
+  ASSERT_FALSE(rrf->empty());
+  EXPECT_THAT(rrf->front().hit.document_uri, HasSubstr("storage.md"));
+  EXPECT_FALSE(kb->search("missing", "x", {}));
+  EXPECT_EQ(kb->search("docs", "x", SearchOptions{0}).error().param, "top_k");
+}
+
+TEST_F(KnowledgeBaseTest, SourcesAreCheckedAndCollectionsKeepTheirEmbedder) {
+  auto missing = kb->add_source("docs", (dir / "nope").string(), "", "");
+  ASSERT_FALSE(missing);
+  EXPECT_THAT(missing.error().message, HasSubstr("does not exist"));
+  ASSERT_TRUE(store->create_collection("other", "static:glove-6b-100d", 100));
+  auto mismatch = kb->add_source("other", (dir / "src").string(), "", "");
+  ASSERT_FALSE(mismatch);
+  EXPECT_THAT(mismatch.error().message, HasSubstr("was built with static:glove-6b-100d"));
+}
+
+}  // namespace
+}  // namespace hearth::knowledge
