@@ -1,7 +1,8 @@
-// hearth: the one binary. Subcommands: serve, run, models, make-test-model.
+// hearth: the one binary. Subcommands: serve, run, models, make-test-model, kb.
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/kb_commands.h"
 
 int main(int argc, char** argv) {
   using namespace hearth;
@@ -67,7 +68,41 @@ int main(int argc, char** argv) {
   t->add_option("--threads", mk.threads, "Threads for quantizing");
   t->add_flag("-f,--force", mk.force, "Overwrite existing files");
 
+  KbArgs kb;
+  auto* k = app.add_subcommand("kb", "Knowledge collections: ingest documents, keep them in sync, search them");
+  k->require_subcommand(1);
+  k->add_option("--db", kb.db, "Knowledge store (default: $HEARTH_KB_DB or data/knowledge.sqlite)");
+  k->add_option("--embeddings", kb.embeddings, "Static embeddings file (default: the one setup builds)");
+  auto* kc = k->add_subcommand("create", "Create a collection");
+  kc->add_option("collection", kb.collection, "Collection name")->required();
+  auto* ka = k->add_subcommand("add", "Add files or directories (recursively) to a collection and ingest them");
+  ka->add_option("collection", kb.collection, "Collection name")->required();
+  ka->add_option("paths", kb.paths, "Files or directories")->required();
+  ka->add_option("--include", kb.include, "Globs to include, comma-separated (default: all supported files)");
+  ka->add_option("--exclude", kb.exclude, "Globs to exclude, comma-separated");
+  ka->add_option("--chunk-tokens", kb.chunk_tokens, "Target chunk size in tokens (default 256)");
+  ka->add_option("--overlap-tokens", kb.overlap_tokens, "Overlap between chunks in tokens (default 32)");
+  auto* ks = k->add_subcommand("sync", "Re-read a collection's sources: index what changed, drop what is gone");
+  ks->add_option("collection", kb.collection, "Collection name")->required();
+  auto* kq = k->add_subcommand("search", "Hybrid search (BM25 + vectors) in a collection");
+  kq->add_option("collection", kb.collection, "Collection name")->required();
+  kq->add_option("query", kb.query, "Query text")->required();
+  kq->add_option("-k,--top-k", kb.top_k, "Results (default 5)")->check(CLI::Range(1, 100));
+  kq->add_option("--alpha", kb.alpha, "0: keyword only .. 1: semantic only (default 0.5)")->check(CLI::Range(0.0, 1.0));
+  kq->add_flag("--rrf", kb.rrf, "Reciprocal-rank fusion instead of relative scores");
+  kq->add_flag("--json", kb.json, "JSON output");
+  auto* kl = k->add_subcommand("ls", "List collections, or the documents of one");
+  kl->add_option("collection", kb.collection, "Collection name");
+  auto* kr = k->add_subcommand("rm", "Delete a collection, or some of its documents");
+  kr->add_option("collection", kb.collection, "Collection name")->required();
+  kr->add_option("documents", kb.paths, "Document paths (default: the whole collection)");
+  for (auto* sub : {kc, ka, ks, kq, kl, kr}) sub->fallthrough();
+
   CLI11_PARSE(app, argc, argv);
+
+  for (auto* sub : {kc, ka, ks, kq, kl, kr}) {
+    if (sub->parsed()) return cmd_kb(sub->get_name(), kb);
+  }
 
   if (s->parsed()) return cmd_serve(serve);
   if (r->parsed()) return cmd_run(run);

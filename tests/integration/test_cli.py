@@ -1,5 +1,6 @@
 """The `hearth` command line: help on every command, `run` (one-shot and interactive), and
 `make-test-model`."""
+import json
 import os
 import subprocess
 import tempfile
@@ -18,7 +19,8 @@ def hearth(*args, stdin=None, timeout=120):
 class HelpTest(unittest.TestCase):
     def test_every_command_has_help(self):
         for cmd in ([], ["serve"], ["run"], ["models"], ["models", "list"], ["models", "pull"], ["models", "verify"],
-                    ["models", "rm"], ["make-test-model"]):
+                    ["models", "rm"], ["make-test-model"], ["kb"], ["kb", "create"], ["kb", "add"], ["kb", "sync"],
+                    ["kb", "search"], ["kb", "ls"], ["kb", "rm"]):
             with self.subTest(cmd=cmd):
                 r = hearth(*cmd, "--help")
                 self.assertEqual(r.returncode, 0, r.stderr)
@@ -83,3 +85,73 @@ class MakeTestModelTest(unittest.TestCase):
         r = hearth("make-test-model", "-p", "gpt-5", "-o", tempfile.gettempdir())
         self.assertEqual(r.returncode, 1)
         self.assertIn("unknown preset", r.stderr)
+
+
+class KnowledgeCliTest(unittest.TestCase):
+    """`hearth kb`: ingest a directory, search it, edit/delete and sync, remove (real GloVe vectors)."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.db = os.path.join(self.tmp.name, "kb.sqlite")
+        self.docs = os.path.join(self.tmp.name, "docs")
+        os.makedirs(os.path.join(self.docs, "sub"))
+        self.write("printers.md", "# Printers\n\nInstall the printer driver before printing.\n\n"
+                                  "## Paper jams\n\nOpen the tray and remove the jammed paper.")
+        self.write("sub/network.txt", "The router assigns addresses with DHCP.\n\nRestart the router if it hangs.")
+        self.write("sub/假期.md", "# 休假制度\n\n员工每年享有十五天带薪休假。")
+        self.write("broken.pdf", "%PDF-1.4 this is not a pdf")
+        self.write("notes.log", "ignored by the exclude glob")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def write(self, rel, text):
+        with open(os.path.join(self.docs, rel), "w", encoding="utf-8") as f:
+            f.write(text)
+
+    def kb(self, *args):
+        return hearth("kb", "--db", self.db, *args)
+
+    def test_ingest_search_sync_remove(self):
+        r = self.kb("create", "office")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("static:glove-6b-100d", r.stdout)
+        self.assertNotEqual(self.kb("create", "office").returncode, 0)
+        r = self.kb("add", "office", self.docs, "--exclude", "*.log")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("documents: 3 added, 0 changed, 0 removed, 0 unchanged, 1 failed", r.stdout)
+        self.assertIn("broken.pdf", r.stderr)
+        self.assertIn("not a readable PDF", r.stderr)
+
+        r = self.kb("search", "office", "paper stuck in the tray", "--json", "-k", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        hits = json.loads(r.stdout)
+        self.assertTrue(hits[0]["document"].endswith("printers.md"), hits)
+        self.assertEqual(hits[0]["heading_path"], "Printers > Paper jams")
+        self.assertIn("jammed paper", hits[0]["text"])
+        semantic = json.loads(self.kb("search", "office", "internet connection problems", "--json", "--alpha", "1").stdout)
+        self.assertTrue(semantic[0]["document"].endswith("network.txt"), semantic)
+        zh = json.loads(self.kb("search", "office", "带薪休假", "--json", "--alpha", "0").stdout)
+        self.assertTrue(zh[0]["document"].endswith("假期.md"), zh)
+
+        # Edit one file, delete another, sync: one changed, one removed.
+        self.write("sub/network.txt", "The router assigns addresses with DHCP.\n\nReplace the router if it hangs.")
+        os.remove(os.path.join(self.docs, "printers.md"))
+        r = self.kb("sync", "office")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("documents: 0 added, 1 changed, 1 removed, 1 unchanged, 1 failed", r.stdout)
+        listing = self.kb("ls", "office").stdout
+        self.assertNotIn("printers.md", listing)
+        self.assertIn("network.txt", listing)
+        after = json.loads(self.kb("search", "office", "paper jam tray", "--json", "--alpha", "0").stdout)
+        self.assertFalse(any(h["document"].endswith("printers.md") for h in after))
+
+        r = self.kb("rm", "office", os.path.join(self.docs, "sub", "network.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("network.txt", self.kb("ls", "office").stdout)
+        self.assertIn("office", self.kb("ls").stdout)
+        self.assertEqual(self.kb("rm", "office").returncode, 0)
+        self.assertNotIn("office", self.kb("ls").stdout)
+        r = self.kb("search", "office", "anything")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no collection named 'office'", r.stderr)
