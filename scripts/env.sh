@@ -1,4 +1,4 @@
-# Shared settings for Hearth's setup scripts. Source it; it defines variables only.
+# Shared settings for Hearth's setup scripts. Source it; it defines variables and small helpers.
 # HEARTH_CACHE holds everything fetched or built from third parties (outside the checkout),
 # so a clean clone reuses it and rebuilds are rare.
 HEARTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,6 +36,22 @@ LLAMA_CMAKE_FLAGS=(
   -DLLAMA_BUILD_COMMON=ON
   -DCMAKE_POSITION_INDEPENDENT_CODE=ON
 )
+
+# Downloads an npm package's tarball into $HEARTH_CACHE/dl (once), checks its SHA-256 and prints
+# its path.
+npm_fetch() {  # package version sha256
+  local pkg=$1 version=$2 sha=$3
+  local tgz="$HEARTH_CACHE/dl/$pkg-$version.tgz"
+  mkdir -p "$HEARTH_CACHE/dl"
+  if [[ ! -f $tgz ]] || ! echo "$sha  $tgz" | sha256sum -c --status; then
+    log "fetching $pkg@$version from npm"
+    rm -f "$tgz"
+    (cd "$HEARTH_CACHE/dl" && npm pack --silent "$pkg@$version" >/dev/null)
+  fi
+  echo "$sha  $tgz" | sha256sum -c --status || die "checksum mismatch for $tgz"
+  log "checksum ok: $pkg@$version"
+  echo "$tgz"
+}
 
 log() { printf '\033[1;34m[hearth]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[hearth] error:\033[0m %s\n' "$*" >&2; exit 1; }

