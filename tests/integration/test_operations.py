@@ -27,7 +27,10 @@ LLAMA3_FILE = "hearth-tiny-llama3.gguf"
 # The tiny models have random weights, so an end-of-generation token can come at any point. Long
 # requests that must still be running when the test acts ban Qwen2's EOG tokens
 # (<|endoftext|>, <|im_end|>, <|fim_pad|>, <|repo_name|>, <|file_sep|>).
-NO_EOS = {"151643": -100, "151645": -100, "151662": -100, "151663": -100, "151664": -100}
+# Every end-of-generation token of the Qwen2 vocabulary, so sampled answers run to max_tokens:
+# <|endoftext|>, <|im_end|>, the FIM tokens, and "</s>" (128247), which llama.cpp also treats as
+# one (its load log lists the EOG tokens). Missing it made long sampled streams stop early, rarely.
+NO_EOS = {"151643": -100, "151645": -100, "151662": -100, "151663": -100, "151664": -100, "128247": -100}
 
 SYSTEM_LONG = ("You are a careful assistant. The weather today is sunny with a light breeze from the west. "
                "Remember that the library opens at nine and closes at five on weekdays. ") * 45
