@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake ninja-build git pkg-config ca-certificates curl
   libboost1.81-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libtomlplusplus-dev libcli11-dev
   libcurl4-openssl-dev libssl-dev libgtest-dev libgmock-dev
-  libicu-dev libsqlite3-dev libmd4c-dev libgumbo-dev libpoppler-cpp-dev libzip-dev libxml2-dev
+  libicu-dev libhnswlib-dev linux-doc-6.1 dict-gcide libsqlite3-dev libmd4c-dev libgumbo-dev libpoppler-cpp-dev libzip-dev libxml2-dev
   clang-14 libclang-rt-14-dev
   nodejs npm python3
 )

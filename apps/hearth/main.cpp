@@ -73,8 +73,13 @@ int main(int argc, char** argv) {
   k->require_subcommand(1);
   k->add_option("--db", kb.db, "Knowledge store (default: $HEARTH_KB_DB or data/knowledge.sqlite)");
   k->add_option("--embeddings", kb.embeddings, "Static embeddings file (default: the one setup builds)");
+  k->add_option("-c,--config", kb.config, "Model catalog for gguf: embedders (default: $HEARTH_CONFIG or ./config/hearth.toml)");
+  k->add_option("-m,--model", kb.models, "A GGUF file for gguf: embedders (repeatable); its id is the file name stem");
   auto* kc = k->add_subcommand("create", "Create a collection");
   kc->add_option("collection", kb.collection, "Collection name")->required();
+  kc->add_option("--embedder", kb.embedder,
+                 "static (default), gguf:<model id>, or openai:<base url>#<model>[?key_env=VAR&batch=N&dims=N&"
+                 "timeout=S&connect_timeout=S&retries=N]");
   auto* ka = k->add_subcommand("add", "Add files or directories (recursively) to a collection and ingest them");
   ka->add_option("collection", kb.collection, "Collection name")->required();
   ka->add_option("paths", kb.paths, "Files or directories")->required();

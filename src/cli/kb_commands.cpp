@@ -5,13 +5,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/commands.h"
+#include "core/log.h"
+#include "knowledge/embedders/embedder_factory.h"
 #include "knowledge/knowledge_base.h"
 #include "knowledge/static_embedder.h"
-#include "knowledge/text_tokenizer.h"
+#include "models/catalog.h"
+#include "models/registry.h"
 
 namespace hearth {
 namespace fs = std::filesystem;
@@ -45,6 +50,31 @@ void print_progress(std::size_t done, std::size_t total, const std::string& uri)
              std::string(static_cast<std::size_t>(width - filled), ' '), done, total,
              fs::path(uri).filename().string());
   if (done == total) fmt::print(stderr, "\n");
+}
+
+// The model catalog for a gguf embedder, found as `hearth run` and `hearth serve` find theirs:
+// --config, $HEARTH_CONFIG or ./config/hearth.toml, plus any --model files.
+Result<Config> catalog_for(const KbArgs& a, const std::string& spec) {
+  const std::string path = default_config_path(a.config);
+  Config config;
+  if (!path.empty()) {
+    auto loaded = load_config(path);
+    if (!loaded) return loaded.take_error();
+    config = std::move(*loaded);
+  } else if (a.models.empty()) {
+    return not_found(fmt::format("embedder '{}' needs the model catalog: pass --config FILE (or set HEARTH_CONFIG), "
+                                 "or --model FILE.gguf",
+                                 spec));
+  } else {
+    config.source = "<command line>";
+    config.models.dir = fs::absolute("models").string();
+  }
+  for (const std::string& m : a.models) {
+    ModelEntry e = entry_for_file(m);
+    if (config.find(e.id)) return invalid_argument(fmt::format("model id '{}' is already in the catalog", e.id));
+    config.entries.push_back(std::move(e));
+  }
+  return config;
 }
 
 int print_report(const SyncReport& r) {
@@ -109,19 +139,50 @@ int cmd_kb(const std::string& action, const KbArgs& a) {
     return status;
   }
 
-  // The rest needs the embedder.
-  auto tokenizer = TextTokenizer::create();
-  if (!tokenizer) return fail(tokenizer.error());
-  auto static_embedder = StaticEmbedder::load(default_embeddings(a.embeddings));
-  if (!static_embedder) return fail(static_embedder.error());
-  auto embedder = make_static_embedder(**static_embedder, **tokenizer);
+  // The rest needs the collection's embedder: the spec given to create, else the stored one.
   if (a.chunk_tokens < 16 || a.overlap_tokens < 0 || a.overlap_tokens >= a.chunk_tokens) {
     return fail(invalid_argument("--chunk-tokens must be at least 16 and above --overlap-tokens"));
   }
-  KnowledgeBase kb(**store, *embedder,
+  std::optional<CollectionInfo> existing;
+  if (action == "create") {
+    if ((*store)->collection(a.collection)) {
+      return fail(invalid_argument(fmt::format("collection '{}' already exists", a.collection)));
+    }
+  } else {
+    auto c = (*store)->collection(a.collection);
+    if (!c) return fail(c.error());
+    existing = std::move(*c);
+  }
+  const std::string spec_text = existing ? existing->embedder : (a.embedder.empty() ? kDefaultEmbedderSpec : a.embedder);
+  auto spec = parse_embedder_spec(spec_text);
+  if (!spec) return fail(spec.error());
+
+  // What the embedder needs; declared before it, so they outlive it.
+  EmbedderEnv env;
+  std::unique_ptr<StaticEmbedder> static_vectors;
+  std::optional<Config> config;
+  std::unique_ptr<ModelRegistry> registry;
+  if (spec->kind == EmbedderSpec::Kind::kStatic) {
+    auto loaded = StaticEmbedder::load(default_embeddings(a.embeddings));
+    if (!loaded) return fail(loaded.error());
+    static_vectors = std::move(*loaded);
+    env.static_vectors = static_vectors.get();
+  } else if (spec->kind == EmbedderSpec::Kind::kGguf) {
+    init_logging("warn");  // model loading logs go to stderr, not into --json output
+    auto cfg = catalog_for(a, spec_text);
+    if (!cfg) return fail(cfg.error());
+    config = std::move(*cfg);
+    registry = std::make_unique<ModelRegistry>(*config);
+    env.models = registry.get();
+  }
+  auto embedder = existing ? make_collection_embedder(*existing, env) : make_embedder(spec_text, env);
+  if (!embedder) return fail(embedder.error());
+  KnowledgeBase kb(**store, **embedder,
                    ChunkerOptions{static_cast<std::size_t>(a.chunk_tokens), static_cast<std::size_t>(a.overlap_tokens)});
 
   if (action == "create") {
+    auto dims = probe_dimensions(**embedder);  // a remote or model embedder learns them now
+    if (!dims) return fail(dims.error());
     auto c = kb.create_collection(a.collection);
     if (!c) return fail(c.error());
     fmt::print("created collection '{}' ({}, {} dimensions) in {}\n", c->name, c->embedder, c->dimensions, db);

@@ -9,6 +9,9 @@ namespace hearth {
 struct KbArgs {
   std::string db;          // default: $HEARTH_KB_DB, else data/knowledge.sqlite
   std::string embeddings;  // default: $HEARTH_STATIC_EMBEDDINGS, else the file setup builds
+  std::string embedder;    // create: the collection's embedder spec (default: static)
+  std::string config;      // model catalog for gguf embedders (default as `hearth run`)
+  std::vector<std::string> models;  // GGUF files for gguf embedders (ids: the file stems)
   std::string collection;
   std::vector<std::string> paths;  // add: files/directories; rm: document URIs
   std::string include, exclude;    // globs separated by ','

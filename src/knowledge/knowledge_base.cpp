@@ -3,12 +3,14 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "core/sha256.h"
 #include "knowledge/extract.h"
@@ -69,12 +71,12 @@ bool supported(const fs::path& p) {
   return std::any_of(std::begin(kExt), std::end(kExt), [&](const char* e) { return ext == e; });
 }
 
-Result<std::string> read_file(const fs::path& p) {
+Result<std::string> read_file(const fs::path& p, std::size_t max_bytes) {
   std::error_code ec;
   const auto size = fs::file_size(p, ec);
   if (ec) return invalid_argument(fmt::format("'{}': {}", p.string(), ec.message()), "file");
-  if (size > kMaxFileBytes) {
-    return invalid_argument(fmt::format("'{}' is {} bytes, over the {}-byte limit", p.string(), size, kMaxFileBytes),
+  if (size > max_bytes) {
+    return invalid_argument(fmt::format("'{}' is {} bytes, over the {}-byte limit", p.string(), size, max_bytes),
                             "file");
   }
   std::ifstream f(p, std::ios::binary);
@@ -91,7 +93,17 @@ std::string join_path(const std::vector<std::string>& headings) {
   return out;
 }
 
+std::int64_t unix_now() {
+  const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  return std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
+}
+
+bool changed(const SyncCounters& c) { return c.documents_added + c.documents_changed + c.documents_removed > 0; }
+
+bool is_url(const std::string& s) { return s.starts_with("http://") || s.starts_with("https://"); }
+
 bool under(const std::string& uri, const std::string& root) {
+  if (is_url(root)) return uri == root;  // a URL source is exactly one page
   return uri == root || (uri.size() > root.size() && uri.compare(0, root.size(), root) == 0 && uri[root.size()] == '/');
 }
 
@@ -102,24 +114,105 @@ std::unique_ptr<Embedder> make_static_embedder(const StaticEmbedder& embedder, T
 }
 
 KnowledgeBase::KnowledgeBase(KnowledgeStore& store, Embedder& embedder, ChunkerOptions chunking)
-    : store_(store), embedder_(embedder), chunker_(chunking) {}
+    : KnowledgeBase(store, embedder, chunking, std::make_shared<VectorIndexCache>(store.path())) {}
+
+KnowledgeBase::KnowledgeBase(KnowledgeStore& store, Embedder& embedder, ChunkerOptions chunking,
+                             std::shared_ptr<VectorIndexCache> indexes)
+    : store_(store), embedder_(embedder), chunker_(chunking), indexes_(std::move(indexes)) {}
 
 Result<CollectionInfo> KnowledgeBase::create_collection(const std::string& name) {
   return store_.create_collection(name, embedder_.name(), embedder_.dimensions());
 }
 
+Status KnowledgeBase::delete_collection(const std::string& name) {
+  auto c = store_.collection(name);
+  if (!c) return c.take_error();
+  HEARTH_TRY(store_.delete_collection(name));
+  indexes_->drop(c->id);
+  return {};
+}
+
+Status KnowledgeBase::check_embedder(const CollectionInfo& c) const {
+  if (embedder_.name() != c.embedder || embedder_.dimensions() != c.dimensions) {
+    return invalid_argument(fmt::format("collection '{}' was built with {} ({} dimensions), not {}", c.name,
+                                        c.embedder, c.dimensions, embedder_.name()));
+  }
+  return {};
+}
+
+void KnowledgeBase::maintain_index(const std::string& collection, bool changed) {
+  auto c = store_.collection(collection);
+  if (!c) return;
+  // An existing index is kept current; a large collection without one gets one.
+  const bool big = c->chunks >= static_cast<std::int64_t>(kIndexAfterSyncMinChunks);
+  if (!(indexes_->has_index(c->id) ? changed : big)) return;
+  auto st = indexes_->refresh(store_, *c);
+  // Not fatal: the next search reconciles the index with the store again.
+  if (!st) spdlog::warn("knowledge: the vector index of '{}' is not up to date: {}", c->name, st.error().message);
+}
+
+Status KnowledgeBase::build_index(const std::string& collection) {
+  auto c = store_.collection(collection);
+  if (!c) return c.take_error();
+  return indexes_->refresh(store_, *c);
+}
+
+Result<SyncReport> KnowledgeBase::put_document(const std::string& collection, const std::string& uri,
+                                               const std::string& bytes, const std::string& metadata_json) {
+  auto c = store_.collection(collection);
+  if (!c) return c.take_error();
+  HEARTH_TRY(check_embedder(*c));
+  if (uri.empty()) return invalid_argument("a document needs a URI", "uri");
+  if (bytes.size() > kMaxFileBytes) {
+    return invalid_argument(
+        fmt::format("the document is {} bytes, over the {}-byte limit", bytes.size(), kMaxFileBytes), "file");
+  }
+  auto stored = store_.documents(c->id);
+  if (!stored) return stored.take_error();
+  const auto it = std::find_if(stored->begin(), stored->end(), [&](const StoredDoc& d) { return d.uri == uri; });
+  SyncReport report;
+  auto st = index_document(*c, uri, bytes, sha256_hex(bytes), it == stored->end() ? 0 : it->id, report, metadata_json);
+  if (!st) {
+    // A file that cannot be extracted is the document's problem (param "file"); bad metadata,
+    // embedder and store failures are errors of the request.
+    if (st.error().param == "file") return report;
+    return st.take_error();
+  }
+  ++(it == stored->end() ? report.counters.documents_added : report.counters.documents_changed);
+  // The index is not saved for one document: the next search reconciles it in memory (the
+  // revision moved), and the next sync or load saves it.
+  return report;
+}
+
 Result<SyncReport> KnowledgeBase::add_source(const std::string& collection, const std::string& path,
                                              const std::string& include, const std::string& exclude,
                                              const SyncProgress& progress) {
+  SourceOptions options;
+  options.include = include;
+  options.exclude = exclude;
+  return add_source(collection, path, options, progress);
+}
+
+Result<SyncReport> KnowledgeBase::add_source(const std::string& collection, const std::string& path,
+                                             const SourceOptions& options, const SyncProgress& progress) {
   auto c = store_.collection(collection);
   if (!c) return c.take_error();
-  std::error_code ec;
-  const fs::path abs = fs::weakly_canonical(fs::absolute(path, ec), ec);
-  if (ec || !fs::exists(abs, ec)) return invalid_argument(fmt::format("'{}' does not exist", path), "path");
-  SourceRecord src{0, abs.string(), include, exclude};
-  HEARTH_TRY(store_.put_source(c->id, src));
+  std::string uri = path;
+  if (is_url(path)) {
+    if (!fetcher_) return invalid_argument(fmt::format("'{}': URL sources are not available here", path), "path");
+  } else {
+    std::error_code ec;
+    const fs::path abs = fs::weakly_canonical(fs::absolute(path, ec), ec);
+    if (ec || !fs::exists(abs, ec)) return invalid_argument(fmt::format("'{}' does not exist", path), "path");
+    uri = abs.string();
+  }
+  SourceRecord src{0, uri, options.include, options.exclude, options.interval_seconds};
+  auto id = store_.put_source(c->id, src);
+  if (!id) return id.take_error();
+  src.id = *id;
   SyncReport report;
-  HEARTH_TRY(sync_source(*c, src, report, progress));
+  HEARTH_TRY(sync_source(*c, src, report, progress, options.max_document_bytes));
+  maintain_index(collection, changed(report.counters));
   return report;
 }
 
@@ -129,25 +222,26 @@ Result<SyncReport> KnowledgeBase::sync(const std::string& collection, const Sync
   auto sources = store_.sources(c->id);
   if (!sources) return sources.take_error();
   SyncReport report;
-  for (const SourceRecord& s : *sources) HEARTH_TRY(sync_source(*c, s, report, progress));
+  for (const SourceRecord& s : *sources) HEARTH_TRY(sync_source(*c, s, report, progress, kMaxFileBytes));
+  maintain_index(collection, changed(report.counters));
   return report;
 }
 
 Status KnowledgeBase::sync_source(const CollectionInfo& c, const SourceRecord& src, SyncReport& report,
-                                  const SyncProgress& progress) {
-  if (embedder_.name() != c.embedder || embedder_.dimensions() != c.dimensions) {
-    return invalid_argument(fmt::format("collection '{}' was built with {} ({} dimensions), not {}", c.name,
-                                        c.embedder, c.dimensions, embedder_.name()));
-  }
+                                  const SyncProgress& progress, std::size_t max_document_bytes) {
+  HEARTH_TRY(check_embedder(c));
   // The source's files now (a source that vanished counts as empty: its documents go).
   const fs::path root(src.uri);
   const auto include = split_globs(src.include);
   const auto exclude = split_globs(src.exclude);
   std::vector<SourceDoc> current;
   std::map<std::string, std::string> contents;  // uri -> bytes, for the files that will be indexed
+  std::map<std::string, std::string> names;     // uri -> the file name extraction goes by (URLs)
   std::vector<fs::path> files;
   std::error_code ec;
-  if (fs::is_regular_file(root, ec)) {
+  if (is_url(src.uri)) {
+    fetch_url(src.uri, max_document_bytes, current, contents, names, report);
+  } else if (fs::is_regular_file(root, ec)) {
     files.push_back(root);
   } else if (fs::is_directory(root, ec)) {
     for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
@@ -160,7 +254,7 @@ Status KnowledgeBase::sync_source(const CollectionInfo& c, const SourceRecord& s
     const std::string rel = f == root ? f.filename().string() : fs::relative(f, root, ec).string();
     if (!include.empty() && !matches_any(include, rel)) continue;
     if (matches_any(exclude, rel)) continue;
-    auto bytes = read_file(f);
+    auto bytes = read_file(f, max_document_bytes);
     if (!bytes) {
       report.errors.push_back({f.string(), bytes.error().message});
       ++report.counters.documents_failed;
@@ -189,11 +283,13 @@ Status KnowledgeBase::sync_source(const CollectionInfo& c, const SourceRecord& s
     if (progress) progress(++done, total, uri);
   };
   for (const SourceDoc& d : plan->added) {
-    if (index_document(c, d.uri, contents[d.uri], d.content_hash, 0, report)) ++report.counters.documents_added;
+    if (index_document(c, d.uri, contents[d.uri], d.content_hash, 0, report, "{}", names[d.uri])) {
+      ++report.counters.documents_added;
+    }
     step(d.uri);
   }
   for (const auto& [old, now] : plan->changed) {
-    if (index_document(c, now.uri, contents[now.uri], now.content_hash, old.id, report)) {
+    if (index_document(c, now.uri, contents[now.uri], now.content_hash, old.id, report, "{}", names[now.uri])) {
       ++report.counters.documents_changed;
     }
     step(now.uri);
@@ -203,18 +299,41 @@ Status KnowledgeBase::sync_source(const CollectionInfo& c, const SourceRecord& s
     ++report.counters.documents_removed;
     step(d.uri);
   }
-  return {};
+  return src.id == 0 ? Status{} : store_.mark_source_synced(src.id, unix_now());
+}
+
+bool KnowledgeBase::fetch_url(const std::string& url, std::size_t max_bytes, std::vector<SourceDoc>& current,
+                              std::map<std::string, std::string>& contents, std::map<std::string, std::string>& names,
+                              SyncReport& report) {
+  if (!fetcher_) {
+    report.errors.push_back({url, "URL sources are not available here"});
+    ++report.counters.documents_failed;
+    return false;
+  }
+  FetchLimits limits = fetch_limits_;
+  limits.max_bytes = std::min(limits.max_bytes, max_bytes);
+  auto page = fetcher_->fetch(url, limits);
+  if (!page) {
+    report.errors.push_back({url, page.error().message});
+    ++report.counters.documents_failed;
+    return false;
+  }
+  current.push_back({url, sha256_hex(page->bytes)});
+  names[url] = fetched_file_name(page->final_url, page->content_type);
+  contents[url] = std::move(page->bytes);
+  return true;
 }
 
 // Returns false (and records why) when the document could not be indexed; store failures too.
 Status KnowledgeBase::index_document(const CollectionInfo& c, const std::string& uri, const std::string& bytes,
-                                     const std::string& hash, std::int64_t replaces, SyncReport& report) {
+                                     const std::string& hash, std::int64_t replaces, SyncReport& report,
+                                     const std::string& metadata_json, const std::string& file_name) {
   auto fail = [&](const Error& e) {
     report.errors.push_back({uri, e.message});
     ++report.counters.documents_failed;
     return e;
   };
-  auto doc = extract_document(fs::path(uri).filename().string(), bytes);
+  auto doc = extract_document(file_name.empty() ? fs::path(uri).filename().string() : file_name, bytes);
   if (!doc) return fail(doc.error());
   std::vector<ChunkRecord> records;
   std::vector<std::string> hashes, to_embed;
@@ -246,11 +365,35 @@ Status KnowledgeBase::index_document(const CollectionInfo& c, const std::string&
   for (std::size_t k = 0; k < cp.embed.size(); ++k) records[cp.embed[k]].vector = std::move((*vectors)[k]);
   std::vector<std::int64_t> reuse(records.size(), 0);
   for (const auto& [i, id] : cp.reuse) reuse[i] = id;
-  auto put = store_.put_document(c.id, {uri, doc->title, hash}, std::move(records), reuse);
+  auto put = store_.put_document(c.id, {uri, doc->title, hash, metadata_json}, std::move(records), reuse);
   if (!put) return fail(put.error());
   report.counters.chunks_embedded += cp.embed.size();
   report.counters.chunks_reused += cp.reuse.size();
   return {};
+}
+
+Result<std::vector<Scored>> KnowledgeBase::vector_candidates(const CollectionInfo& c, const std::string& query,
+                                                             const SearchOptions& opt, std::size_t n) {
+  HEARTH_TRY(check_embedder(c));
+  const std::string q[] = {query};
+  ++counters_.query_embeddings;
+  auto qv = embedder_.embed(q);
+  if (!qv) return qv.take_error();
+  if (qv->size() != 1) return internal_error("the embedder returned no vector for the query");
+  // The index cannot filter, so a filtered search scans exactly.
+  const bool ann = opt.filter.empty() &&
+                   (opt.vector_mode == VectorMode::kAnn ||
+                    (opt.vector_mode == VectorMode::kAuto && c.chunks >= static_cast<std::int64_t>(opt.exact_below)));
+  Result<std::vector<Scored>> found = std::vector<Scored>{};
+  if (ann) {
+    ++counters_.ann_vector_searches;
+    found = indexes_->search(store_, c, qv->front(), n, std::max(opt.ef, n));
+  } else {
+    ++counters_.exact_vector_searches;
+    found = store_.vector_search(c.id, qv->front(), n, opt.filter);
+  }
+  if (found) std::erase_if(*found, [](const Scored& s) { return s.score <= 0; });  // unrelated or no known words
+  return found;
 }
 
 Result<std::vector<SearchHit>> KnowledgeBase::search(const std::string& collection, const std::string& query,
@@ -259,25 +402,20 @@ Result<std::vector<SearchHit>> KnowledgeBase::search(const std::string& collecti
   if (!c) return c.take_error();
   if (opt.top_k == 0 || opt.top_k > 100) return invalid_argument("top_k must be 1..100", "top_k");
   if (!(opt.mmr_lambda >= 0 && opt.mmr_lambda <= 1)) return invalid_argument("mmr_lambda must be 0..1", "mmr_lambda");
+  if (opt.ef == 0 || opt.ef > 10000) return invalid_argument("ef must be 1..10000", "ef");
+  ++counters_.searches;
   const std::size_t n = std::max(opt.candidates, opt.top_k);
   std::vector<Scored> keyword, semantic;
   if (opt.alpha < 1.0) {
-    auto k = store_.keyword_search(c->id, query, n);
+    ++counters_.keyword_searches;
+    auto k = store_.keyword_search(c->id, query, n, opt.filter);
     if (!k) return k.take_error();
     keyword = std::move(*k);
   }
   if (opt.alpha > 0.0) {
-    if (embedder_.name() != c->embedder || embedder_.dimensions() != c->dimensions) {
-      return invalid_argument(fmt::format("collection '{}' was built with {}, not {}", c->name, c->embedder,
-                                          embedder_.name()));
-    }
-    const std::string q[] = {query};
-    auto qv = embedder_.embed(q);
-    if (!qv) return qv.take_error();
-    auto v = store_.vector_search(c->id, qv->front(), n);
+    auto v = vector_candidates(*c, query, opt, n);
     if (!v) return v.take_error();
     semantic = std::move(*v);
-    std::erase_if(semantic, [](const Scored& s) { return s.score <= 0; });  // unrelated or no known words
   }
   auto fused = opt.rrf ? fuse_rrf(keyword, semantic, opt.alpha) : fuse_weighted(keyword, semantic, opt.alpha);
   if (!fused) return fused.take_error();
@@ -286,14 +424,22 @@ Result<std::vector<SearchHit>> KnowledgeBase::search(const std::string& collecti
   for (const Fused& f : *fused) ids.push_back(f.id);
   auto chunks = store_.chunks(ids);
   if (!chunks) return chunks.take_error();
+  // A chunk removed since the candidates were found is missing from `chunks`: drop it.
+  std::vector<Fused> kept;
+  for (std::size_t i = 0, j = 0; i < fused->size() && j < chunks->size(); ++i) {
+    if ((*fused)[i].id == (*chunks)[j].chunk.id) {
+      kept.push_back((*fused)[i]);
+      ++j;
+    }
+  }
   std::vector<double> relevance;
-  for (const Fused& f : *fused) relevance.push_back(f.score);
+  for (const Fused& f : kept) relevance.push_back(f.score);
   auto sim = [&](std::size_t a, std::size_t b) {
     return cosine((*chunks)[a].chunk.vector, (*chunks)[b].chunk.vector);
   };
   std::vector<SearchHit> out;
   for (std::size_t i : select_mmr(relevance, sim, opt.mmr_lambda, opt.top_k)) {
-    out.push_back({std::move((*chunks)[i]), (*fused)[i].score, (*fused)[i].keyword, (*fused)[i].semantic});
+    out.push_back({std::move((*chunks)[i]), kept[i].score, kept[i].keyword, kept[i].semantic});
   }
   return out;
 }

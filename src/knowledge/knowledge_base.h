@@ -8,20 +8,31 @@
 // at most the document in flight, and the next sync finishes the job.
 //
 // Search: BM25 and vector candidates, fused (relative-score with alpha, or RRF), then MMR.
+// alpha 0 runs keyword search alone (no query embedding, no vector search); alpha 1 runs vector
+// search alone (no BM25). Vector candidates come from an exact scan of the store, or, for large
+// collections, from the collection's approximate (HNSW) index: see SearchOptions::vector_mode
+// and ann_index.h. Filtered searches are always exact. After a sync, an index that exists (or
+// that a collection of at least kIndexAfterSyncMinChunks chunks should have) is brought up to
+// date and saved.
 //
-// Thread-safety: one KnowledgeBase per thread (it uses the store's connection).
+// Thread-safety: one KnowledgeBase per thread (it uses the store's connection). The
+// VectorIndexCache it is given may be, and should be, shared by every KnowledgeBase of the
+// database, on any thread.
 #pragma once
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/result.h"
+#include "knowledge/ann_index.h"
 #include "knowledge/chunker.h"
 #include "knowledge/store.h"
+#include "knowledge/url_fetcher.h"
 
 namespace hearth::knowledge {
 
@@ -55,8 +66,26 @@ struct SyncReport {
   std::vector<DocumentError> errors;
 };
 
+// How a source is added.
+struct SourceOptions {
+  std::string include;       // globs separated by ',' (empty: every supported file)
+  std::string exclude;
+  int interval_seconds = 0;  // recorded for a scheduler (SourceRecord); 0: on demand only
+  std::size_t max_document_bytes = 64u << 20;  // for this first sync; larger files are reported and skipped
+};
+
 // (documents done, documents to do, current URI)
 using SyncProgress = std::function<void(std::size_t, std::size_t, const std::string&)>;
+
+// Where vector candidates come from.
+enum class VectorMode {
+  kAuto,   // the ANN index for collections of at least `exact_below` chunks, else exact
+  kExact,  // always an exact scan (cosine against every vector)
+  kAnn,    // always the ANN index (built on first use if there is none)
+};
+
+constexpr std::size_t kDefaultExactBelow = 10000;
+constexpr std::size_t kIndexAfterSyncMinChunks = kDefaultExactBelow;
 
 struct SearchOptions {
   std::size_t top_k = 5;
@@ -64,6 +93,19 @@ struct SearchOptions {
   bool rrf = false;            // reciprocal-rank fusion instead of relative scores
   double mmr_lambda = 0.7;     // 1: no diversity re-ranking
   std::size_t candidates = 50; // from each of keyword and vector search
+  VectorMode vector_mode = VectorMode::kAuto;  // a filtered search is exact whatever this says
+  std::size_t exact_below = kDefaultExactBelow;  // for kAuto; 0: always the ANN index
+  std::size_t ef = 100;        // ANN search breadth, 1..10000 (raised to `candidates`): recall vs speed
+  SearchFilter filter;         // restricts both keyword and vector candidates
+};
+
+// What searches did, for tests and /metrics.
+struct SearchCounters {
+  std::size_t searches = 0;
+  std::size_t keyword_searches = 0;
+  std::size_t query_embeddings = 0;
+  std::size_t exact_vector_searches = 0;
+  std::size_t ann_vector_searches = 0;
 };
 
 struct SearchHit {
@@ -74,26 +116,68 @@ struct SearchHit {
 
 class KnowledgeBase {
  public:
+  // With a vector index cache of its own (for the store's path()).
   KnowledgeBase(KnowledgeStore& store, Embedder& embedder, ChunkerOptions chunking = {});
+  // With a cache shared with the other KnowledgeBases of the same database (not null).
+  KnowledgeBase(KnowledgeStore& store, Embedder& embedder, ChunkerOptions chunking,
+                std::shared_ptr<VectorIndexCache> indexes);
+
+  // URL sources (http/https: one page each) need a fetcher; it must outlive this object.
+  void set_url_fetcher(UrlFetcher* fetcher, FetchLimits limits = {}) {
+    fetcher_ = fetcher;
+    fetch_limits_ = limits;
+  }
 
   Result<CollectionInfo> create_collection(const std::string& name);
+  // Deletes the collection, its documents and its vector index (memory and file).
+  Status delete_collection(const std::string& name);
   // Records the source (an absolute or relative path; globs separated by ',') and syncs it.
   Result<SyncReport> add_source(const std::string& collection, const std::string& path, const std::string& include,
                                 const std::string& exclude, const SyncProgress& progress = {});
-  // Re-syncs every source of the collection.
+  Result<SyncReport> add_source(const std::string& collection, const std::string& path, const SourceOptions& options,
+                                const SyncProgress& progress = {});
+  // Re-syncs every source of the collection (files up to 64 MiB). A source's last_synced_at is
+  // set when its sync finishes, per-document errors or not.
   Result<SyncReport> sync(const std::string& collection, const SyncProgress& progress = {});
+  // Indexes one document from its bytes (the format is told by the URI's extension), replacing
+  // any with the same URI, with metadata (a JSON object of strings, numbers and booleans). A URI
+  // under a source's folder is removed by the next sync unless the file exists. A document that
+  // cannot be extracted is reported in the report's errors; bad metadata, embedder and store
+  // failures are errors.
+  Result<SyncReport> put_document(const std::string& collection, const std::string& uri, const std::string& bytes,
+                                  const std::string& metadata_json = "{}");
   Result<std::vector<SearchHit>> search(const std::string& collection, const std::string& query,
                                         const SearchOptions& options);
+  // Loads or builds the collection's vector index, brings it up to date and saves it.
+  Status build_index(const std::string& collection);
+
+  const SearchCounters& search_counters() const { return counters_; }
+  const std::shared_ptr<VectorIndexCache>& vector_indexes() const { return indexes_; }
 
  private:
   Status sync_source(const CollectionInfo& c, const SourceRecord& src, SyncReport& report,
-                     const SyncProgress& progress);
+                     const SyncProgress& progress, std::size_t max_document_bytes);
   Status index_document(const CollectionInfo& c, const std::string& uri, const std::string& bytes,
-                        const std::string& hash, std::int64_t replaces, SyncReport& report);
+                        const std::string& hash, std::int64_t replaces, SyncReport& report,
+                        const std::string& metadata_json = "{}", const std::string& file_name = {});
+  // After writes: refresh the collection's index if it has one or should (see the header).
+  void maintain_index(const std::string& collection, bool changed);
+  Status check_embedder(const CollectionInfo& c) const;
+  Result<std::vector<Scored>> vector_candidates(const CollectionInfo& c, const std::string& query,
+                                                const SearchOptions& opt, std::size_t n);
+
+  // A URL source's one document, as sync sees it; false (with the error recorded) when the fetch failed.
+  bool fetch_url(const std::string& url, std::size_t max_bytes, std::vector<SourceDoc>& current,
+                 std::map<std::string, std::string>& contents, std::map<std::string, std::string>& names,
+                 SyncReport& report);
 
   KnowledgeStore& store_;
   Embedder& embedder_;
+  UrlFetcher* fetcher_ = nullptr;
+  FetchLimits fetch_limits_;
   Chunker chunker_;
+  std::shared_ptr<VectorIndexCache> indexes_;
+  SearchCounters counters_;
 };
 
 }  // namespace hearth::knowledge

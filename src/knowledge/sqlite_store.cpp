@@ -1,13 +1,18 @@
 // The embedded SQLite implementation of KnowledgeStore (see store.h).
+#include <fnmatch.h>
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <queue>
+#include <unordered_set>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include "knowledge/ann_index.h"
 #include "knowledge/fts5_tokenizer.h"
 #include "knowledge/store.h"
 #include "knowledge/text_tokenizer.h"
@@ -21,7 +26,8 @@ CREATE TABLE IF NOT EXISTS collections (
   name TEXT NOT NULL UNIQUE,
   embedder TEXT NOT NULL,
   dimensions INTEGER NOT NULL,
-  created_at INTEGER NOT NULL DEFAULT (unixepoch())
+  created_at INTEGER NOT NULL DEFAULT (unixepoch()),
+  revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS documents (
   id INTEGER PRIMARY KEY,
@@ -30,6 +36,7 @@ CREATE TABLE IF NOT EXISTS documents (
   title TEXT NOT NULL,
   content_hash TEXT NOT NULL,
   updated_at INTEGER NOT NULL DEFAULT (unixepoch()),
+  metadata TEXT NOT NULL DEFAULT '{}',
   UNIQUE (collection_id, uri)
 );
 CREATE TABLE IF NOT EXISTS chunks (
@@ -60,9 +67,40 @@ CREATE TABLE IF NOT EXISTS sources (
   uri TEXT NOT NULL,
   include TEXT NOT NULL,
   exclude TEXT NOT NULL,
+  interval_seconds INTEGER NOT NULL DEFAULT 0,
+  last_synced_at INTEGER NOT NULL DEFAULT 0,
   UNIQUE (collection_id, uri)
 );
+-- The last id handed out for 'collections' and 'chunks' (never reused, unlike SQLite's rowids),
+-- and the last collection revision.
+CREATE TABLE IF NOT EXISTS id_sequences (
+  name TEXT PRIMARY KEY,
+  last INTEGER NOT NULL
+);
 )sql";
+
+// Brings a database made by an older Hearth up to this schema; runs in a write transaction.
+constexpr const char* kMigrations = R"sql(
+INSERT OR IGNORE INTO id_sequences(name, last) SELECT 'collections', coalesce(max(id), 0) FROM collections;
+INSERT OR IGNORE INTO id_sequences(name, last) SELECT 'chunks', coalesce(max(id), 0) FROM chunks;
+INSERT OR IGNORE INTO id_sequences(name, last) VALUES ('revisions', 0);
+)sql";
+
+// Columns added after the first release: table, column, definition.
+struct AddedColumn {
+  const char* table;
+  const char* column;
+  const char* definition;
+};
+constexpr AddedColumn kAddedColumns[] = {
+    {"collections", "revision", "INTEGER NOT NULL DEFAULT 0"},
+    {"documents", "metadata", "TEXT NOT NULL DEFAULT '{}'"},
+    {"sources", "interval_seconds", "INTEGER NOT NULL DEFAULT 0"},
+    {"sources", "last_synced_at", "INTEGER NOT NULL DEFAULT 0"},
+};
+
+constexpr std::size_t kMaxQueryWords = 64;
+constexpr std::size_t kMaxFilterTerms = 64;
 
 struct DbClose {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -151,10 +189,14 @@ bool valid_collection_name(const std::string& name) {
   });
 }
 
-// FTS5 query text: each of the query's words as a quoted string, any of them matching.
+// FTS5 query text: each of the query's distinct words (the first kMaxQueryWords) as a quoted
+// string, any of them matching. The cap keeps a pasted paragraph a fast query.
 std::string fts_query(TextTokenizer& tokenizer, const std::string& query) {
   std::string out;
+  std::unordered_set<std::string> seen;
   for (const std::string& w : tokenizer.words(query)) {
+    if (seen.size() == kMaxQueryWords) break;
+    if (!seen.insert(w).second) continue;
     if (!out.empty()) out += " OR ";
     out += '"';
     for (char c : w) {
@@ -166,10 +208,149 @@ std::string fts_query(TextTokenizer& tokenizer, const std::string& query) {
   return out;
 }
 
+// SQL function hearth_uri_glob(pattern, uri): 1 when the glob matches the URI or its file name
+// (fnmatch(3) without flags, as source include/exclude globs match).
+void uri_glob_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  const auto* pattern = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  const auto* uri = reinterpret_cast<const char*>(sqlite3_value_text(argv[1]));
+  if (!pattern || !uri) {
+    sqlite3_result_int(ctx, 0);
+    return;
+  }
+  const char* slash = std::strrchr(uri, '/');
+  const bool match = fnmatch(pattern, uri, 0) == 0 || (slash && fnmatch(pattern, slash + 1, 0) == 0);
+  sqlite3_result_int(ctx, match ? 1 : 0);
+}
+
+// The SQL that restricts chunks (alias k) to the documents passing a filter, and its text
+// parameters, numbered from `first_param`. `collection_param` names the collection id's.
+struct FilterSql {
+  std::string sql;
+  std::vector<std::string> params;
+  int first_param = 0;
+};
+
+Result<FilterSql> filter_sql(const SearchFilter& f, const char* collection_param, int first_param) {
+  FilterSql out;
+  out.first_param = first_param;
+  if (f.empty()) return out;
+  if (f.documents.size() > kMaxFilterTerms || f.metadata.size() > kMaxFilterTerms) {
+    return invalid_argument(fmt::format("a filter has at most {} document globs and {} metadata terms",
+                                        kMaxFilterTerms, kMaxFilterTerms),
+                            "filter");
+  }
+  auto param = [&](const std::string& v) {
+    out.params.push_back(v);
+    return fmt::format("?{}", first_param + static_cast<int>(out.params.size()) - 1);
+  };
+  out.sql = fmt::format(" AND k.document_id IN (SELECT fd.id FROM documents fd WHERE fd.collection_id = {}",
+                        collection_param);
+  if (!f.documents.empty()) {
+    std::string any;
+    for (const std::string& g : f.documents) {
+      if (g.empty()) return invalid_argument("document globs must not be empty", "filter.documents");
+      any += fmt::format("{}hearth_uri_glob({}, fd.uri)", any.empty() ? "" : " OR ", param(g));
+    }
+    out.sql += " AND (" + any + ")";
+  }
+  for (const auto& [key, value] : f.metadata) {
+    if (key.empty()) return invalid_argument("metadata filter keys must not be empty", "filter.metadata");
+    const std::string k = param(key), v = param(value);
+    out.sql += fmt::format(
+        " AND EXISTS (SELECT 1 FROM json_each(fd.metadata) j WHERE j.key = {} AND (CASE j.type WHEN 'true' THEN "
+        "'true' WHEN 'false' THEN 'false' ELSE CAST(j.atom AS TEXT) END) = {})",
+        k, v);
+  }
+  out.sql += ")";
+  return out;
+}
+
+// Checks that `text` is a JSON object of strings, numbers and booleans; returns it compacted.
+Result<std::string> normalized_metadata(const std::string& text) {
+  const auto j = nlohmann::json::parse(text.empty() ? std::string("{}") : text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return invalid_argument("document metadata must be a JSON object", "metadata");
+  }
+  for (const auto& [key, value] : j.items()) {
+    if (!value.is_string() && !value.is_number() && !value.is_boolean()) {
+      return invalid_argument(
+          fmt::format("metadata value of '{}' must be a string, number or boolean, not {}", key, value.type_name()),
+          "metadata");
+    }
+  }
+  return j.dump();
+}
+
 class SqliteStore final : public KnowledgeStore {
  public:
-  SqliteStore(std::unique_ptr<sqlite3, DbClose> db, std::unique_ptr<TextTokenizer> tokenizer)
-      : db_(std::move(db)), tokenizer_(std::move(tokenizer)) {}
+  SqliteStore(std::unique_ptr<sqlite3, DbClose> db, std::unique_ptr<TextTokenizer> tokenizer, std::string path)
+      : db_(std::move(db)), tokenizer_(std::move(tokenizer)), path_(std::move(path)) {}
+
+  std::string path() const override { return path_; }
+
+  // Adds the columns an older schema lacks and seeds the id sequences, in one write transaction
+  // (two processes may open an old database at once).
+  Status migrate() {
+    HEARTH_TRY(exec("BEGIN IMMEDIATE", "begin migration"));
+    auto st = migrate_in_transaction();
+    if (!st) {
+      (void)exec("ROLLBACK", "rollback");
+      return st;
+    }
+    return exec("COMMIT", "commit migration");
+  }
+
+  Status migrate_in_transaction() {
+    for (const AddedColumn& a : kAddedColumns) {
+      Stmt s(db_.get(), "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2");
+      if (!s.ok()) return db_error(db_.get(), "migrate");
+      s.bind(1, std::string(a.table)).bind(2, std::string(a.column));
+      if (s.step() != SQLITE_ROW) return db_error(db_.get(), "migrate");
+      if (s.i64(0) > 0) continue;
+      const std::string sql = fmt::format("ALTER TABLE {} ADD COLUMN {} {}", a.table, a.column, a.definition);
+      HEARTH_TRY(exec(sql.c_str(), "migrate"));
+    }
+    return exec(kMigrations, "migrate");
+  }
+
+  // Reserves `n` new ids of a sequence ('collections', 'chunks' or 'revisions'); returns the
+  // last. Runs inside the caller's write transaction. `table`: whose ids must never be reached.
+  Result<std::int64_t> reserve_ids(const char* sequence, const char* table, std::int64_t n) {
+    const std::string sql = fmt::format(
+        "UPDATE id_sequences SET last = max(last, {}) + ?2 WHERE name = ?1 RETURNING last",
+        table ? fmt::format("coalesce((SELECT max(id) FROM {}), 0)", table) : std::string("0"));
+    Stmt s(db_.get(), sql.c_str());
+    if (!s.ok()) return db_error(db_.get(), "reserve ids");
+    s.bind(1, std::string(sequence)).bind(2, n);
+    const int rc = s.step();
+    if (rc == SQLITE_DONE) return internal_error(fmt::format("knowledge store: no id sequence '{}'", sequence));
+    if (rc != SQLITE_ROW) return db_error(db_.get(), "reserve ids");
+    return s.i64(0);
+  }
+
+  // Gives the collection a new revision (inside the caller's write transaction).
+  Status bump_revision(std::int64_t collection_id) {
+    auto rev = reserve_ids("revisions", nullptr, 1);
+    if (!rev) return rev.take_error();
+    Stmt s(db_.get(), "UPDATE collections SET revision = ?1 WHERE id = ?2");
+    if (!s.ok()) return db_error(db_.get(), "update revision");
+    s.bind(1, *rev).bind(2, collection_id);
+    if (s.step() != SQLITE_DONE) return db_error(db_.get(), "update revision");
+    return {};
+  }
+
+  // Runs `body` in a write transaction, rolling back when it fails.
+  template <typename T, typename F>
+  Result<T> in_transaction(F&& body) {
+    HEARTH_TRY(exec("BEGIN IMMEDIATE", "begin"));
+    Result<T> result = body();
+    if (!result) {
+      (void)exec("ROLLBACK", "rollback");
+      return result;
+    }
+    HEARTH_TRY(exec("COMMIT", "commit"));
+    return result;
+  }
 
   Status exec(const char* sql, std::string_view what) {
     if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr) != SQLITE_OK) return db_error(db_.get(), what);
@@ -185,15 +366,21 @@ class SqliteStore final : public KnowledgeStore {
     if (dimensions < 1 || dimensions > 65536) {
       return invalid_argument(fmt::format("dimensions must be 1..65536, not {}", dimensions), "dimensions");
     }
-    Stmt s(db_.get(), "INSERT INTO collections(name, embedder, dimensions) VALUES (?1, ?2, ?3)");
-    if (!s.ok()) return db_error(db_.get(), "create collection");
-    s.bind(1, name).bind(2, embedder).bind(3, dimensions);
-    if (s.step() != SQLITE_DONE) {
-      if (sqlite3_extended_errcode(db_.get()) == SQLITE_CONSTRAINT_UNIQUE) {
-        return invalid_argument(fmt::format("collection '{}' already exists", name), "name");
+    auto created = in_transaction<std::int64_t>([&]() -> Result<std::int64_t> {
+      auto id = reserve_ids("collections", "collections", 1);
+      if (!id) return id;
+      Stmt s(db_.get(), "INSERT INTO collections(id, name, embedder, dimensions) VALUES (?1, ?2, ?3, ?4)");
+      if (!s.ok()) return db_error(db_.get(), "create collection");
+      s.bind(1, *id).bind(2, name).bind(3, embedder).bind(4, dimensions);
+      if (s.step() != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(db_.get()) == SQLITE_CONSTRAINT_UNIQUE) {
+          return invalid_argument(fmt::format("collection '{}' already exists", name), "name");
+        }
+        return db_error(db_.get(), "create collection");
       }
-      return db_error(db_.get(), "create collection");
-    }
+      return id;
+    });
+    if (!created) return created.take_error();
     return collection(name);
   }
 
@@ -201,12 +388,13 @@ class SqliteStore final : public KnowledgeStore {
     Stmt s(db_.get(),
            "SELECT c.id, c.name, c.embedder, c.dimensions, "
            "  (SELECT count(*) FROM documents d WHERE d.collection_id = c.id), "
-           "  (SELECT count(*) FROM chunks k JOIN documents d ON k.document_id = d.id WHERE d.collection_id = c.id) "
+           "  (SELECT count(*) FROM chunks k JOIN documents d ON k.document_id = d.id WHERE d.collection_id = c.id), "
+           "  c.revision "
            "FROM collections c WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.name");
     if (!s.ok()) return db_error(db_.get(), "list collections");
     if (name) s.bind(1, *name);
     return all_rows<CollectionInfo>(db_.get(), s, "list collections", [](Stmt& r) {
-      return CollectionInfo{r.i64(0), r.text(1), r.text(2), static_cast<int>(r.i64(3)), r.i64(4), r.i64(5)};
+      return CollectionInfo{r.i64(0), r.text(1), r.text(2), static_cast<int>(r.i64(3)), r.i64(4), r.i64(5), r.i64(6)};
     });
   }
 
@@ -226,6 +414,10 @@ class SqliteStore final : public KnowledgeStore {
     if (!s.ok()) return db_error(db_.get(), "delete collection");
     s.bind(1, c->id);
     if (s.step() != SQLITE_DONE) return db_error(db_.get(), "delete collection");
+    // Best effort: a file left behind matches no collection (ids are never reused).
+    const std::string index_file = ann_index_path(path_, c->id);
+    std::error_code ec;
+    if (!index_file.empty()) std::filesystem::remove(index_file, ec);
     return {};
   }
 
@@ -250,18 +442,15 @@ class SqliteStore final : public KnowledgeStore {
     if (!reuse_vectors_from.empty() && reuse_vectors_from.size() != chunks.size()) {
       return invalid_argument("reuse_vectors_from must be empty or parallel to the chunks");
     }
-    HEARTH_TRY(exec("BEGIN IMMEDIATE", "begin"));
-    auto result = write_document(collection_id, doc, chunks, reuse_vectors_from);
-    if (!result) {
-      (void)exec("ROLLBACK", "rollback");
-      return result;
-    }
-    HEARTH_TRY(exec("COMMIT", "commit"));
-    return result;
+    auto metadata = normalized_metadata(doc.metadata_json);
+    if (!metadata) return metadata.take_error();
+    return in_transaction<std::int64_t>(
+        [&] { return write_document(collection_id, doc, *metadata, chunks, reuse_vectors_from); });
   }
 
   Result<std::int64_t> write_document(std::int64_t collection_id, const DocumentRecord& doc,
-                                      std::vector<ChunkRecord>& chunks, std::span<const std::int64_t> reuse) {
+                                      const std::string& metadata, std::vector<ChunkRecord>& chunks,
+                                      std::span<const std::int64_t> reuse) {
     int dims = 0;
     {
       Stmt s(db_.get(), "SELECT dimensions FROM collections WHERE id = ?1");
@@ -288,15 +477,20 @@ class SqliteStore final : public KnowledgeStore {
     }
     std::int64_t doc_id = 0;
     {
-      Stmt s(db_.get(), "INSERT INTO documents(collection_id, uri, title, content_hash) VALUES (?1, ?2, ?3, ?4)");
+      Stmt s(db_.get(),
+             "INSERT INTO documents(collection_id, uri, title, content_hash, metadata) VALUES (?1, ?2, ?3, ?4, ?5)");
       if (!s.ok()) return db_error(db_.get(), "put document");
-      s.bind(1, collection_id).bind(2, doc.uri).bind(3, doc.title).bind(4, doc.content_hash);
+      s.bind(1, collection_id).bind(2, doc.uri).bind(3, doc.title).bind(4, doc.content_hash).bind(5, metadata);
       if (s.step() != SQLITE_DONE) return db_error(db_.get(), "insert document");
       doc_id = sqlite3_last_insert_rowid(db_.get());
     }
+    HEARTH_TRY(bump_revision(collection_id));
+    auto last_id = reserve_ids("chunks", "chunks", static_cast<std::int64_t>(chunks.size()));
+    if (!last_id) return last_id.take_error();
+    const std::int64_t first_id = *last_id - static_cast<std::int64_t>(chunks.size()) + 1;
     Stmt ins(db_.get(),
              "INSERT INTO chunks(document_id, ordinal, text, heading_path, char_start, char_end, page, text_hash, "
-             "vector, search_text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+             "vector, search_text, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
     if (!ins.ok()) return db_error(db_.get(), "put document");
     for (std::size_t i = 0; i < chunks.size(); ++i) {
       ChunkRecord& c = chunks[i];
@@ -309,60 +503,111 @@ class SqliteStore final : public KnowledgeStore {
       ins.reset();
       ins.bind(1, doc_id).bind(2, static_cast<std::int64_t>(i)).bind(3, c.text).bind(4, c.heading_path);
       ins.bind(5, c.char_start).bind(6, c.char_end).bind(7, c.page).bind(8, c.text_hash).bind_blob(9, c.vector);
-      ins.bind(10, doc.title + "\n" + c.heading_path + "\n" + c.text);
+      ins.bind(10, doc.title + "\n" + c.heading_path + "\n" + c.text).bind(11, first_id + static_cast<std::int64_t>(i));
       if (ins.step() != SQLITE_DONE) return db_error(db_.get(), "insert chunk");
     }
     return doc_id;
   }
 
   Status remove_document(std::int64_t document_id) override {
-    Stmt s(db_.get(), "DELETE FROM documents WHERE id = ?1");
-    if (!s.ok()) return db_error(db_.get(), "remove document");
-    s.bind(1, document_id);
-    if (s.step() != SQLITE_DONE) return db_error(db_.get(), "remove document");
-    if (sqlite3_changes(db_.get()) == 0) return not_found(fmt::format("no document with id {}", document_id));
-    return {};
+    return in_transaction<void>([&]() -> Status {
+      std::int64_t collection_id = 0;
+      {
+        Stmt s(db_.get(), "SELECT collection_id FROM documents WHERE id = ?1");
+        if (!s.ok()) return db_error(db_.get(), "remove document");
+        s.bind(1, document_id);
+        const int rc = s.step();
+        if (rc == SQLITE_DONE) return not_found(fmt::format("no document with id {}", document_id));
+        if (rc != SQLITE_ROW) return db_error(db_.get(), "remove document");
+        collection_id = s.i64(0);
+      }
+      Stmt s(db_.get(), "DELETE FROM documents WHERE id = ?1");
+      if (!s.ok()) return db_error(db_.get(), "remove document");
+      s.bind(1, document_id);
+      if (s.step() != SQLITE_DONE) return db_error(db_.get(), "remove document");
+      return bump_revision(collection_id);
+    });
   }
 
-  Status put_source(std::int64_t collection_id, const SourceRecord& src) override {
+  Result<std::vector<DocumentInfo>> document_infos(std::int64_t collection_id) override {
     Stmt s(db_.get(),
-           "INSERT INTO sources(collection_id, uri, include, exclude) VALUES (?1, ?2, ?3, ?4) "
-           "ON CONFLICT (collection_id, uri) DO UPDATE SET include = excluded.include, exclude = excluded.exclude");
+           "SELECT d.id, d.uri, d.title, d.content_hash, d.metadata, "
+           "  (SELECT count(*) FROM chunks k WHERE k.document_id = d.id), d.updated_at "
+           "FROM documents d WHERE d.collection_id = ?1 ORDER BY d.uri");
+    if (!s.ok()) return db_error(db_.get(), "list documents");
+    s.bind(1, collection_id);
+    return all_rows<DocumentInfo>(db_.get(), s, "list documents", [](Stmt& r) {
+      return DocumentInfo{r.i64(0), r.text(1), r.text(2), r.text(3), r.text(4), r.i64(5), r.i64(6)};
+    });
+  }
+
+  Result<std::int64_t> put_source(std::int64_t collection_id, const SourceRecord& src) override {
+    if (src.interval_seconds < 0) {
+      return invalid_argument("a source's interval_seconds must not be negative", "interval_seconds");
+    }
+    Stmt s(db_.get(),
+           "INSERT INTO sources(collection_id, uri, include, exclude, interval_seconds) VALUES (?1, ?2, ?3, ?4, ?5) "
+           "ON CONFLICT (collection_id, uri) DO UPDATE SET include = excluded.include, exclude = excluded.exclude, "
+           "interval_seconds = excluded.interval_seconds RETURNING id");
     if (!s.ok()) return db_error(db_.get(), "add source");
-    s.bind(1, collection_id).bind(2, src.uri).bind(3, src.include).bind(4, src.exclude);
+    s.bind(1, collection_id).bind(2, src.uri).bind(3, src.include).bind(4, src.exclude).bind(5, src.interval_seconds);
+    if (s.step() != SQLITE_ROW) return db_error(db_.get(), "add source");
+    const std::int64_t id = s.i64(0);
     if (s.step() != SQLITE_DONE) return db_error(db_.get(), "add source");
-    return {};
+    return id;
   }
 
   Result<std::vector<SourceRecord>> sources(std::int64_t collection_id) override {
-    Stmt s(db_.get(), "SELECT id, uri, include, exclude FROM sources WHERE collection_id = ?1 ORDER BY uri");
+    Stmt s(db_.get(),
+           "SELECT id, uri, include, exclude, interval_seconds, last_synced_at FROM sources "
+           "WHERE collection_id = ?1 ORDER BY uri");
     if (!s.ok()) return db_error(db_.get(), "list sources");
     s.bind(1, collection_id);
-    return all_rows<SourceRecord>(db_.get(), s, "list sources",
-                                  [](Stmt& r) { return SourceRecord{r.i64(0), r.text(1), r.text(2), r.text(3)}; });
+    return all_rows<SourceRecord>(db_.get(), s, "list sources", [](Stmt& r) {
+      return SourceRecord{r.i64(0), r.text(1), r.text(2), r.text(3), static_cast<int>(r.i64(4)), r.i64(5)};
+    });
+  }
+
+  Status mark_source_synced(std::int64_t source_id, std::int64_t unix_seconds) override {
+    Stmt s(db_.get(), "UPDATE sources SET last_synced_at = ?2 WHERE id = ?1");
+    if (!s.ok()) return db_error(db_.get(), "mark source synced");
+    s.bind(1, source_id).bind(2, unix_seconds);
+    if (s.step() != SQLITE_DONE) return db_error(db_.get(), "mark source synced");
+    if (sqlite3_changes(db_.get()) == 0) return not_found(fmt::format("no source with id {}", source_id));
+    return {};
   }
 
   Result<std::vector<Scored>> keyword_search(std::int64_t collection_id, const std::string& query,
-                                             std::size_t limit) override {
+                                             std::size_t limit, const SearchFilter& filter) override {
+    auto where = filter_sql(filter, "?2", 4);
+    if (!where) return where.take_error();
     const std::string match = fts_query(*tokenizer_, query);
     if (match.empty() || limit == 0) return std::vector<Scored>{};
-    Stmt s(db_.get(),
-           "SELECT f.rowid, bm25(chunks_fts) FROM chunks_fts f JOIN chunks k ON k.id = f.rowid "
-           "JOIN documents d ON d.id = k.document_id "
-           "WHERE chunks_fts MATCH ?1 AND d.collection_id = ?2 ORDER BY bm25(chunks_fts) LIMIT ?3");
+    const std::string sql =
+        "SELECT f.rowid, bm25(chunks_fts) FROM chunks_fts f JOIN chunks k ON k.id = f.rowid "
+        "JOIN documents d ON d.id = k.document_id "
+        "WHERE chunks_fts MATCH ?1 AND d.collection_id = ?2" +
+        where->sql + " ORDER BY bm25(chunks_fts) LIMIT ?3";
+    Stmt s(db_.get(), sql.c_str());
     if (!s.ok()) return db_error(db_.get(), "keyword search");
     s.bind(1, match).bind(2, collection_id).bind(3, static_cast<std::int64_t>(limit));
+    bind_filter(s, *where);
     return all_rows<Scored>(db_.get(), s, "keyword search", [](Stmt& r) { return Scored{r.i64(0), -r.real(1)}; });
   }
 
   Result<std::vector<Scored>> vector_search(std::int64_t collection_id, std::span<const float> query,
-                                            std::size_t limit) override {
+                                            std::size_t limit, const SearchFilter& filter) override {
+    auto where = filter_sql(filter, "?1", 2);
+    if (!where) return where.take_error();
     if (limit == 0 || query.empty()) return std::vector<Scored>{};
-    Stmt s(db_.get(),
-           "SELECT k.id, k.vector FROM chunks k JOIN documents d ON d.id = k.document_id "
-           "WHERE d.collection_id = ?1 AND k.vector IS NOT NULL");
+    const std::string sql =
+        "SELECT k.id, k.vector FROM chunks k JOIN documents d ON d.id = k.document_id "
+        "WHERE d.collection_id = ?1 AND k.vector IS NOT NULL" +
+        where->sql;
+    Stmt s(db_.get(), sql.c_str());
     if (!s.ok()) return db_error(db_.get(), "vector search");
     s.bind(1, collection_id);
+    bind_filter(s, *where);
     // Keep the best `limit` in a min-heap.
     auto worse = [](const Scored& a, const Scored& b) { return a.score > b.score || (a.score == b.score && a.id < b.id); };
     std::priority_queue<Scored, std::vector<Scored>, decltype(worse)> best(worse);
@@ -390,7 +635,7 @@ class SqliteStore final : public KnowledgeStore {
   Result<std::vector<ChunkHit>> chunks(std::span<const std::int64_t> ids) override {
     Stmt s(db_.get(),
            "SELECT k.id, k.document_id, k.ordinal, k.text, k.heading_path, k.char_start, k.char_end, k.page, "
-           "k.text_hash, k.vector, d.uri, d.title FROM chunks k JOIN documents d ON d.id = k.document_id "
+           "k.text_hash, k.vector, d.uri, d.title, d.metadata FROM chunks k JOIN documents d ON d.id = k.document_id "
            "WHERE k.id = ?1");
     if (!s.ok()) return db_error(db_.get(), "read chunks");
     std::vector<ChunkHit> out;
@@ -399,21 +644,52 @@ class SqliteStore final : public KnowledgeStore {
       one.reset();
       one.bind(1, id);
       const int rc = one.step();
-      if (rc == SQLITE_DONE) return not_found(fmt::format("no chunk {}", id));
+      if (rc == SQLITE_DONE) continue;  // removed since it was found
       if (rc != SQLITE_ROW) return db_error(db_.get(), "read chunks");
       ChunkHit h;
       h.chunk = {one.i64(0), one.i64(1), static_cast<int>(one.i64(2)), one.text(3), one.text(4), one.i64(5),
                  one.i64(6), static_cast<int>(one.i64(7)), one.text(8), one.floats(9)};
       h.document_uri = one.text(10);
       h.document_title = one.text(11);
+      h.document_metadata_json = one.text(12);
       out.push_back(std::move(h));
     }
     return out;
   }
 
+  Result<std::vector<std::int64_t>> vector_chunk_ids(std::int64_t collection_id) override {
+    Stmt s(db_.get(),
+           "SELECT k.id FROM chunks k JOIN documents d ON d.id = k.document_id "
+           "WHERE d.collection_id = ?1 AND k.vector IS NOT NULL ORDER BY k.id");
+    if (!s.ok()) return db_error(db_.get(), "list vectors");
+    s.bind(1, collection_id);
+    return all_rows<std::int64_t>(db_.get(), s, "list vectors", [](Stmt& r) { return r.i64(0); });
+  }
+
+  Result<std::vector<ChunkVector>> chunk_vectors(std::span<const std::int64_t> ids) override {
+    Stmt s(db_.get(), "SELECT vector FROM chunks WHERE id = ?1 AND vector IS NOT NULL");
+    if (!s.ok()) return db_error(db_.get(), "read vectors");
+    std::vector<ChunkVector> out;
+    out.reserve(ids.size());
+    for (std::int64_t id : ids) {
+      s.reset();
+      s.bind(1, id);
+      const int rc = s.step();
+      if (rc == SQLITE_DONE) continue;
+      if (rc != SQLITE_ROW) return db_error(db_.get(), "read vectors");
+      out.push_back({id, s.floats(0)});
+    }
+    return out;
+  }
+
  private:
+  static void bind_filter(Stmt& s, const FilterSql& f) {
+    for (std::size_t i = 0; i < f.params.size(); ++i) s.bind(f.first_param + static_cast<int>(i), f.params[i]);
+  }
+
   std::unique_ptr<sqlite3, DbClose> db_;
   std::unique_ptr<TextTokenizer> tokenizer_;
+  const std::string path_;
 };
 
 }  // namespace
@@ -428,13 +704,18 @@ Result<std::unique_ptr<KnowledgeStore>> open_sqlite_store(const std::string& pat
   }
   sqlite3_busy_timeout(db.get(), 5000);
   HEARTH_TRY(register_fts5_tokenizer(db.get()));
+  if (sqlite3_create_function(db.get(), "hearth_uri_glob", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+                              nullptr, uri_glob_function, nullptr, nullptr) != SQLITE_OK) {
+    return db_error(db.get(), "register hearth_uri_glob");
+  }
   auto tokenizer = TextTokenizer::create();
   if (!tokenizer) return tokenizer.take_error();
-  auto store = std::make_unique<SqliteStore>(std::move(db), std::move(*tokenizer));
+  auto store = std::make_unique<SqliteStore>(std::move(db), std::move(*tokenizer), path);
   HEARTH_TRY(store->exec("PRAGMA journal_mode = WAL", "enable WAL"));
   HEARTH_TRY(store->exec("PRAGMA foreign_keys = ON", "enable foreign keys"));
   HEARTH_TRY(store->exec("PRAGMA synchronous = NORMAL", "set synchronous"));
   HEARTH_TRY(store->exec(kSchema, "create the schema"));
+  HEARTH_TRY(store->migrate());
   return std::unique_ptr<KnowledgeStore>(std::move(store));
 }
 

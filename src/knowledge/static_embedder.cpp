@@ -1,6 +1,7 @@
 #include "knowledge/static_embedder.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -8,6 +9,12 @@
 #include <fmt/format.h>
 
 namespace hearth::knowledge {
+
+std::string default_static_embeddings_path() {
+  if (const char* env = std::getenv("HEARTH_STATIC_EMBEDDINGS"); env && *env) return env;
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : ".") + "/.cache/hearth/embeddings/glove-6b-100d-v1.bin";
+}
 namespace {
 
 constexpr double kSifA = 1e-3;

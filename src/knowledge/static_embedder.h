@@ -20,6 +20,10 @@
 
 namespace hearth::knowledge {
 
+// Where setup puts the converted vectors: $HEARTH_STATIC_EMBEDDINGS, else
+// $HOME/.cache/hearth/embeddings/glove-6b-100d-v1.bin.
+std::string default_static_embeddings_path();
+
 class StaticEmbedder {
  public:
   static Result<std::unique_ptr<StaticEmbedder>> load(const std::string& path);

@@ -127,7 +127,81 @@ Result<ModelEntry> parse_entry(const toml::table& t, size_t index, const std::st
   return e;
 }
 
+Status parse_alias(const toml::table& t, std::size_t i, KnowledgeAlias& a) {
+  const std::string w = fmt::format("knowledge.alias[{}].", i);
+  HEARTH_TRY(check_keys(t, {"id", "model", "collections", "top_k", "alpha"}, w));
+  HEARTH_TRY(get(t, "id", w, a.id));
+  HEARTH_TRY(get(t, "model", w, a.model));
+  HEARTH_TRY(get(t, "top_k", w, a.top_k));
+  HEARTH_TRY(get(t, "alpha", w, a.alpha));
+  if (a.id.empty()) return invalid_argument(w + "id is required", "id");
+  if (a.model.empty()) return invalid_argument(w + "model is required", "model");
+  const toml::array* cols = t.get_as<toml::array>("collections");
+  if (!cols || cols->empty()) return invalid_argument(w + "collections must be a non-empty array of names", "collections");
+  for (const auto& n : *cols) {
+    auto v = n.value<std::string>();
+    if (!v) return invalid_argument(w + "collections must hold strings", "collections");
+    a.collections.push_back(*v);
+  }
+  if (a.top_k < 1 || a.top_k > 50) return invalid_argument(w + "top_k must be 1..50", "top_k");
+  if (!(a.alpha >= 0 && a.alpha <= 1)) return invalid_argument(w + "alpha must be 0..1", "alpha");
+  return {};
+}
+
+// [knowledge]: where collections live, and model aliases that answer with them.
+Status parse_knowledge(const toml::table* k, const std::string& base_dir, Config& c) {
+  c.knowledge.db = resolve(base_dir, base_dir.empty() ? "data/knowledge.sqlite" : "../data/knowledge.sqlite");
+  if (!k) return {};
+  const std::string w = "knowledge.";
+  HEARTH_TRY(check_keys(*k, {"enabled", "db", "static_embeddings", "max_upload_mb", "scheduler_tick_seconds",
+                             "max_queued_jobs", "alias"}, w));
+  HEARTH_TRY(get(*k, "enabled", w, c.knowledge.enabled));
+  std::string db, emb;
+  HEARTH_TRY(get(*k, "db", w, db));
+  HEARTH_TRY(get(*k, "static_embeddings", w, emb));
+  if (!db.empty()) c.knowledge.db = db == ":memory:" ? db : resolve(base_dir, db);
+  if (!emb.empty()) c.knowledge.static_embeddings = resolve(base_dir, emb);
+  if (k->contains("max_upload_mb")) {
+    std::int64_t mb = 0;
+    HEARTH_TRY(get(*k, "max_upload_mb", w, mb));
+    if (mb < 1 || mb > 4096) return invalid_argument("knowledge.max_upload_mb must be 1..4096", "max_upload_mb");
+    c.knowledge.max_upload_bytes = static_cast<std::size_t>(mb) << 20;
+  }
+  HEARTH_TRY(get(*k, "scheduler_tick_seconds", w, c.knowledge.scheduler_tick_seconds));
+  HEARTH_TRY(get(*k, "max_queued_jobs", w, c.knowledge.max_queued_jobs));
+  if (c.knowledge.scheduler_tick_seconds < 1) {
+    return invalid_argument("knowledge.scheduler_tick_seconds must be at least 1", "scheduler_tick_seconds");
+  }
+  if (c.knowledge.max_queued_jobs < 1) return invalid_argument("knowledge.max_queued_jobs must be at least 1", "max_queued_jobs");
+  if (const toml::node* n = k->get("alias")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) return invalid_argument("knowledge.alias must be an array of tables ([[knowledge.alias]])", "alias");
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const toml::table* t = (*arr)[i].as_table();
+      if (!t) return invalid_argument(fmt::format("knowledge.alias[{}] must be a table", i), "alias");
+      KnowledgeAlias a;
+      HEARTH_TRY(parse_alias(*t, i, a));
+      if (c.find(a.id) || c.knowledge.find_alias(a.id)) {
+        return invalid_argument(fmt::format("knowledge.alias id '{}' is already a model name", a.id), "id");
+      }
+      if (!c.find(a.model)) {
+        return invalid_argument(fmt::format("knowledge.alias '{}' names model '{}', which is not in the catalog", a.id,
+                                            a.model), "model");
+      }
+      c.knowledge.aliases.push_back(std::move(a));
+    }
+  }
+  return {};
+}
+
 }  // namespace
+
+const KnowledgeAlias* KnowledgeSettings::find_alias(std::string_view name) const {
+  for (const auto& a : aliases) {
+    if (a.id == name) return &a;
+  }
+  return nullptr;
+}
 
 const ModelEntry* Config::find(std::string_view name) const {
   for (const auto& e : entries) {
@@ -278,8 +352,8 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
                                         e.description()));
   }
   Config c;
-  HEARTH_TRY(check_keys(root, {"server", "models", "model"}, ""));
-  for (const char* table : {"server", "models"}) {
+  HEARTH_TRY(check_keys(root, {"server", "models", "model", "knowledge"}, ""));
+  for (const char* table : {"server", "models", "knowledge"}) {
     if (root.contains(table) && !root.get_as<toml::table>(table)) {
       return invalid_argument(fmt::format("[{}] must be a table", table), table);
     }
@@ -344,6 +418,7 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
       c.entries.push_back(std::move(*e));
     }
   }
+  HEARTH_TRY(parse_knowledge(root.get_as<toml::table>("knowledge"), base_dir, c));
   if (!c.models.default_model.empty() && !c.find(c.models.default_model)) {
     return invalid_argument(fmt::format("models.default names '{}', which is not in the catalog", c.models.default_model),
                             "default");

@@ -42,9 +42,31 @@ struct ModelsSettings {
   std::string default_model;                // used when a request names no model
 };
 
+// A model name that answers with knowledge: requests for `id` go to `model` with retrieval from
+// `collections` (as if they carried the "knowledge" extension field).
+struct KnowledgeAlias {
+  std::string id;
+  std::string model;
+  std::vector<std::string> collections;
+  int top_k = 5;
+  double alpha = 0.5;
+};
+
+struct KnowledgeSettings {
+  bool enabled = true;
+  std::string db;                          // absolute; default <config dir>/../data/knowledge.sqlite or ./data/...
+  std::string static_embeddings;           // GloVe binary; empty: $HEARTH_STATIC_EMBEDDINGS or the setup cache
+  std::size_t max_upload_bytes = 64u << 20; // one uploaded document
+  int scheduler_tick_seconds = 15;          // how often due source syncs are looked for
+  int max_queued_jobs = 64;
+  std::vector<KnowledgeAlias> aliases;
+  const KnowledgeAlias* find_alias(std::string_view name) const;
+};
+
 struct Config {
   ServerSettings server;
   ModelsSettings models;
+  KnowledgeSettings knowledge;
   std::vector<ModelEntry> entries;
   std::string source;  // the file it came from, or "<defaults>"
 

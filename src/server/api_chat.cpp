@@ -44,6 +44,8 @@ Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
   if (!body) co_return co_await ex.respond(error_response(body.error()));
   auto req = parse_chat_request(*body);
   if (!req) co_return co_await ex.respond(error_response(req.error()));
+  auto grounding = co_await ground_chat(api, *req);
+  if (!grounding) co_return co_await ex.respond(error_response(grounding.error()));
 
   auto prepared = co_await prepare_request(api.blocking, ex.request().body.size(),
                                            [&api, &r = *req](Acquire m) { return api.generation.prepare_chat(r, m); });
@@ -93,6 +95,7 @@ Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
                                           {"finish_reason", finish_reason_name(result.last.finish)}}})},
                 {"usage", usage_json(result.last.usage)},
                 {"timings", timings_json(result.last.timings, result.last.usage)}};
+    if (*grounding) out["citations"] = citations_json(**grounding);
     co_return co_await ex.respond(json_response(200, out.dump(-1, ' ', false, json::error_handler_t::replace)));
   }
 
@@ -105,7 +108,8 @@ Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
   auto send = [&ex](const json& j) -> Task<bool> {
     co_return co_await ex.write(sse_data(j.dump(-1, ' ', false, json::error_handler_t::replace)));
   };
-  const json first = cs.chunk({{"role", "assistant"}, {"content", ""}});
+  json first = cs.chunk({{"role", "assistant"}, {"content", ""}});
+  if (*grounding) first["citations"] = citations_json(**grounding);  // once, before any content
   bool alive = co_await send(first);
   if (!alive) (*handle)->cancel();
   auto result = co_await pump_generation(**handle, *channel, gone, [&](std::string text) -> Task<bool> {

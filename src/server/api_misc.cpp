@@ -44,6 +44,13 @@ Task<> handle_models(ApiContext& api, Exchange& ex) {
               {"state", status[i].state}};
     data.push_back(std::move(m));
   }
+  for (const KnowledgeAlias& a : api.config.knowledge.aliases) {  // models that answer with knowledge
+    const ModelEntry* base = api.config.find(a.model);
+    data.push_back({{"id", a.id}, {"object", "model"}, {"created", 0}, {"owned_by", "hearth"},
+                    {"aliases", json::array()}, {"context_length", base ? base->load.context_size : 0},
+                    {"knowledge", {{"model", a.model}, {"collections", a.collections}, {"top_k", a.top_k},
+                                   {"alpha", a.alpha}}}});
+  }
   const json out = {{"object", "list"}, {"data", std::move(data)}};
   co_await ex.respond(json_response(200, out.dump()));
 }
@@ -57,6 +64,19 @@ Task<> handle_metrics(ApiContext& api, Exchange& ex) {
   prom_line(out, "hearth_model_loads_total", "", static_cast<double>(c.loads));
   prom_header(out, "hearth_model_load_failures_total", "counter", "Failed model loads");
   prom_line(out, "hearth_model_load_failures_total", "", static_cast<double>(c.load_failures));
+  if (api.knowledge) {
+    const auto k = api.knowledge->counters();
+    prom_header(out, "hearth_knowledge_jobs_total", "counter", "Knowledge sync jobs started");
+    prom_line(out, "hearth_knowledge_jobs_total", "", static_cast<double>(k.jobs_started));
+    prom_header(out, "hearth_knowledge_job_failures_total", "counter", "Knowledge sync jobs that failed");
+    prom_line(out, "hearth_knowledge_job_failures_total", "", static_cast<double>(k.jobs_failed));
+    prom_header(out, "hearth_knowledge_scheduled_syncs_total", "counter", "Syncs queued by source intervals");
+    prom_line(out, "hearth_knowledge_scheduled_syncs_total", "", static_cast<double>(k.scheduled_syncs));
+    prom_header(out, "hearth_knowledge_searches_total", "counter", "Knowledge searches (API and chat)");
+    prom_line(out, "hearth_knowledge_searches_total", "", static_cast<double>(k.searches));
+    prom_header(out, "hearth_knowledge_uploads_total", "counter", "Documents uploaded");
+    prom_line(out, "hearth_knowledge_uploads_total", "", static_cast<double>(k.uploads));
+  }
   prom_header(out, "hearth_model_unloads_total", "counter", "Model unloads by reason");
   prom_line(out, "hearth_model_unloads_total", "reason=\"budget\"", static_cast<double>(c.evictions));
   prom_line(out, "hearth_model_unloads_total", "reason=\"idle\"", static_cast<double>(c.idle_unloads));

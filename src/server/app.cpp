@@ -11,10 +11,13 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "engine/model_engine.h"
+#include "knowledge/static_embedder.h"
+#include "rag/knowledge_service.h"
 #include "models/registry.h"
 #include "server/api.h"
 #include "server/http_server.h"
@@ -34,6 +37,20 @@ void build_routes(Router& r, ApiContext& api) {
   r.add("POST", "/v1/chat/completions", [&api](Exchange& ex) { return handle_chat_completions(api, ex); });
   r.add("POST", "/v1/completions",      [&api](Exchange& ex) { return handle_completions(api, ex); });
   r.add("POST", "/v1/embeddings",       [&api](Exchange& ex) { return handle_embeddings(api, ex); });
+  // Knowledge (issue #3).
+  r.add("POST",   "/v1/knowledge/collections",                         [&api](Exchange& ex) { return handle_kb_create_collection(api, ex); });
+  r.add("GET",    "/v1/knowledge/collections",                         [&api](Exchange& ex) { return handle_kb_list_collections(api, ex); });
+  r.add("GET",    "/v1/knowledge/collections/{collection}",            [&api](Exchange& ex) { return handle_kb_get_collection(api, ex); });
+  r.add("DELETE", "/v1/knowledge/collections/{collection}",            [&api](Exchange& ex) { return handle_kb_delete_collection(api, ex); });
+  r.add("GET",    "/v1/knowledge/collections/{collection}/documents",  [&api](Exchange& ex) { return handle_kb_list_documents(api, ex); });
+  r.add("POST",   "/v1/knowledge/collections/{collection}/documents",  [&api](Exchange& ex) { return handle_kb_upload_document(api, ex); });
+  r.add("DELETE", "/v1/knowledge/collections/{collection}/documents/{document}", [&api](Exchange& ex) { return handle_kb_delete_document(api, ex); });
+  r.add("GET",    "/v1/knowledge/collections/{collection}/sources",    [&api](Exchange& ex) { return handle_kb_list_sources(api, ex); });
+  r.add("POST",   "/v1/knowledge/collections/{collection}/sources",    [&api](Exchange& ex) { return handle_kb_add_source(api, ex); });
+  r.add("POST",   "/v1/knowledge/collections/{collection}/sync",       [&api](Exchange& ex) { return handle_kb_sync(api, ex); });
+  r.add("GET",    "/v1/knowledge/jobs",                                [&api](Exchange& ex) { return handle_kb_list_jobs(api, ex); });
+  r.add("GET",    "/v1/knowledge/jobs/{job}",                          [&api](Exchange& ex) { return handle_kb_get_job(api, ex); });
+  r.add("POST",   "/v1/knowledge/search",                              [&api](Exchange& ex) { return handle_kb_search(api, ex); });
   r.add_websocket("/v1/chat/ws", [&api](WsConnection& ws, const HttpRequest& req) {
     return handle_chat_websocket(api, ws, req);
   });
@@ -71,6 +88,27 @@ int run_server(const Config& config) {
   GenerationService generation(registry);
   HttpMetrics metrics;
   ApiContext api{config, registry, generation, metrics, blocking, draining};
+  std::unique_ptr<rag::KnowledgeService> knowledge;
+  if (config.knowledge.enabled) {
+    rag::KnowledgeServiceOptions ko;
+    ko.db_path = config.knowledge.db.empty() ? std::filesystem::absolute("data/knowledge.sqlite").string()
+                                             : config.knowledge.db;
+    ko.static_embeddings = config.knowledge.static_embeddings.empty() ? knowledge::default_static_embeddings_path()
+                                                                      : config.knowledge.static_embeddings;
+    ko.max_document_bytes = config.knowledge.max_upload_bytes;
+    ko.scheduler_tick_seconds = config.knowledge.scheduler_tick_seconds;
+    ko.max_queued_jobs = static_cast<std::size_t>(config.knowledge.max_queued_jobs);
+    ko.registry = &registry;
+    auto opened = rag::KnowledgeService::open(ko);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message);
+      return 1;
+    }
+    knowledge = std::move(*opened);
+    knowledge->start();
+    api.knowledge = knowledge.get();
+    spdlog::info("knowledge: collections in {}", ko.db_path);
+  }
 
   Router router;
   router.use(make_metrics_middleware(metrics));  // first: it must see every request
@@ -137,6 +175,7 @@ int run_server(const Config& config) {
   ioc.run();
   for (auto& t : threads) t.join();
   blocking.join();
+  if (knowledge) knowledge->stop();  // before the registry: a gguf embedder may be in use
   if (unloader.joinable()) unloader.join();
   registry.shutdown();
   spdlog::info("stopped");

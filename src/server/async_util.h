@@ -15,12 +15,16 @@
 
 namespace hearth {
 
+// `fn` is taken by reference and moved (or copied) into the posted work before the first
+// suspension: g++ 12 mis-destroys by-value coroutine parameters of class type that own memory
+// (a lambda capturing strings crashed with free(): invalid pointer), so coroutines here take
+// callables by reference.
 template <typename F>
-Task<std::invoke_result_t<F>> run_blocking(boost::asio::thread_pool& pool, F fn) {
-  using R = std::invoke_result_t<F>;
+Task<std::invoke_result_t<std::decay_t<F>&>> run_blocking(boost::asio::thread_pool& pool, F&& fn) {
+  using R = std::invoke_result_t<std::decay_t<F>&>;
   auto ex = co_await boost::asio::this_coro::executor;
   auto q = std::make_shared<AsyncQueue<R>>(ex);
-  boost::asio::post(pool, [q, fn = std::move(fn)]() mutable { q->push(fn()); });
+  boost::asio::post(pool, [q, fn = std::decay_t<F>(std::forward<F>(fn))]() mutable { q->push(fn()); });
   for (;;) {
     auto v = co_await q->next(std::chrono::hours(1));
     if (v) co_return std::move(*v);

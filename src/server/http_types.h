@@ -36,6 +36,7 @@ struct HttpResponse {
 struct RequestContext {
   std::string request_id;
   std::string route;   // the matched route pattern, for metrics
+  std::map<std::string, std::string> path_params;  // {name} segments of the matched pattern
   std::string model;   // the model that served it, for logs and metrics
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   int status = 0;      // the status sent

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "core/utf8.h"
 #include "server/openai_types.h"
@@ -360,6 +361,11 @@ Result<ChatCompletionRequest> parse_chat_request(const json& body) {
   if (auto tools = body.find("tools"); tools != body.end() && !tools->is_null() && !(tools->is_array() && tools->empty())) {
     return invalid_argument("'tools' (function calling) is not supported yet", "tools");
   }
+  if (auto k = body.find("knowledge"); k != body.end() && !k->is_null()) {
+    auto kr = parse_knowledge_request(*k, "knowledge", false);
+    if (!kr) return kr.take_error();
+    r.knowledge = std::move(*kr);
+  }
   if (auto kw = body.find("chat_template_kwargs"); kw != body.end() && !kw->is_null()) {
     if (!kw->is_object()) return wrong_type("chat_template_kwargs", "an object", *kw);
     if (auto et = kw->find("enable_thinking"); et != kw->end() && !et->is_null()) {
@@ -464,6 +470,96 @@ Result<EmbeddingRequest> parse_embedding_request(const json& body) {
     }
   } else {
     return wrong_type("input", "a string or an array", *in);
+  }
+  return r;
+}
+
+namespace {
+
+// Errors from the flat field readers name the bare key; inside an object, name its path.
+Error prefixed(Error e, const std::string& prefix) {
+  if (prefix.empty() || e.param.empty()) return e;
+  const std::string bare = "'" + e.param + "'";
+  const std::string full = prefix + "." + e.param;
+  if (auto at = e.message.find(bare); at != std::string::npos) e.message.replace(at, bare.size(), "'" + full + "'");
+  e.param = full;
+  return e;
+}
+
+Status string_list(const json& o, const char* key, const std::string& prefix, std::size_t max,
+                   std::vector<std::string>& out) {
+  auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return {};
+  const std::string field = prefix.empty() ? key : prefix + "." + key;
+  if (it->is_string()) {
+    out.push_back(it->get<std::string>());
+  } else if (it->is_array()) {
+    if (it->size() > max) return invalid_argument(fmt::format("'{}' takes at most {} entries", field, max), field);
+    for (const json& v : *it) {
+      if (!v.is_string()) return wrong_type(field, "a string or an array of strings", v);
+      out.push_back(v.get<std::string>());
+    }
+  } else {
+    return wrong_type(field, "a string or an array of strings", *it);
+  }
+  for (const auto& v : out) {
+    if (v.empty()) return invalid_argument(fmt::format("'{}' entries must not be empty", field), field);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<KnowledgeRequest> parse_knowledge_request(const json& o, const std::string& prefix, bool query_required) {
+  const std::string name = prefix.empty() ? "body" : prefix;
+  if (!o.is_object()) return wrong_type(name, "an object", o);
+  KnowledgeRequest r;
+  auto field = [&](const char* k) { return prefix.empty() ? std::string(k) : prefix + "." + k; };
+  static const std::set<std::string> known = {"collections", "collection", "query", "top_k", "alpha", "rrf",
+                                              "mmr_lambda", "filter"};
+  for (auto it = o.begin(); it != o.end(); ++it) {
+    if (!known.count(it.key())) {
+      return invalid_argument(fmt::format("unknown field '{}'", field(it.key().c_str())), field(it.key().c_str()));
+    }
+  }
+  HEARTH_TRY(string_list(o, "collections", prefix, 16, r.collections));
+  HEARTH_TRY(string_list(o, "collection", prefix, 1, r.collections));
+  if (r.collections.empty()) {
+    return invalid_argument(fmt::format("'{}' is required (one or more collection names)", field("collections")),
+                            field("collections"));
+  }
+  if (auto s = read_string(o, "query", r.query); !s) return prefixed(s.take_error(), prefix);
+  if (query_required && r.query.empty()) return invalid_argument(fmt::format("'{}' is required", field("query")), field("query"));
+  if (r.query.size() > 32768) return invalid_argument(fmt::format("'{}' is limited to 32768 bytes", field("query")), field("query"));
+  std::optional<int> top_k;
+  if (auto s = read_int(o, "top_k", top_k, 1, 50); !s) return prefixed(s.take_error(), prefix);
+  if (top_k) r.top_k = *top_k;
+  std::optional<float> alpha, lambda;
+  if (auto s = read_number(o, "alpha", alpha, 0, 1); !s) return prefixed(s.take_error(), prefix);
+  if (alpha) r.alpha = *alpha;
+  if (auto s = read_number(o, "mmr_lambda", lambda, 0, 1); !s) return prefixed(s.take_error(), prefix);
+  if (lambda) r.mmr_lambda = *lambda;
+  if (auto s = read_bool(o, "rrf", r.rrf); !s) return prefixed(s.take_error(), prefix);
+  if (auto f = o.find("filter"); f != o.end() && !f->is_null()) {
+    const std::string fp = field("filter");
+    if (!f->is_object()) return wrong_type(fp, "an object", *f);
+    for (auto it = f->begin(); it != f->end(); ++it) {
+      if (it.key() != "documents" && it.key() != "metadata") {
+        return invalid_argument(fmt::format("unknown field '{}.{}'", fp, it.key()), fp + "." + it.key());
+      }
+    }
+    HEARTH_TRY(string_list(*f, "documents", fp, 64, r.documents));
+    if (auto m = f->find("metadata"); m != f->end() && !m->is_null()) {
+      if (!m->is_object()) return wrong_type(fp + ".metadata", "an object of key: value", *m);
+      if (m->size() > 32) return invalid_argument(fmt::format("'{}.metadata' takes at most 32 keys", fp), fp + ".metadata");
+      for (auto it = m->begin(); it != m->end(); ++it) {
+        const json& v = it.value();
+        const std::string vf = fp + ".metadata." + it.key();
+        if (v.is_string()) r.metadata.emplace_back(it.key(), v.get<std::string>());
+        else if (v.is_number() || v.is_boolean()) r.metadata.emplace_back(it.key(), v.dump());
+        else return wrong_type(vf, "a string, number or boolean", v);
+      }
+    }
   }
   return r;
 }

@@ -42,10 +42,24 @@ struct GenerationOptions {
   bool ignore_eos = false;  // extension (as llama-server): keep generating past end-of-generation tokens
 };
 
+// Retrieval settings: the "knowledge" extension field of a chat request, and the body of
+// POST /v1/knowledge/search.
+struct KnowledgeRequest {
+  std::vector<std::string> collections;
+  std::string query;  // search: required; chat: empty means the last user message
+  int top_k = 5;
+  double alpha = 0.5;
+  bool rrf = false;
+  std::optional<double> mmr_lambda;
+  std::vector<std::string> documents;                          // filter: document URI globs (any)
+  std::vector<std::pair<std::string, std::string>> metadata;   // filter: key = value (all)
+};
+
 struct ChatCompletionRequest {
   GenerationOptions gen;
   std::vector<ChatMessage> messages;
   bool enable_thinking = true;
+  std::optional<KnowledgeRequest> knowledge;
 };
 
 struct CompletionRequest {
@@ -67,6 +81,9 @@ Result<nlohmann::json> parse_json_body(std::string_view body);
 Result<ChatCompletionRequest> parse_chat_request(const nlohmann::json& body);
 Result<CompletionRequest> parse_completion_request(const nlohmann::json& body);
 Result<EmbeddingRequest> parse_embedding_request(const nlohmann::json& body);
+// `prefix` names the object in errors ("knowledge" inside a chat request, "" for a search body).
+Result<KnowledgeRequest> parse_knowledge_request(const nlohmann::json& object, const std::string& prefix,
+                                                 bool query_required);
 
 // Checks that the request's token ids (logit_bias keys) exist in a vocabulary of n_vocab tokens.
 Status check_token_ids(const SamplingOverrides& s, int n_vocab);

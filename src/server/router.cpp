@@ -3,11 +3,39 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <exception>
+#include <map>
+#include <string_view>
 
 #include "server/error_mapping.h"
 
 namespace hearth {
+namespace {
+
+// Matches a route pattern against a request path segment by segment; {name} captures one segment.
+bool match_path(std::string_view pattern, std::string_view path, std::map<std::string, std::string>* params) {
+  if (pattern.find('{') == std::string_view::npos) return pattern == path;
+  while (!pattern.empty() || !path.empty()) {
+    if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return false;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+    const std::size_t pe = std::min(pattern.find('/'), pattern.size());
+    const std::size_t se = std::min(path.find('/'), path.size());
+    const std::string_view pseg = pattern.substr(0, pe), seg = path.substr(0, se);
+    if (pseg.size() > 2 && pseg.front() == '{' && pseg.back() == '}') {
+      if (seg.empty()) return false;
+      if (params) (*params)[std::string(pseg.substr(1, pseg.size() - 2))] = std::string(seg);
+    } else if (pseg != seg) {
+      return false;
+    }
+    pattern.remove_prefix(pe);
+    path.remove_prefix(se);
+  }
+  return true;
+}
+
+}  // namespace
 
 void Router::add(std::string method, std::string path, Handler handler) {
   routes_.push_back({std::move(method), std::move(path), std::move(handler)});
@@ -50,7 +78,7 @@ Task<> Router::dispatch(Exchange& ex) const {
     const Route* match = nullptr;
     bool path_known = false;
     for (const auto& r : routes_) {
-      if (r.path != req.path) continue;
+      if (!match_path(r.path, req.path, nullptr)) continue;
       path_known = true;
       if (r.method == req.method) {
         match = &r;
@@ -59,6 +87,7 @@ Task<> Router::dispatch(Exchange& ex) const {
     }
     if (match) {
       ex.context().route = match->path;
+      match_path(match->path, req.path, &ex.context().path_params);
       std::exception_ptr failure;
       try {
         co_await match->handler(ex);
@@ -77,10 +106,10 @@ Task<> Router::dispatch(Exchange& ex) const {
         if (!ex.responded()) co_await ex.respond(error_response(internal_error("internal error: " + what)));
       }
     } else if (path_known) {
-      ex.context().route = req.path;
+      ex.context().route = "method_not_allowed";
       std::string allow;
       for (const auto& r : routes_) {
-        if (r.path == req.path) allow += (allow.empty() ? "" : ", ") + r.method;
+        if (match_path(r.path, req.path, nullptr)) allow += (allow.empty() ? "" : ", ") + r.method;
       }
       HttpResponse res = error_response(
           Error{ErrorCode::kInvalidArgument, fmt::format("method {} is not allowed on {}", req.method, req.path)});

@@ -28,6 +28,8 @@ class Middleware {
 
 class Router {
  public:
+  // `path` may hold {name} segments (e.g. /v1/knowledge/collections/{collection}); they match one
+  // non-empty segment each and land in context().path_params.
   void add(std::string method, std::string path, Handler handler);
   void add_websocket(std::string path, WsHandler handler);
   void use(std::unique_ptr<Middleware> middleware);

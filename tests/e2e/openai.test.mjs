@@ -25,6 +25,8 @@ before(async () => {
 host = "127.0.0.1"
 port = 0
 port_file = "${join(dir, 'port')}"
+[knowledge]
+db = "${join(dir, 'knowledge.sqlite')}"
 [models]
 dir = "${MODELS}"
 default = "hearth-tiny-qwen2"
@@ -193,4 +195,27 @@ test('withResponse exposes the request id header', async () => {
   const rid = response.headers.get('x-request-id');
   assert.ok(rid && rid.length > 0);
   assert.equal(data.id, `chatcmpl-${rid}`);
+});
+
+test('chat with knowledge: an upload through fetch/FormData, citations through the SDK (stream too)', async () => {
+  const base = client.baseURL.replace(/\/v1$/, '');
+  const created = await fetch(`${base}/v1/knowledge/collections`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'e2e' }),
+  });
+  assert.equal(created.status, 201, await created.text());
+  const form = new FormData();
+  form.append('file', new Blob(['# Boilers\n\nIf the boiler pressure exceeds three bar, open the relief valve.']), 'boilers.md');
+  form.append('metadata', JSON.stringify({ site: 'plant-2' }));
+  const up = await fetch(`${base}/v1/knowledge/collections/e2e/documents`, { method: 'POST', body: form });
+  assert.equal(up.status, 201, await up.text());
+  const ask = { model: 'hearth-tiny-qwen2', messages: [{ role: 'user', content: 'boiler pressure above three bar?' }],
+                max_tokens: 3, temperature: 0, knowledge: { collections: ['e2e'], top_k: 1 } };
+  const out = await client.chat.completions.create(ask);
+  assert.equal(out.citations.length, 1);
+  assert.equal(out.citations[0].document, 'upload://boilers.md');
+  assert.equal(out.citations[0].index, 1);
+  const stream = await client.chat.completions.create({ ...ask, stream: true });
+  const seen = [];
+  for await (const chunk of stream) if (chunk.citations) seen.push(chunk.citations);
+  assert.deepEqual(seen, [out.citations]);
 });

@@ -1,5 +1,5 @@
 // libFuzzer: the OpenAI request parsers must never crash, hang or accept invalid values, whatever
-// the bytes. The first byte picks the endpoint.
+// the bytes. The first byte picks the endpoint (chat, completions, embeddings, knowledge search).
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
     (void)nlohmann::json::parse(error_body(json.error()));  // error bodies are always valid JSON
     return 0;
   }
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
     case 0: {
       auto r = parse_chat_request(*json);
       if (r) {
@@ -40,6 +40,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
     case 1: {
       auto r = parse_completion_request(*json);
       if (r && r->prompt.empty() && r->prompt_tokens.empty()) __builtin_trap();
+      if (!r) (void)nlohmann::json::parse(error_body(r.error()));
+      break;
+    }
+    case 3: {
+      auto r = parse_knowledge_request(*json, "", true);
+      if (r && (r->collections.empty() || r->query.empty() || r->top_k < 1 || r->top_k > 50)) __builtin_trap();
+      if (r && !(r->alpha >= 0 && r->alpha <= 1)) __builtin_trap();
       if (!r) (void)nlohmann::json::parse(error_body(r.error()));
       break;
     }

@@ -26,6 +26,7 @@ build fuzz_openai_parse "$ROOT/tests/fuzz/fuzz_openai_parse.cpp" "$S/server/open
   "$S/core/result.cpp" "$S/core/utf8.cpp"
 build fuzz_text_stream "$ROOT/tests/fuzz/fuzz_text_stream.cpp" "$S/core/utf8.cpp" "$S/engine/stop_matcher.cpp" \
   "$S/engine/reasoning_splitter.cpp"
+build fuzz_multipart "$ROOT/tests/fuzz/fuzz_multipart.cpp" "$S/server/multipart.cpp" "$S/core/result.cpp"
 build fuzz_config "$ROOT/tests/fuzz/fuzz_config.cpp" "$S/models/catalog.cpp" "$S/core/result.cpp" "$S/core/utf8.cpp"
 build fuzz_knowledge_text "$ROOT/tests/fuzz/fuzz_knowledge_text.cpp" "$S/knowledge/chunker.cpp" \
   "$S/knowledge/text_tokenizer.cpp" "$S/knowledge/extract.cpp" "$S/core/utf8.cpp" "$S/core/result.cpp" \
@@ -36,10 +37,10 @@ build fuzz_knowledge_text "$ROOT/tests/fuzz/fuzz_knowledge_text.cpp" "$S/knowled
 python3 - "$ROOT" "$OUT" <<'PY'
 import json, os, sys
 root, out = sys.argv[1], sys.argv[2]
-for name in ("openai_parse", "text_stream", "config", "knowledge_text"):
+for name in ("openai_parse", "text_stream", "config", "knowledge_text", "multipart"):
     os.makedirs(f"{out}/corpus_{name}", exist_ok=True)
 table = json.load(open(f"{root}/tests/data/malformed_requests.json"))
-ep = {"/v1/chat/completions": 0, "/v1/completions": 1, "/v1/embeddings": 2}
+ep = {"/v1/chat/completions": 0, "/v1/completions": 1, "/v1/embeddings": 2, "/v1/knowledge/search": 3}
 valid = [(0, '{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":5,"stop":["x"],"logit_bias":{"5":1},"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object"}}}}'),
          (1, '{"prompt":[1,2,3],"max_tokens":3,"echo":true}'), (2, '{"input":["a","b"],"encoding_format":"base64"}')]
 for i, c in enumerate(table):
@@ -49,11 +50,12 @@ for i, (e, b) in enumerate(valid):
 for i, s in enumerate(["<think>hmm</think>answer", "你好世界 STOP here", "\xe4\xbd\xa0<think>x", "a</think>b"]):
     open(f"{out}/corpus_text_stream/s{i}", "wb").write(bytes([4, 3]) + b"STOP" + s.encode())
 open(f"{out}/corpus_knowledge_text/doc", "wb").write(bytes([60, 12]) + "#Guide\0Intro. Dr. Smith went home! Did he?\0##安装\0运行安装程序。然后重启；好的！\0".encode() + "汉字".encode() * 80)
+open(f"{out}/corpus_multipart/upload", "wb").write(b"multipart/form-data; boundary=XyZ\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.md\"\r\nContent-Type: text/markdown\r\n\r\n# T\r\n\r\nbody\r\n--XyZ\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{}\r\n--XyZ--\r\n")
 open(f"{out}/corpus_config/default", "wb").write(open(f"{root}/config/hearth.toml", "rb").read())
 PY
 
 status=0
-for t in fuzz_openai_parse fuzz_text_stream fuzz_config fuzz_knowledge_text; do
+for t in fuzz_openai_parse fuzz_text_stream fuzz_config fuzz_knowledge_text fuzz_multipart; do
   name=${t#fuzz_}
   echo "fuzzing $t for ${SECS}s" >&2
   if ! (cd "$OUT" && ./$t -max_total_time="$SECS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \

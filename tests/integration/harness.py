@@ -61,7 +61,8 @@ def default_models(parallel=4, context_size=2048, max_queue=64):
 class Server:
     """A running `hearth serve`. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, models=None, server=None, models_section=None, extra_args=None):
+    def __init__(self, models=None, server=None, models_section=None, extra_args=None, knowledge=None,
+                 knowledge_aliases=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="hearth-it-")
         self.port_file = os.path.join(self.tmp.name, "port")
         self.log_path = os.path.join(self.tmp.name, "server.log")
@@ -72,6 +73,12 @@ class Server:
         msec.update(models_section or {})
         text = "[server]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in srv.items())
         text += "[models]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in msec.items())
+        # Every server gets its own knowledge database in its temporary directory.
+        ksec = {"db": os.path.join(self.tmp.name, "knowledge.sqlite")}
+        ksec.update(knowledge or {})
+        text += "[knowledge]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in ksec.items())
+        for alias in knowledge_aliases or []:
+            text += "[[knowledge.alias]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in alias.items())
         text += "\n".join(models if models is not None else default_models())
         self.config_path = os.path.join(self.tmp.name, "hearth.toml")
         with open(self.config_path, "w") as f:

@@ -161,5 +161,174 @@ TEST_F(KnowledgeBaseTest, SourcesAreCheckedAndCollectionsKeepTheirEmbedder) {
   EXPECT_THAT(mismatch.error().message, HasSubstr("was built with static:glove-6b-100d"));
 }
 
+TEST_F(KnowledgeBaseTest, SourceOptionsAreRecordedAndDocumentsListed) {
+  SourceOptions o;
+  o.include = "*.md,*.txt";
+  o.interval_seconds = 3600;
+  o.max_document_bytes = 300;  // network.md and storage.md are bigger
+  auto r = kb->add_source("docs", (dir / "src").string(), o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->counters.documents_added, 2u) << "printer.txt and 中文.md";
+  EXPECT_EQ(r->counters.documents_failed, 3u) << "two too big, binary.txt";
+  const auto c = store->collection("docs");
+  auto sources = store->sources(c->id);
+  ASSERT_TRUE(sources);
+  ASSERT_EQ(sources->size(), 1u);
+  EXPECT_EQ((*sources)[0].interval_seconds, 3600);
+  EXPECT_GT((*sources)[0].last_synced_at, 1700000000);
+  auto docs = store->document_infos(c->id);
+  ASSERT_TRUE(docs);
+  ASSERT_EQ(docs->size(), 2u);
+  EXPECT_THAT((*docs)[0].uri, HasSubstr("printer.txt"));
+  EXPECT_EQ((*docs)[0].title, "printer") << "a text file is titled by its name";
+  EXPECT_GT((*docs)[0].chunks, 0);
+  EXPECT_EQ((*docs)[0].metadata_json, "{}");
+  EXPECT_GT((*docs)[0].updated_at, 0);
+}
+
+TEST_F(KnowledgeBaseTest, AnnSearchFindsWhatExactSearchFinds) {
+  ASSERT_TRUE(kb->add_source("docs", (dir / "src").string(), "*.md,*.txt", ""));
+  const auto id = store->collection("docs")->id;
+  const std::string index_file = (dir / ("kb.sqlite.ann/" + std::to_string(id) + ".hnsw")).string();
+  EXPECT_FALSE(fs::exists(index_file)) << "a small collection gets no index at sync";
+  for (const char* query : {"printer driver", "storage configuration", "network release 3", "testing notes"}) {
+    SearchOptions exact;
+    exact.alpha = 1.0;
+    exact.vector_mode = VectorMode::kExact;
+    SearchOptions ann = exact;
+    ann.vector_mode = VectorMode::kAuto;
+    ann.exact_below = 0;  // forces the index
+    auto e = kb->search("docs", query, exact);
+    auto a = kb->search("docs", query, ann);
+    ASSERT_TRUE(e && a) << query;
+    ASSERT_FALSE(e->empty()) << query;
+    ASSERT_FALSE(a->empty()) << query;
+    EXPECT_EQ(a->front().hit.chunk.id, e->front().hit.chunk.id) << query;
+    EXPECT_NEAR(*a->front().semantic, *e->front().semantic, 1e-6) << query;
+  }
+  EXPECT_EQ(kb->search_counters().ann_vector_searches, 4u);
+  EXPECT_EQ(kb->search_counters().exact_vector_searches, 4u);
+  EXPECT_EQ(kb->search_counters().keyword_searches, 0u) << "alpha 1 skips BM25";
+  EXPECT_TRUE(fs::exists(index_file)) << "built on first use and saved";
+  EXPECT_EQ(kb->vector_indexes()->counters().builds, 1u);
+  SearchOptions bad;
+  bad.ef = 0;
+  EXPECT_EQ(kb->search("docs", "x", bad).error().param, "ef");
+}
+
+TEST_F(KnowledgeBaseTest, KeywordOnlySearchEmbedsNothing) {
+  ASSERT_TRUE(kb->add_source("docs", (dir / "src").string(), "*.md,*.txt", ""));
+  embedder.embedded = 0;
+  auto hits = kb->search("docs", "printer driver", SearchOptions{5, 0.0});
+  ASSERT_TRUE(hits);
+  ASSERT_FALSE(hits->empty());
+  EXPECT_EQ(embedder.embedded, 0u);
+  EXPECT_EQ(kb->search_counters().query_embeddings, 0u);
+  EXPECT_EQ(kb->search_counters().exact_vector_searches + kb->search_counters().ann_vector_searches, 0u);
+  EXPECT_EQ(kb->search_counters().keyword_searches, 1u);
+  ASSERT_TRUE(kb->search("docs", "printer driver", SearchOptions{5, 0.5}));
+  EXPECT_EQ(embedder.embedded, 1u);
+  EXPECT_EQ(kb->search_counters().keyword_searches, 2u);
+}
+
+TEST_F(KnowledgeBaseTest, AnIndexIsKeptCurrentBySyncAndDeletedWithTheCollection) {
+  ASSERT_TRUE(kb->add_source("docs", (dir / "src").string(), "*.md,*.txt", ""));
+  const auto id = store->collection("docs")->id;
+  const std::string index_file = (dir / ("kb.sqlite.ann/" + std::to_string(id) + ".hnsw")).string();
+  ASSERT_TRUE(kb->build_index("docs"));
+  ASSERT_TRUE(fs::exists(index_file));
+  const auto saves = kb->vector_indexes()->counters().saves;
+  fs::remove(dir / "src/storage.md");
+  write(dir / "src/new.md", paragraphs("kitchen", 2));
+  ASSERT_TRUE(kb->sync("docs"));
+  EXPECT_EQ(kb->vector_indexes()->counters().saves, saves + 1) << "the sync updated and saved the index";
+  SearchOptions ann;
+  ann.alpha = 1.0;
+  ann.vector_mode = VectorMode::kAnn;
+  ann.top_k = 20;
+  ann.mmr_lambda = 1.0;
+  auto hits = kb->search("docs", "storage configuration kitchen", ann);
+  ASSERT_TRUE(hits) << hits.error().message;
+  bool kitchen = false;
+  for (const SearchHit& h : *hits) {
+    EXPECT_THAT(h.hit.document_uri, ::testing::Not(HasSubstr("storage.md")));
+    kitchen = kitchen || h.hit.document_uri.find("new.md") != std::string::npos;
+  }
+  EXPECT_TRUE(kitchen);
+
+  // Another KnowledgeBase reopening the database loads the saved index.
+  auto reopened = open_sqlite_store((dir / "kb.sqlite").string());
+  ASSERT_TRUE(reopened);
+  KnowledgeBase other(**reopened, embedder, ChunkerOptions{48, 8});
+  ASSERT_TRUE(other.search("docs", "kitchen", ann));
+  EXPECT_EQ(other.vector_indexes()->counters().loads, 1u);
+  EXPECT_EQ(other.vector_indexes()->counters().vectors_added, 0u) << "it was up to date";
+
+  ASSERT_TRUE(kb->delete_collection("docs"));
+  EXPECT_FALSE(fs::exists(index_file));
+  EXPECT_EQ(kb->search("docs", "kitchen", ann).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(kb->delete_collection("docs").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(KnowledgeBaseTest, FiltersNarrowSearchByMetadataAndDocument) {
+  ASSERT_TRUE(kb->add_source("docs", (dir / "src").string(), "*.md,*.txt", ""));
+  ASSERT_TRUE(kb->put_document("docs", "upload://team/printers.md", "# Printers\n\nThe printer driver lives here.",
+                               R"({"部门":"运维","year":2024})"));
+  ASSERT_TRUE(kb->put_document("docs", "upload://team/old.md", "# Old\n\nAn old printer driver note.",
+                               R"({"部门":"研发","year":2019})"));
+  auto bad = kb->put_document("docs", "upload://x.md", "text", "[1]");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().param, "metadata");
+  auto broken = kb->put_document("docs", "upload://broken.pdf", "not a PDF at all");
+  ASSERT_TRUE(broken) << "an unreadable document is reported, not an error";
+  ASSERT_EQ(broken->errors.size(), 1u);
+  EXPECT_EQ(broken->counters.documents_failed, 1u);
+  auto again = kb->put_document("docs", "upload://team/old.md", "# Old\n\nAn old printer driver note.",
+                                R"({"部门":"研发","year":2019})");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->counters.documents_changed, 1u);
+  EXPECT_EQ(again->counters.chunks_reused, 1u) << "same text, same vector";
+  for (double alpha : {0.0, 0.5, 1.0}) {
+    SearchOptions o;
+    o.alpha = alpha;
+    o.vector_mode = VectorMode::kAnn;  // a filtered search is exact anyway
+    o.filter.metadata = {{"部门", "运维"}};
+    auto hits = kb->search("docs", "printer driver", o);
+    ASSERT_TRUE(hits) << hits.error().message;
+    ASSERT_FALSE(hits->empty()) << alpha;
+    for (const SearchHit& h : *hits) EXPECT_EQ(h.hit.document_uri, "upload://team/printers.md") << alpha;
+    EXPECT_THAT(hits->front().hit.document_metadata_json, HasSubstr("运维"));
+    o.filter.metadata.clear();
+    o.filter.documents = {"*/sub/*"};
+    hits = kb->search("docs", "printer driver", o);
+    ASSERT_TRUE(hits);
+    ASSERT_FALSE(hits->empty());
+    for (const SearchHit& h : *hits) EXPECT_THAT(h.hit.document_uri, HasSubstr("printer.txt")) << alpha;
+  }
+  EXPECT_EQ(kb->search_counters().ann_vector_searches, 0u);
+  EXPECT_EQ(kb->search_counters().exact_vector_searches, 4u);
+}
+
+TEST_F(KnowledgeBaseTest, KnowledgeBasesOnOtherConnectionsShareOneIndexCache) {
+  ASSERT_TRUE(kb->add_source("docs", (dir / "src").string(), "*.md,*.txt", ""));
+  auto shared = std::make_shared<VectorIndexCache>((dir / "kb.sqlite").string());
+  auto conn_a = open_sqlite_store((dir / "kb.sqlite").string());
+  auto conn_b = open_sqlite_store((dir / "kb.sqlite").string());
+  ASSERT_TRUE(conn_a && conn_b);
+  KnowledgeBase writer(**conn_a, embedder, ChunkerOptions{48, 8}, shared);
+  KnowledgeBase reader(**conn_b, embedder, ChunkerOptions{48, 8}, shared);
+  SearchOptions ann;
+  ann.alpha = 1.0;
+  ann.exact_below = 0;
+  ASSERT_TRUE(reader.search("docs", "printer", ann));
+  ASSERT_TRUE(writer.put_document("docs", "upload://zebra.md", "# Zebra\n\nZebra zebra stripes."));
+  // The counting embedder's bags of words: this query has the zebra chunk's exact vector.
+  auto hits = reader.search("docs", "Zebra Zebra Zebra zebra stripes", ann);
+  ASSERT_TRUE(hits);
+  ASSERT_FALSE(hits->empty());
+  EXPECT_EQ(hits->front().hit.document_uri, "upload://zebra.md");
+  EXPECT_EQ(shared->counters().builds, 1u) << "one index for both";
+}
+
 }  // namespace
 }  // namespace hearth::knowledge

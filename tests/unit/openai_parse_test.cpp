@@ -103,6 +103,9 @@ Status parse_for_endpoint(const std::string& endpoint, const std::string& body) 
   } else if (endpoint == "/v1/embeddings") {
     auto r = parse_embedding_request(*j);
     if (!r) return r.take_error();
+  } else if (endpoint == "/v1/knowledge/search") {
+    auto r = parse_knowledge_request(*j, "", true);
+    if (!r) return r.take_error();
   } else {
     return internal_error("unknown endpoint in the test table: " + endpoint);
   }
@@ -124,14 +127,15 @@ TEST(OpenAIParseTable, TableIsPresentAndWellFormed) {
     SCOPED_TRACE(c.name);
     EXPECT_FALSE(c.name.empty());
     EXPECT_TRUE(names.insert(c.name).second) << "duplicate name " << c.name;
-    EXPECT_TRUE(c.endpoint == "/v1/chat/completions" || c.endpoint == "/v1/completions" || c.endpoint == "/v1/embeddings")
+    EXPECT_TRUE(c.endpoint == "/v1/chat/completions" || c.endpoint == "/v1/completions" ||
+                c.endpoint == "/v1/embeddings" || c.endpoint == "/v1/knowledge/search")
         << c.endpoint;
     endpoints.insert(c.endpoint);
     EXPECT_LT(c.body.size(), 4096u);
     EXPECT_FALSE(c.message.empty());
     EXPECT_EQ(c.status, 400);
   }
-  EXPECT_EQ(endpoints.size(), 3u) << "every endpoint should have malformed cases";
+  EXPECT_EQ(endpoints.size(), 4u) << "every endpoint should have malformed cases";
 }
 
 class OpenAIParseMalformed : public ::testing::TestWithParam<MalformedCase> {};
