@@ -94,12 +94,50 @@ struct AddedColumn {
 };
 constexpr AddedColumn kAddedColumns[] = {
     {"collections", "revision", "INTEGER NOT NULL DEFAULT 0"},
+    {"collections", "doc_count", "INTEGER NOT NULL DEFAULT 0"},
+    {"collections", "chunk_count", "INTEGER NOT NULL DEFAULT 0"},
+    {"documents", "chunk_count", "INTEGER NOT NULL DEFAULT 0"},
     {"documents", "metadata", "TEXT NOT NULL DEFAULT '{}'"},
     {"sources", "interval_seconds", "INTEGER NOT NULL DEFAULT 0"},
     {"sources", "last_synced_at", "INTEGER NOT NULL DEFAULT 0"},
 };
 
+// Counts kept by triggers, so that reading a collection (every search does) is O(1), not a
+// count over its chunks. Chunks count into their document; documents into their collection. A
+// document's delete subtracts whatever its count still is, so this holds whether its chunks go
+// before it or after it (cascade).
+constexpr const char* kCountTriggers = R"sql(
+CREATE TRIGGER IF NOT EXISTS chunks_count_ai AFTER INSERT ON chunks BEGIN
+  UPDATE documents SET chunk_count = chunk_count + 1 WHERE id = new.document_id;
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_count_ad AFTER DELETE ON chunks BEGIN
+  UPDATE documents SET chunk_count = chunk_count - 1 WHERE id = old.document_id;
+END;
+CREATE TRIGGER IF NOT EXISTS documents_count_au AFTER UPDATE OF chunk_count ON documents BEGIN
+  UPDATE collections SET chunk_count = chunk_count + new.chunk_count - old.chunk_count WHERE id = new.collection_id;
+END;
+CREATE TRIGGER IF NOT EXISTS documents_count_ai AFTER INSERT ON documents BEGIN
+  UPDATE collections SET doc_count = doc_count + 1, chunk_count = chunk_count + new.chunk_count
+  WHERE id = new.collection_id;
+END;
+CREATE TRIGGER IF NOT EXISTS documents_count_ad AFTER DELETE ON documents BEGIN
+  UPDATE collections SET doc_count = doc_count - 1, chunk_count = chunk_count - old.chunk_count
+  WHERE id = old.collection_id;
+END;
+)sql";
+
+// Run once when the count columns were just added to an older database.
+constexpr const char* kRecount = R"sql(
+UPDATE documents SET chunk_count = (SELECT count(*) FROM chunks k WHERE k.document_id = documents.id);
+UPDATE collections SET
+  doc_count = (SELECT count(*) FROM documents d WHERE d.collection_id = collections.id),
+  chunk_count = (SELECT coalesce(sum(d.chunk_count), 0) FROM documents d WHERE d.collection_id = collections.id);
+)sql";
+
 constexpr std::size_t kMaxQueryWords = 64;
+// Keyword search matches the rarest words while their chunk counts add up to at most this (or a
+// tenth of all chunks, if more); see selective_words().
+constexpr std::int64_t kPostingsBudget = 20000;
 constexpr std::size_t kMaxFilterTerms = 64;
 
 struct DbClose {
@@ -191,12 +229,10 @@ bool valid_collection_name(const std::string& name) {
 
 // FTS5 query text: each of the query's distinct words (the first kMaxQueryWords) as a quoted
 // string, any of them matching. The cap keeps a pasted paragraph a fast query.
-std::string fts_query(TextTokenizer& tokenizer, const std::string& query) {
+// An FTS5 MATCH expression: any of the words, each quoted.
+std::string fts_match(const std::vector<std::string>& words) {
   std::string out;
-  std::unordered_set<std::string> seen;
-  for (const std::string& w : tokenizer.words(query)) {
-    if (seen.size() == kMaxQueryWords) break;
-    if (!seen.insert(w).second) continue;
+  for (const std::string& w : words) {
     if (!out.empty()) out += " OR ";
     out += '"';
     for (char c : w) {
@@ -301,6 +337,7 @@ class SqliteStore final : public KnowledgeStore {
   }
 
   Status migrate_in_transaction() {
+    bool recount = false;
     for (const AddedColumn& a : kAddedColumns) {
       Stmt s(db_.get(), "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2");
       if (!s.ok()) return db_error(db_.get(), "migrate");
@@ -309,8 +346,11 @@ class SqliteStore final : public KnowledgeStore {
       if (s.i64(0) > 0) continue;
       const std::string sql = fmt::format("ALTER TABLE {} ADD COLUMN {} {}", a.table, a.column, a.definition);
       HEARTH_TRY(exec(sql.c_str(), "migrate"));
+      if (std::string_view(a.column).ends_with("_count")) recount = true;
     }
-    return exec(kMigrations, "migrate");
+    HEARTH_TRY(exec(kMigrations, "migrate"));
+    HEARTH_TRY(exec(kCountTriggers, "create the count triggers"));
+    return recount ? exec(kRecount, "count documents and chunks") : Status{};
   }
 
   // Reserves `n` new ids of a sequence ('collections', 'chunks' or 'revisions'); returns the
@@ -386,10 +426,7 @@ class SqliteStore final : public KnowledgeStore {
 
   Result<std::vector<CollectionInfo>> query_collections(const std::string* name) {
     Stmt s(db_.get(),
-           "SELECT c.id, c.name, c.embedder, c.dimensions, "
-           "  (SELECT count(*) FROM documents d WHERE d.collection_id = c.id), "
-           "  (SELECT count(*) FROM chunks k JOIN documents d ON k.document_id = d.id WHERE d.collection_id = c.id), "
-           "  c.revision "
+           "SELECT c.id, c.name, c.embedder, c.dimensions, c.doc_count, c.chunk_count, c.revision "
            "FROM collections c WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.name");
     if (!s.ok()) return db_error(db_.get(), "list collections");
     if (name) s.bind(1, *name);
@@ -577,11 +614,49 @@ class SqliteStore final : public KnowledgeStore {
     return {};
   }
 
+  // The query's distinct words that are worth matching. BM25 ranks by rare words; a word in a
+  // large share of the chunks adds almost nothing to the ranking but makes FTS5 score every chunk
+  // it is in (a pasted paragraph's "the", "of", "which" match nearly all of them). So words are
+  // taken rarest first (document frequency from fts5vocab) while their postings fit a budget,
+  // and always the rarest two; words in no chunk are dropped.
+  Result<std::vector<std::string>> selective_words(const std::string& query) {
+    std::vector<std::string> words;
+    std::unordered_set<std::string> seen;
+    for (std::string& w : tokenizer_->words(query)) {
+      if (words.size() == kMaxQueryWords) break;
+      if (seen.insert(w).second) words.push_back(std::move(w));
+    }
+    if (words.size() <= 2) return words;
+    Stmt df(db_.get(), "SELECT doc FROM temp.chunks_vocab WHERE term = ?1");
+    Stmt total(db_.get(), "SELECT coalesce(sum(chunk_count), 0) FROM collections");
+    if (!df.ok() || !total.ok() || total.step() != SQLITE_ROW) return db_error(db_.get(), "keyword search terms");
+    const std::int64_t budget = std::max<std::int64_t>(kPostingsBudget, total.i64(0) / 10);
+    std::vector<std::pair<std::int64_t, std::string>> by_rarity;
+    for (std::string& w : words) {
+      df.reset();
+      df.bind(1, w);
+      const int rc = df.step();
+      if (rc == SQLITE_ROW && df.i64(0) > 0) by_rarity.emplace_back(df.i64(0), std::move(w));
+      else if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(db_.get(), "keyword search terms");
+    }
+    std::stable_sort(by_rarity.begin(), by_rarity.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::string> kept;
+    std::int64_t postings = 0;
+    for (auto& [n, w] : by_rarity) {
+      if (kept.size() >= 2 && postings + n > budget) break;
+      postings += n;
+      kept.push_back(std::move(w));
+    }
+    return kept;
+  }
+
   Result<std::vector<Scored>> keyword_search(std::int64_t collection_id, const std::string& query,
                                              std::size_t limit, const SearchFilter& filter) override {
     auto where = filter_sql(filter, "?2", 4);
     if (!where) return where.take_error();
-    const std::string match = fts_query(*tokenizer_, query);
+    auto words = selective_words(query);
+    if (!words) return words.take_error();
+    const std::string match = fts_match(*words);
     if (match.empty() || limit == 0) return std::vector<Scored>{};
     const std::string sql =
         "SELECT f.rowid, bm25(chunks_fts) FROM chunks_fts f JOIN chunks k ON k.id = f.rowid "
@@ -716,6 +791,9 @@ Result<std::unique_ptr<KnowledgeStore>> open_sqlite_store(const std::string& pat
   HEARTH_TRY(store->exec("PRAGMA synchronous = NORMAL", "set synchronous"));
   HEARTH_TRY(store->exec(kSchema, "create the schema"));
   HEARTH_TRY(store->migrate());
+  // Per connection (nothing is added to the file): the index's document frequency per term.
+  HEARTH_TRY(store->exec("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks_fts, row)",
+                         "create the vocabulary view"));
   return std::unique_ptr<KnowledgeStore>(std::move(store));
 }
 

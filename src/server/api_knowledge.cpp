@@ -60,6 +60,16 @@ json job_json(const rag::JobInfo& j) {
 
 json list_json(json data) { return {{"object", "list"}, {"data", std::move(data)}}; }
 
+// A render for answer(): a list of items, each through to_json.
+template <typename ToJson>
+auto list_render(ToJson to_json) {
+  return [to_json](const auto& items) {
+    json data = json::array();
+    for (const auto& i : items) data.push_back(to_json(i));
+    return list_json(std::move(data));
+  };
+}
+
 // The value of one query-string parameter (no percent-decoding: names are plain ASCII here).
 std::string query_param(const std::string& query, std::string_view name) {
   std::string_view q = query;
@@ -126,11 +136,7 @@ Task<> handle_kb_create_collection(ApiContext& api, Exchange& ex) {
 
 Task<> handle_kb_list_collections(ApiContext& api, Exchange& ex) {
   auto work = [](KnowledgeService& s) { return s.collections(); };
-  auto render = [](const auto& cs) {
-    json data = json::array();
-    for (const auto& c : cs) data.push_back(collection_json(c));
-    return list_json(std::move(data));
-  };
+  auto render = list_render(collection_json);
   co_await answer(api, ex, 200, work, render);
 }
 
@@ -151,11 +157,7 @@ Task<> handle_kb_delete_collection(ApiContext& api, Exchange& ex) {
 
 Task<> handle_kb_list_documents(ApiContext& api, Exchange& ex) {
   auto work = [n = param(ex, "collection")](KnowledgeService& s) { return s.documents(n); };
-  auto render = [](const auto& ds) {
-    json data = json::array();
-    for (const auto& d : ds) data.push_back(document_json(d));
-    return list_json(std::move(data));
-  };
+  auto render = list_render(document_json);
   co_await answer(api, ex, 200, work, render);
 }
 
@@ -214,11 +216,7 @@ Task<> handle_kb_delete_document(ApiContext& api, Exchange& ex) {
 
 Task<> handle_kb_list_sources(ApiContext& api, Exchange& ex) {
   auto work = [n = param(ex, "collection")](KnowledgeService& s) { return s.sources(n); };
-  auto render = [](const auto& ss) {
-    json data = json::array();
-    for (const auto& s : ss) data.push_back(source_json(s));
-    return list_json(std::move(data));
-  };
+  auto render = list_render(source_json);
   co_await answer(api, ex, 200, work, render);
 }
 
@@ -255,11 +253,7 @@ Task<> handle_kb_list_jobs(ApiContext& api, Exchange& ex) {
   auto work = [c = query_param(ex.request().query, "collection")](KnowledgeService& s) -> Result<std::vector<rag::JobInfo>> {
     return s.jobs(c);
   };
-  auto render = [](const auto& js) {
-    json data = json::array();
-    for (const auto& j : js) data.push_back(job_json(j));
-    return list_json(std::move(data));
-  };
+  auto render = list_render(job_json);
   co_await answer(api, ex, 200, work, render);
 }
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <tuple>
 
 #include "server/api.h"
 
@@ -64,19 +65,6 @@ Task<> handle_metrics(ApiContext& api, Exchange& ex) {
   prom_line(out, "hearth_model_loads_total", "", static_cast<double>(c.loads));
   prom_header(out, "hearth_model_load_failures_total", "counter", "Failed model loads");
   prom_line(out, "hearth_model_load_failures_total", "", static_cast<double>(c.load_failures));
-  if (api.knowledge) {
-    const auto k = api.knowledge->counters();
-    prom_header(out, "hearth_knowledge_jobs_total", "counter", "Knowledge sync jobs started");
-    prom_line(out, "hearth_knowledge_jobs_total", "", static_cast<double>(k.jobs_started));
-    prom_header(out, "hearth_knowledge_job_failures_total", "counter", "Knowledge sync jobs that failed");
-    prom_line(out, "hearth_knowledge_job_failures_total", "", static_cast<double>(k.jobs_failed));
-    prom_header(out, "hearth_knowledge_scheduled_syncs_total", "counter", "Syncs queued by source intervals");
-    prom_line(out, "hearth_knowledge_scheduled_syncs_total", "", static_cast<double>(k.scheduled_syncs));
-    prom_header(out, "hearth_knowledge_searches_total", "counter", "Knowledge searches (API and chat)");
-    prom_line(out, "hearth_knowledge_searches_total", "", static_cast<double>(k.searches));
-    prom_header(out, "hearth_knowledge_uploads_total", "counter", "Documents uploaded");
-    prom_line(out, "hearth_knowledge_uploads_total", "", static_cast<double>(k.uploads));
-  }
   prom_header(out, "hearth_model_unloads_total", "counter", "Model unloads by reason");
   prom_line(out, "hearth_model_unloads_total", "reason=\"budget\"", static_cast<double>(c.evictions));
   prom_line(out, "hearth_model_unloads_total", "reason=\"idle\"", static_cast<double>(c.idle_unloads));
@@ -105,6 +93,19 @@ Task<> handle_metrics(ApiContext& api, Exchange& ex) {
   for (const auto& f : fields) {
     prom_header(out, f.name, f.type, f.help);
     for (const auto& [model, s] : stats) prom_line(out, f.name, fmt::format("model=\"{}\"", prom_escape(model)), f.get(s));
+  }
+  if (api.knowledge) {
+    const auto k = api.knowledge->counters();
+    const std::tuple<const char*, const char*, std::uint64_t> knowledge[] = {
+        {"hearth_knowledge_jobs_total", "Knowledge sync jobs started", k.jobs_started},
+        {"hearth_knowledge_job_failures_total", "Knowledge sync jobs that failed", k.jobs_failed},
+        {"hearth_knowledge_scheduled_syncs_total", "Syncs queued by source intervals", k.scheduled_syncs},
+        {"hearth_knowledge_searches_total", "Knowledge searches (API and chat)", k.searches},
+        {"hearth_knowledge_uploads_total", "Documents uploaded", k.uploads}};
+    for (const auto& [name, help, value] : knowledge) {
+      prom_header(out, name, "counter", help);
+      prom_line(out, name, "", static_cast<double>(value));
+    }
   }
   HttpResponse r;
   r.body = std::move(out);

@@ -140,14 +140,20 @@ Result<std::vector<FormPart>> parse_multipart(std::string_view body, std::string
     if (end == std::string_view::npos) return invalid_argument("multipart body ends without its closing boundary", "body");
     FormPart part;
     std::string_view content;
+    if (end == pos) {  // the next delimiter at once: not even the blank line after headers
+      return invalid_argument(fmt::format("multipart part {} has no Content-Disposition name", parts.size()), "body");
+    }
+    // The content starts after the blank line; the delimiter's CRLF may be that blank line's
+    // (empty content), so never read before `start`.
+    auto between = [&](std::size_t start) { return end > start ? body.substr(start, end - start) : std::string_view(); };
     if (body.substr(pos, 2) == "\r\n") {  // no headers at all
-      content = body.substr(pos + 2, end - pos - 2);
+      content = between(pos + 2);
     } else {
       if (head_end == std::string_view::npos || head_end > end) {
         return invalid_argument(fmt::format("multipart part {} has no blank line after its headers", parts.size()), "body");
       }
       HEARTH_TRY(parse_part_headers(body.substr(pos, head_end - pos), part, parts.size()));
-      content = body.substr(head_end + 4, end - head_end - 4);
+      content = between(head_end + 4);
     }
     if (part.name.empty()) {
       return invalid_argument(fmt::format("multipart part {} has no Content-Disposition name", parts.size()), "body");

@@ -367,3 +367,61 @@ TEST(KnowledgeStoreFile, PersistsAcrossReopen) {
 
 }  // namespace
 }  // namespace hearth::knowledge
+
+namespace hearth::knowledge {
+namespace {
+
+TEST_F(KnowledgeStoreTest, CountsFollowAddsReplacementsAndRemovals) {
+  auto counts = [&] {
+    auto c = store->collection("docs");
+    EXPECT_TRUE(c);
+    return std::pair{c->documents, c->chunks};
+  };
+  EXPECT_EQ(counts(), (std::pair<std::int64_t, std::int64_t>{0, 0}));
+  const auto a = put("a.md", {chunk("one"), chunk("two"), chunk("three")});
+  put("b.md", {chunk("four")});
+  EXPECT_EQ(counts(), (std::pair<std::int64_t, std::int64_t>{2, 4}));
+  put("a.md", {chunk("one"), chunk("five")}, "h2");  // replaced: 3 chunks become 2
+  EXPECT_EQ(counts(), (std::pair<std::int64_t, std::int64_t>{2, 3}));
+  auto docs = store->documents(col);
+  ASSERT_TRUE(docs);
+  for (const auto& d : *docs) {
+    if (d.uri == "b.md") {
+      ASSERT_TRUE(store->remove_document(d.id));
+    }
+  }
+  EXPECT_EQ(counts(), (std::pair<std::int64_t, std::int64_t>{1, 2}));
+  (void)a;
+  // A second connection to the same file sees the same counts (they live in the database).
+  const auto path = std::filesystem::temp_directory_path() / ("hearth-counts-" + std::to_string(::getpid()) + ".sqlite");
+  {
+    auto file = open_sqlite_store(path.string());
+    ASSERT_TRUE(file);
+    auto c = (*file)->create_collection("f", "test", 3);
+    ASSERT_TRUE((*file)->put_document(c->id, {"x.md", "X", "h"}, {chunk("x"), chunk("y")}));
+    auto again = open_sqlite_store(path.string());
+    ASSERT_TRUE(again);
+    EXPECT_EQ((*again)->collection("f")->chunks, 2);
+    ASSERT_TRUE((*again)->delete_collection("f"));
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+}
+
+TEST_F(KnowledgeStoreTest, LongQueriesMatchByTheirRareWords) {
+  // 40 chunks share the common words; one also has the rare word. A pasted sentence full of
+  // common words still finds it first (common words are pruned or barely count).
+  for (int i = 0; i < 40; ++i) {
+    put("common" + std::to_string(i) + ".md", {chunk("the system of the network and the rules of the office")});
+  }
+  const auto rare = put("rare.md", {chunk("the network of the office uses a zeppelin for backups")});
+  auto hits = store->keyword_search(col, "what is the rule of the office network and the zeppelin", 5);
+  ASSERT_TRUE(hits) << hits.error().message;
+  ASSERT_FALSE(hits->empty());
+  auto first = store->chunks(std::vector<std::int64_t>{(*hits)[0].id});
+  ASSERT_TRUE(first);
+  EXPECT_EQ((*first)[0].chunk.document_id, rare);
+  EXPECT_TRUE(store->keyword_search(col, "unknownword anotherunknown thirdunknown", 5)->empty());
+}
+
+}  // namespace
+}  // namespace hearth::knowledge

@@ -70,6 +70,7 @@ TEST(Multipart, BrokenBodiesAreRejectedWithAReason) {
       {"no name", "--b\r\nContent-Disposition: form-data; filename=\"a.txt\"\r\n\r\nx\r\n--b--", "no Content-Disposition name"},
       {"no disposition", "--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--", "no Content-Disposition name"},
       {"headerless part", "--b\r\n\r\nx\r\n--b--", "no Content-Disposition name"},
+      {"delimiter right after delimiter", "--b\r\n\r\n--b\r\n" + d + "\r\n\r\nx\r\n--b--", "no Content-Disposition name"},
       {"garbage after delimiter", "--bxyz\r\n" + d + "\r\n\r\nx\r\n--b--", "not followed by CRLF"},
       {"unterminated quote", "--b\r\nContent-Disposition: form-data; name=\"file\r\n\r\nx\r\n--b--", "unterminated"},
   };
@@ -80,6 +81,17 @@ TEST(Multipart, BrokenBodiesAreRejectedWithAReason) {
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
     EXPECT_THAT(r.error().message, HasSubstr(c.message));
   }
+}
+
+TEST(Multipart, EmptyContentWhoseBlankLineIsTheDelimiters) {
+  // Found by fuzzing: "headers CRLF CRLF --b" shares one CRLF between the blank line and the
+  // delimiter; the content is empty, not the rest of the body.
+  auto parts = parse_multipart("--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n--b\r\n"
+                               "Content-Disposition: form-data; name=\"c\"\r\n\r\nxyz\r\n--b--", "b");
+  ASSERT_TRUE(parts) << parts.error().message;
+  ASSERT_EQ(parts->size(), 2u);
+  EXPECT_EQ((*parts)[0].body, "");
+  EXPECT_EQ((*parts)[1].body, "xyz");
 }
 
 TEST(Multipart, PartCountIsBounded) {
