@@ -5,6 +5,7 @@
 //        {"type":"chat","messages":[...]}   (replaces the history)
 //        {"type":"cancel"}  {"type":"reset"}
 //   out: {"type":"start"} {"type":"delta","content"|"reasoning_content"} {"type":"done",...}
+//        ("start" carries "citations" when the turn asked for knowledge)
 //        {"type":"error","error":{...}}
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -103,6 +104,8 @@ struct WsChatSession {
     msg["stream"] = true;
     auto req = parse_chat_request(msg);
     if (!req) co_return req.take_error();
+    auto grounding = co_await ground_chat(api, *req);  // sources for this turn only (not kept in history)
+    if (!grounding) co_return grounding.take_error();
     const size_t text_size = msg.dump().size();
     auto prepared = co_await prepare_request(api.blocking, text_size,
                                              [this, &r = *req](Acquire m) { return api.generation.prepare_chat(r, m); });
@@ -114,7 +117,8 @@ struct WsChatSession {
     handle = *h;
     running = true;
     ++turns;
-    const json start = {{"type", "start"}, {"id", id}, {"model", prepared->model_id}};
+    json start = {{"type", "start"}, {"id", id}, {"model", prepared->model_id}};
+    if (*grounding) start["citations"] = citations_json(**grounding);
     co_await ws.write(dump(start));
     boost::asio::co_spawn(ws.executor(), run_turn(std::move(*prepared), channel, id), boost::asio::detached);
     co_return std::nullopt;

@@ -11,7 +11,7 @@ import time
 import unittest
 import uuid
 
-from tests.integration.harness import QWEN, SLOW, Server
+from tests.integration.harness import QWEN, SLOW, Server, WebSocket
 
 ALIAS = "manuals-bot"
 
@@ -233,6 +233,18 @@ class KnowledgeApiTest(unittest.TestCase):
         self.assertTrue(via_alias["citations"][0]["document"].endswith("routers.txt"), via_alias["citations"])
         status, models = self.server.get_json("/v1/models")
         self.assertIn(ALIAS, [m["id"] for m in models["data"]])
+
+        ws = WebSocket(self.server.port, "/v1/chat/ws")
+        try:
+            ws.send_json({"type": "chat", "content": "boiler pressure above three bar?", "max_tokens": 2,
+                          "temperature": 0, "knowledge": {"collections": ["manuals"], "top_k": 2}})
+            start = ws.recv_json()
+            self.assertEqual(start["type"], "start", start)
+            self.assertTrue(start["citations"][0]["document"].endswith("boilers.md"), start)
+            while ws.recv_json()["type"] != "done":
+                pass
+        finally:
+            ws.close()
 
         status, err = self.server.post("/v1/chat/completions", {"messages": ask, "knowledge": {"collections": ["nosuch"]}})
         self.assertEqual(status, 404, err)
