@@ -396,6 +396,34 @@ Result<std::vector<Scored>> KnowledgeBase::vector_candidates(const CollectionInf
   return found;
 }
 
+Result<std::vector<double>> KnowledgeBase::rerank(const std::string& query, const SearchOptions& opt,
+                                                  std::vector<Fused>& kept, std::vector<ChunkHit>& chunks) {
+  if (reranker_ == nullptr) return invalid_argument("rerank needs a reranker: none is configured", "rerank");
+  const std::size_t m = std::min(kept.size(), std::max(opt.rerank_candidates, opt.top_k));
+  kept.resize(m);
+  chunks.resize(m);
+  std::vector<std::string> texts;
+  for (const ChunkHit& h : chunks) texts.push_back(h.chunk.text);
+  auto scores = reranker_->score(query, texts);
+  if (!scores) return scores.take_error();
+  if (scores->size() != m) return internal_error("the reranker returned a score count unlike its inputs'");
+  std::vector<std::size_t> order(m);
+  for (std::size_t i = 0; i < m; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return (*scores)[a] > (*scores)[b]; });
+  std::vector<Fused> k2;
+  std::vector<ChunkHit> c2;
+  std::vector<double> s2;
+  for (std::size_t i : order) {
+    k2.push_back(std::move(kept[i]));
+    c2.push_back(std::move(chunks[i]));
+    s2.push_back((*scores)[i]);
+  }
+  kept = std::move(k2);
+  chunks = std::move(c2);
+  return s2;
+}
+
 Result<std::vector<SearchHit>> KnowledgeBase::search(const std::string& collection, const std::string& query,
                                                      const SearchOptions& opt) {
   auto c = store_.collection(collection);
@@ -434,12 +462,23 @@ Result<std::vector<SearchHit>> KnowledgeBase::search(const std::string& collecti
   }
   std::vector<double> relevance;
   for (const Fused& f : kept) relevance.push_back(f.score);
+  std::vector<std::optional<double>> reranked(kept.size());
+  if (opt.rerank) {
+    auto r = rerank(query, opt, kept, *chunks);
+    if (!r) return r.take_error();
+    relevance = std::move(*r);
+    for (std::size_t i = 0; i < kept.size(); ++i) reranked[i] = relevance[i];
+    // MMR weighs relevance against similarity (0..1), so the raw scores are scaled to 0..1.
+    auto [lo, hi] = std::minmax_element(relevance.begin(), relevance.end());
+    const double low = relevance.empty() ? 0 : *lo, span = relevance.empty() ? 0 : *hi - *lo;
+    for (double& x : relevance) x = span > 0 ? (x - low) / span : 1.0;
+  }
   auto sim = [&](std::size_t a, std::size_t b) {
     return cosine((*chunks)[a].chunk.vector, (*chunks)[b].chunk.vector);
   };
   std::vector<SearchHit> out;
   for (std::size_t i : select_mmr(relevance, sim, opt.mmr_lambda, opt.top_k)) {
-    out.push_back({std::move((*chunks)[i]), kept[i].score, kept[i].keyword, kept[i].semantic});
+    out.push_back({std::move((*chunks)[i]), kept[i].score, kept[i].keyword, kept[i].semantic, reranked[i]});
   }
   return out;
 }

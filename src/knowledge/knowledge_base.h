@@ -45,6 +45,15 @@ class Embedder {
   virtual Result<std::vector<std::vector<float>>> embed(std::span<const std::string> texts) = 0;
 };
 
+// Scores how relevant each text is to a query (a cross-encoder such as a GGUF reranker): one
+// score per text, in order; higher is more relevant. Scores compare only within one call.
+class Reranker {
+ public:
+  virtual ~Reranker() = default;
+  virtual std::string name() const = 0;
+  virtual Result<std::vector<double>> score(const std::string& query, std::span<const std::string> texts) = 0;
+};
+
 class StaticEmbedder;
 class TextTokenizer;
 // The StaticEmbedder as an Embedder (it and the tokenizer must outlive the adapter).
@@ -97,6 +106,11 @@ struct SearchOptions {
   std::size_t exact_below = kDefaultExactBelow;  // for kAuto; 0: always the ANN index
   std::size_t ef = 100;        // ANN search breadth, 1..10000 (raised to `candidates`): recall vs speed
   SearchFilter filter;         // restricts both keyword and vector candidates
+  // Reorders the best max(rerank_candidates, top_k) fused candidates by the reranker's score
+  // before MMR (which then sees those scores, min-max scaled to 0..1); the rest are dropped.
+  // An error naming `rerank` when the KnowledgeBase has no reranker.
+  bool rerank = false;
+  std::size_t rerank_candidates = 20;
 };
 
 // What searches did, for tests and /metrics.
@@ -112,6 +126,7 @@ struct SearchHit {
   ChunkHit hit;
   double score = 0;
   std::optional<double> keyword, semantic;  // as fusion saw them
+  std::optional<double> rerank;             // the reranker's raw score, when reranked
 };
 
 class KnowledgeBase {
@@ -127,6 +142,10 @@ class KnowledgeBase {
     fetcher_ = fetcher;
     fetch_limits_ = limits;
   }
+
+  // Optional; it must outlive this object. Used by searches with SearchOptions::rerank.
+  void set_reranker(Reranker* reranker) { reranker_ = reranker; }
+  bool has_reranker() const { return reranker_ != nullptr; }
 
   Result<CollectionInfo> create_collection(const std::string& name);
   // Deletes the collection, its documents and its vector index (memory and file).
@@ -165,6 +184,10 @@ class KnowledgeBase {
   Status check_embedder(const CollectionInfo& c) const;
   Result<std::vector<Scored>> vector_candidates(const CollectionInfo& c, const std::string& query,
                                                 const SearchOptions& opt, std::size_t n);
+  // Keeps the best max(rerank_candidates, top_k) of kept/chunks (parallel), reordered by the
+  // reranker's score best first, and returns those scores in the new order.
+  Result<std::vector<double>> rerank(const std::string& query, const SearchOptions& opt, std::vector<Fused>& kept,
+                                     std::vector<ChunkHit>& chunks);
 
   // A URL source's one document, as sync sees it; false (with the error recorded) when the fetch failed.
   bool fetch_url(const std::string& url, std::size_t max_bytes, std::vector<SourceDoc>& current,
@@ -174,6 +197,7 @@ class KnowledgeBase {
   KnowledgeStore& store_;
   Embedder& embedder_;
   UrlFetcher* fetcher_ = nullptr;
+  Reranker* reranker_ = nullptr;
   FetchLimits fetch_limits_;
   Chunker chunker_;
   std::shared_ptr<VectorIndexCache> indexes_;

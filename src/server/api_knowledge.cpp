@@ -277,12 +277,14 @@ knowledge::SearchOptions search_options(const KnowledgeRequest& r) {
 
 json retrieved_json(const rag::RetrievedChunk& r) {
   const knowledge::ChunkHit& h = r.hit.hit;
-  return {{"object", "knowledge.chunk"}, {"collection", r.collection}, {"document", h.document_uri},
+  json out = {{"object", "knowledge.chunk"}, {"collection", r.collection}, {"document", h.document_uri},
           {"title", h.document_title}, {"heading_path", h.chunk.heading_path}, {"page", h.chunk.page},
           {"char_start", h.chunk.char_start}, {"char_end", h.chunk.char_end}, {"chunk_id", h.chunk.id},
           {"text", h.chunk.text}, {"score", r.hit.score},
           {"keyword_score", r.hit.keyword ? json(*r.hit.keyword) : json(nullptr)},
           {"semantic_score", r.hit.semantic ? json(*r.hit.semantic) : json(nullptr)}};
+  if (r.hit.rerank) out["rerank_score"] = *r.hit.rerank;  // only for reranked searches
+  return out;
 }
 
 }  // namespace

@@ -309,6 +309,56 @@ TEST_F(KnowledgeBaseTest, FiltersNarrowSearchByMetadataAndDocument) {
   EXPECT_EQ(kb->search_counters().exact_vector_searches, 4u);
 }
 
+// Prefers texts containing a word, and records how many texts it was asked to score.
+class PreferringReranker final : public Reranker {
+ public:
+  explicit PreferringReranker(std::string word) : word_(std::move(word)) {}
+  std::string name() const override { return "test:prefers-" + word_; }
+  Result<std::vector<double>> score(const std::string&, std::span<const std::string> texts) override {
+    scored += texts.size();
+    std::vector<double> out;
+    for (const std::string& t : texts) out.push_back(t.find(word_) != std::string::npos ? 5.0 : -5.0);
+    return out;
+  }
+  std::size_t scored = 0;
+
+ private:
+  std::string word_;
+};
+
+TEST_F(KnowledgeBaseTest, ARerankerDecidesTheOrderOfTheBestCandidates) {
+  ASSERT_TRUE(kb->put_document("docs", "upload://a.md", "# A\n\nThe printer driver lives here, printer driver."));
+  ASSERT_TRUE(kb->put_document("docs", "upload://b.md", "# B\n\nA note that mentions a printer once, zebra."));
+  SearchOptions o;
+  o.alpha = 0.0;
+  o.top_k = 2;
+  o.mmr_lambda = 1.0;
+  auto plain = kb->search("docs", "printer driver", o);
+  ASSERT_TRUE(plain) << plain.error().message;
+  ASSERT_FALSE(plain->empty());
+  EXPECT_NE(plain->front().hit.document_uri, "upload://b.md") << "the fixture must test a reordering";
+  EXPECT_FALSE(plain->front().rerank.has_value());
+
+  o.rerank = true;
+  auto none = kb->search("docs", "printer driver", o);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().param, "rerank");
+
+  PreferringReranker reranker("zebra");
+  kb->set_reranker(&reranker);
+  o.rerank_candidates = 3;
+  auto hits = kb->search("docs", "printer driver", o);
+  ASSERT_TRUE(hits) << hits.error().message;
+  ASSERT_EQ(hits->size(), 2u);
+  EXPECT_EQ(hits->front().hit.document_uri, "upload://b.md");
+  ASSERT_TRUE(hits->front().rerank.has_value());
+  EXPECT_DOUBLE_EQ(*hits->front().rerank, 5.0);
+  ASSERT_TRUE((*hits)[1].rerank.has_value());
+  EXPECT_DOUBLE_EQ(*(*hits)[1].rerank, -5.0);
+  EXPECT_LE(reranker.scored, 3u) << "only rerank_candidates are scored";
+  kb->set_reranker(nullptr);
+}
+
 TEST_F(KnowledgeBaseTest, KnowledgeBasesOnOtherConnectionsShareOneIndexCache) {
   ASSERT_TRUE(kb->add_source("docs", (dir / "src").string(), "*.md,*.txt", ""));
   auto shared = std::make_shared<VectorIndexCache>((dir / "kb.sqlite").string());
