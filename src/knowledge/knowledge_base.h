@@ -104,7 +104,7 @@ struct SearchOptions {
   std::size_t candidates = 50; // from each of keyword and vector search
   VectorMode vector_mode = VectorMode::kAuto;  // a filtered search is exact whatever this says
   std::size_t exact_below = kDefaultExactBelow;  // for kAuto; 0: always the ANN index
-  std::size_t ef = 100;        // ANN search breadth, 1..10000 (raised to `candidates`): recall vs speed
+  std::size_t ef = 200;        // ANN search breadth, 1..10000 (raised to `candidates`): recall vs speed
   SearchFilter filter;         // restricts both keyword and vector candidates
   // Reorders the best max(rerank_candidates, top_k) fused candidates by the reranker's score
   // before MMR (which then sees those scores, min-max scaled to 0..1); the rest are dropped.
