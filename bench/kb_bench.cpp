@@ -8,8 +8,8 @@
 //       that time spent in the embedder
 //   kb_bench eval    --db F --collection C --root DIR --queries TSV [--masked] [--split test]
 //       recall@1/5/10 and MRR@10 of BM25 (alpha 0), static embeddings (alpha 1), hybrid (alpha
-//       0.5, relative scores), hybrid RRF, and any --alpha given (or, with --sweep, alpha
-//       0.1..0.9); each query's rank per method goes to --ranks
+//       0.5, relative scores), hybrid RRF, and any --alpha given (or, with --sweep, alpha 0.0,
+//       0.1, ..., 1.0 and RRF); each query's rank per method goes to --ranks
 //   kb_bench latency --db F --collection C --queries TSV [--queries TSV...]
 //       search latency per mode, the modes interleaved query by query, after a warm-up
 //
@@ -67,31 +67,11 @@ void emit(const json& j) {
   std::fflush(stdout);
 }
 
-// Which vector search a search uses. SearchOptions gains a vector_mode with the ANN index; until
-// a build has it, only kDefault (the store's exact scan) can be asked for.
-enum class VectorPath { kDefault, kExact, kAnn };
-
-const char* path_name(VectorPath p) {
-  switch (p) {
-    case VectorPath::kExact: return "exact";
-    case VectorPath::kAnn: return "ann";
-    default: return "default";
-  }
-}
-
-template <class O>
-constexpr bool has_vector_modes() {
-  return requires(O o) { o.vector_mode; };
-}
-
-template <class O>
-bool set_vector_path(O& o, VectorPath p) {
-  if constexpr (requires { o.vector_mode; }) {
-    using M = decltype(o.vector_mode);
-    o.vector_mode = p == VectorPath::kExact ? M::kExact : p == VectorPath::kAnn ? M::kAnn : M::kAuto;
-    return true;
-  } else {
-    return p == VectorPath::kDefault;
+const char* mode_name(kn::VectorMode m) {
+  switch (m) {
+    case kn::VectorMode::kExact: return "exact";
+    case kn::VectorMode::kAnn: return "ann";
+    default: return "auto";
   }
 }
 
@@ -295,14 +275,14 @@ struct Method {
   kn::SearchOptions options;
 };
 
-std::vector<Method> eval_methods(double mmr, const std::vector<double>& alphas, bool sweep, VectorPath path) {
+std::vector<Method> eval_methods(double mmr, const std::vector<double>& alphas, bool sweep, kn::VectorMode mode) {
   auto make = [&](std::string name, double alpha, bool rrf) {
     kn::SearchOptions o;
     o.top_k = 10;
     o.alpha = alpha;
     o.rrf = rrf;
     o.mmr_lambda = mmr;
-    if (!set_vector_path(o, path)) die(fmt::format("this build has no vector_mode; cannot use '{}'", path_name(path)));
+    o.vector_mode = mode;
     return Method{std::move(name), o};
   };
   std::vector<Method> m;
@@ -322,7 +302,7 @@ std::vector<Method> eval_methods(double mmr, const std::vector<double>& alphas, 
 int run_eval(const std::string& db, const std::string& collection, const std::string& root_arg,
              const std::string& queries_path, const std::string& split, bool masked, double mmr,
              const std::vector<double>& alphas, bool sweep, const std::string& ranks_path, const std::string& label,
-             VectorPath path, const std::string& embeddings) {
+             kn::VectorMode mode, const std::string& embeddings) {
   Env e = open_env(db, embeddings);
   std::error_code ec;
   const std::string root = fs::weakly_canonical(fs::absolute(root_arg, ec), ec).string();
@@ -335,7 +315,7 @@ int run_eval(const std::string& db, const std::string& collection, const std::st
 
   std::ofstream ranks;
   if (!ranks_path.empty()) ranks.open(ranks_path, std::ios::app);
-  for (const Method& m : eval_methods(mmr, alphas, sweep, path)) {
+  for (const Method& m : eval_methods(mmr, alphas, sweep, mode)) {
     std::array<std::size_t, 3> hits_at{};  // @1, @5, @10
     double rr_sum = 0;
     const auto t0 = Clock::now();
@@ -357,7 +337,7 @@ int run_eval(const std::string& db, const std::string& collection, const std::st
     const double n = static_cast<double>(queries.size());
     const double s = seconds_since(t0);
     emit({{"kind", "eval"}, {"set", label}, {"split", split}, {"method", m.name}, {"alpha", m.options.alpha},
-          {"rrf", m.options.rrf}, {"mmr_lambda", m.options.mmr_lambda}, {"vector_path", path_name(path)},
+          {"rrf", m.options.rrf}, {"mmr_lambda", m.options.mmr_lambda}, {"vector_mode", mode_name(mode)},
           {"queries", queries.size()}, {"unreachable", unreachable}, {"recall@1", hits_at[0] / n},
           {"recall@5", hits_at[1] / n}, {"recall@10", hits_at[2] / n}, {"mrr@10", rr_sum / n},
           {"ms_per_query", 1000 * s / n}});
@@ -406,11 +386,10 @@ void time_components(Env& e, const kn::CollectionInfo& c, const std::string& col
     const auto qv = timed("embed query", [&] { return must(e.embedder->embed(texts), "embed"); });
     timed("store.vector_search (exact)",
           [&] { return must(e.store->vector_search(c.id, qv.front(), kCandidates), "vector search"); });
-    if constexpr (requires { e.kb->vector_indexes(); }) {
-      timed("ann index search (ef 100)", [&] {
-        return must(e.kb->vector_indexes()->search(*e.store, c, qv.front(), kCandidates, 100), "ann search");
-      });
-    }
+    timed("ann index search (default ef)", [&] {
+      const std::size_t ef = std::max(kn::SearchOptions{}.ef, kCandidates);  // as search() asks
+      return must(e.kb->vector_indexes()->search(*e.store, c, qv.front(), kCandidates, ef), "ann search");
+    });
     std::vector<std::int64_t> ids;
     for (const kn::Scored& k : keyword) ids.push_back(k.id);
     timed("store.chunks (candidates)", [&] { return must(e.store->chunks(ids), "chunks"); });
@@ -453,24 +432,21 @@ int run_latency(const std::string& db, const std::string& collection, const std:
     kn::SearchOptions options;
     std::vector<double> ms;
   };
-  auto make = [](std::string name, double alpha, VectorPath p) {
+  auto make = [](std::string name, double alpha, kn::VectorMode m) {
     kn::SearchOptions o;
     o.top_k = 10;
     o.alpha = alpha;
-    set_vector_path(o, p);
+    o.vector_mode = m;
     return Mode{std::move(name), o, {}};
   };
+  // Hybrid as shipped (vector_mode auto: the ANN index at this size) against FTS5 alone, the
+  // exact scan alone, the ANN index alone, and hybrid over the exact scan.
   std::vector<Mode> modes;
-  modes.push_back(make("fts5-only (alpha 0)", 0.0, VectorPath::kDefault));
-  if constexpr (has_vector_modes<kn::SearchOptions>()) {
-    modes.push_back(make("exact vector (alpha 1)", 1.0, VectorPath::kExact));
-    modes.push_back(make("ann vector (alpha 1)", 1.0, VectorPath::kAnn));
-    modes.push_back(make("hybrid exact (alpha 0.5)", 0.5, VectorPath::kExact));
-    modes.push_back(make("hybrid (alpha 0.5)", 0.5, VectorPath::kDefault));
-  } else {
-    modes.push_back(make("exact vector (alpha 1)", 1.0, VectorPath::kDefault));
-    modes.push_back(make("hybrid (alpha 0.5)", 0.5, VectorPath::kDefault));
-  }
+  modes.push_back(make("fts5-only (alpha 0)", 0.0, kn::VectorMode::kAuto));
+  modes.push_back(make("exact vector (alpha 1)", 1.0, kn::VectorMode::kExact));
+  modes.push_back(make("ann vector (alpha 1)", 1.0, kn::VectorMode::kAnn));
+  modes.push_back(make("hybrid exact (alpha 0.5)", 0.5, kn::VectorMode::kExact));
+  modes.push_back(make("hybrid (alpha 0.5)", 0.5, kn::VectorMode::kAuto));
   // The first search of each mode includes whatever is loaded or built on first use.
   std::vector<double> first_ms;
   for (Mode& m : modes) {
@@ -507,28 +483,38 @@ int run_latency(const std::string& db, const std::string& collection, const std:
   }
   time_components(e, info, collection, std::span(queries).subspan(warmup, n));
 
-  // ANN recall@10 against exact search: the same vector-only search (no MMR re-ranking), top 10.
-  if constexpr (has_vector_modes<kn::SearchOptions>()) {
-    Mode exact = make("", 1.0, VectorPath::kExact), ann = make("", 1.0, VectorPath::kAnn);
-    exact.options.mmr_lambda = ann.options.mmr_lambda = 1.0;
-    std::size_t found = 0, total = 0;
+  // ANN recall@10 against exact search: the same vector-only search (no MMR re-ranking), top 10,
+  // at the default search breadth and around it (ef is raised to the 50 candidates anyway).
+  {
+    Mode exact = make("", 1.0, kn::VectorMode::kExact);
+    exact.options.mmr_lambda = 1.0;
+    std::vector<std::set<std::int64_t>> truth(n);
     for (std::size_t i = 0; i < n; ++i) {
-      const std::string& q = queries[warmup + i];
-      std::set<std::int64_t> truth;
-      for (const auto& h : must(e.kb->search(collection, q, exact.options), "search")) truth.insert(h.hit.chunk.id);
-      for (const auto& h : must(e.kb->search(collection, q, ann.options), "search")) found += truth.count(h.hit.chunk.id);
-      total += truth.size();
+      for (const auto& h : must(e.kb->search(collection, queries[warmup + i], exact.options), "search")) {
+        truth[i].insert(h.hit.chunk.id);
+      }
     }
-    emit({{"kind", "ann_recall"}, {"queries", n}, {"k", 10},
-          {"recall@10", total ? static_cast<double>(found) / static_cast<double>(total) : 0.0}});
+    const std::size_t default_ef = kn::SearchOptions{}.ef;
+    std::set<std::size_t> efs = {50, 100, 200, 400, default_ef};
+    for (const std::size_t ef : efs) {
+      Mode ann = make("", 1.0, kn::VectorMode::kAnn);
+      ann.options.mmr_lambda = 1.0;
+      ann.options.ef = ef;
+      std::size_t found = 0, total = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto t0 = Clock::now();
+        const auto hits = must(e.kb->search(collection, queries[warmup + i], ann.options), "search");
+        ann.ms.push_back(1000 * seconds_since(t0));
+        for (const auto& h : hits) found += truth[i].count(h.hit.chunk.id);
+        total += truth[i].size();
+      }
+      json j = summarize(ann.ms);
+      j.update({{"kind", "ann_recall"}, {"k", 10}, {"ef", ef}, {"default", ef == default_ef},
+                {"recall@10", total ? static_cast<double>(found) / static_cast<double>(total) : 0.0}});
+      emit(j);
+    }
   }
   return 0;
-}
-
-std::string default_embeddings() {
-  if (const char* env = std::getenv("HEARTH_STATIC_EMBEDDINGS")) return env;
-  const char* home = std::getenv("HOME");
-  return fmt::format("{}/.cache/hearth/embeddings/glove-6b-100d-v1.bin", home ? home : ".");
 }
 
 }  // namespace
@@ -536,7 +522,7 @@ std::string default_embeddings() {
 int main(int argc, char** argv) {
   CLI::App app{"Hearth knowledge-base benchmark: retrieval quality, ingest throughput, query latency"};
   app.require_subcommand(1);
-  std::string db, collection, embeddings = default_embeddings();
+  std::string db, collection, embeddings = kn::default_static_embeddings_path();
   app.add_option("--embeddings", embeddings, "GloVe file (scripts/embeddings.sh)");
 
   auto* ingest = app.add_subcommand("ingest", "fresh database; add the sources; documents/s and chunks/s");
@@ -546,7 +532,7 @@ int main(int argc, char** argv) {
   ingest->add_option("--source", sources)->required();
 
   auto* eval = app.add_subcommand("eval", "recall@1/5/10 and MRR@10 per method");
-  std::string root, queries_path, split = "test", ranks_path, label, vector_path = "default";
+  std::string root, queries_path, split = "test", ranks_path, label, vector_mode = "auto";
   bool masked = false, sweep = false;
   double mmr = kn::SearchOptions{}.mmr_lambda;
   std::vector<double> alphas;
@@ -561,7 +547,8 @@ int main(int argc, char** argv) {
   eval->add_flag("--sweep", sweep, "alpha 0.0..1.0 in steps of 0.1 and RRF instead of the four methods");
   eval->add_option("--ranks", ranks_path, "append each query's rank per method (JSON lines)");
   eval->add_option("--label", label, "the set's name in the output");
-  eval->add_option("--vector", vector_path, "default, exact or ann (where SearchOptions has vector_mode)");
+  eval->add_option("--vector", vector_mode, "SearchOptions::vector_mode: auto, exact or ann")
+      ->check(CLI::IsMember({"auto", "exact", "ann"}));
 
   auto* latency = app.add_subcommand("latency", "search latency per mode, interleaved");
   std::vector<std::string> query_files;
@@ -575,11 +562,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (*ingest) return run_ingest(db, collection, sources, embeddings);
   if (*eval) {
-    const VectorPath p = vector_path == "exact" ? VectorPath::kExact
-                         : vector_path == "ann" ? VectorPath::kAnn
-                                                : VectorPath::kDefault;
+    const kn::VectorMode m = vector_mode == "exact" ? kn::VectorMode::kExact
+                             : vector_mode == "ann" ? kn::VectorMode::kAnn
+                                                    : kn::VectorMode::kAuto;
     return run_eval(db, collection, root, queries_path, split, masked, mmr, alphas, sweep, ranks_path,
-                    label.empty() ? collection : label, p, embeddings);
+                    label.empty() ? collection : label, m, embeddings);
   }
   return run_latency(db, collection, query_files, n, warmup, embeddings);
 }
