@@ -276,7 +276,7 @@ struct Method {
 };
 
 std::vector<Method> eval_methods(double mmr, const std::vector<double>& alphas, bool sweep, kn::VectorMode mode) {
-  auto make = [&](std::string name, double alpha, bool rrf) {
+  auto make = [&](std::string name, std::optional<double> alpha, bool rrf) {
     kn::SearchOptions o;
     o.top_k = 10;
     o.alpha = alpha;
@@ -293,7 +293,8 @@ std::vector<Method> eval_methods(double mmr, const std::vector<double>& alphas, 
   }
   m.push_back(make("bm25", 0.0, false));
   m.push_back(make("vector", 1.0, false));
-  m.push_back(make("hybrid", 0.5, false));
+  m.push_back(make("hybrid", std::nullopt, false));  // the collection's default alpha
+  m.push_back(make("hybrid-0.5", 0.5, false));
   m.push_back(make("rrf", 0.5, true));
   for (double a : alphas) m.push_back(make(fmt::format("hybrid-a{:.2f}", a), a, false));
   return m;
@@ -313,6 +314,7 @@ int run_eval(const std::string& db, const std::string& collection, const std::st
   const std::size_t unreachable = count_unreachable(*e.store, collection, targets);
   if (unreachable > 0) fmt::print(stderr, "  {} of {} targets have no chunk in the collection\n", unreachable, targets.size());
 
+  const double default_alpha = kn::default_alpha(must(e.store->collection(collection), "collection").embedder);
   std::ofstream ranks;
   if (!ranks_path.empty()) ranks.open(ranks_path, std::ios::app);
   for (const Method& m : eval_methods(mmr, alphas, sweep, mode)) {
@@ -336,7 +338,7 @@ int run_eval(const std::string& db, const std::string& collection, const std::st
     }
     const double n = static_cast<double>(queries.size());
     const double s = seconds_since(t0);
-    emit({{"kind", "eval"}, {"set", label}, {"split", split}, {"method", m.name}, {"alpha", m.options.alpha},
+    emit({{"kind", "eval"}, {"set", label}, {"split", split}, {"method", m.name}, {"alpha", m.options.alpha.value_or(default_alpha)},
           {"rrf", m.options.rrf}, {"mmr_lambda", m.options.mmr_lambda}, {"vector_mode", mode_name(mode)},
           {"queries", queries.size()}, {"unreachable", unreachable}, {"recall@1", hits_at[0] / n},
           {"recall@5", hits_at[1] / n}, {"recall@10", hits_at[2] / n}, {"mrr@10", rr_sum / n},
@@ -386,6 +388,9 @@ void time_components(Env& e, const kn::CollectionInfo& c, const std::string& col
     const auto qv = timed("embed query", [&] { return must(e.embedder->embed(texts), "embed"); });
     timed("store.vector_search (exact)",
           [&] { return must(e.store->vector_search(c.id, qv.front(), kCandidates), "vector search"); });
+    timed("keyword index search", [&] {
+      return must(e.kb->keyword_indexes()->search(*e.store, c, q, kCandidates), "keyword index search");
+    });
     timed("ann index search (default ef)", [&] {
       const std::size_t ef = std::max(kn::SearchOptions{}.ef, kCandidates);  // as search() asks
       return must(e.kb->vector_indexes()->search(*e.store, c, qv.front(), kCandidates, ef), "ann search");
@@ -432,21 +437,27 @@ int run_latency(const std::string& db, const std::string& collection, const std:
     kn::SearchOptions options;
     std::vector<double> ms;
   };
-  auto make = [](std::string name, double alpha, kn::VectorMode m) {
+  auto make = [](std::string name, std::optional<double> alpha, kn::VectorMode m,
+                 kn::KeywordMode k = kn::KeywordMode::kAuto) {
     kn::SearchOptions o;
     o.top_k = 10;
     o.alpha = alpha;
     o.vector_mode = m;
+    o.keyword_mode = k;
     return Mode{std::move(name), o, {}};
   };
-  // Hybrid as shipped (vector_mode auto: the ANN index at this size) against FTS5 alone, the
-  // exact scan alone, the ANN index alone, and hybrid over the exact scan.
+  // Hybrid as shipped (the auto modes: at this size the in-memory keyword index and the ANN
+  // index) against FTS5 alone, the exact vector scan alone, each index alone, and the
+  // brute-force hybrid (FTS5 and the exact scan).
+  const double alpha = kn::default_alpha(info.embedder);
   std::vector<Mode> modes;
-  modes.push_back(make("fts5-only (alpha 0)", 0.0, kn::VectorMode::kAuto));
+  modes.push_back(make("fts5-only (alpha 0)", 0.0, kn::VectorMode::kAuto, kn::KeywordMode::kFts5));
+  modes.push_back(make("keyword index (alpha 0)", 0.0, kn::VectorMode::kAuto, kn::KeywordMode::kMemory));
   modes.push_back(make("exact vector (alpha 1)", 1.0, kn::VectorMode::kExact));
   modes.push_back(make("ann vector (alpha 1)", 1.0, kn::VectorMode::kAnn));
-  modes.push_back(make("hybrid exact (alpha 0.5)", 0.5, kn::VectorMode::kExact));
-  modes.push_back(make("hybrid (alpha 0.5)", 0.5, kn::VectorMode::kAuto));
+  modes.push_back(make(fmt::format("hybrid fts5 + exact (alpha {})", alpha), alpha, kn::VectorMode::kExact,
+                       kn::KeywordMode::kFts5));
+  modes.push_back(make(fmt::format("hybrid (default alpha {})", alpha), std::nullopt, kn::VectorMode::kAuto));
   // The first search of each mode includes whatever is loaded or built on first use.
   std::vector<double> first_ms;
   for (Mode& m : modes) {

@@ -44,7 +44,9 @@ def method_name(r):
     if r["method"] == "vector":
         return "static embeddings only (alpha 1)"
     if r["method"] == "hybrid":
-        return "hybrid, relative scores, alpha 0.5 (default)"
+        return f"hybrid, relative scores, alpha {r['alpha']:.1f} (the collection's default)"
+    if r["method"] == "hybrid-0.5":
+        return "hybrid, relative scores, alpha 0.5"
     if r["method"] == "rrf":
         return "hybrid, RRF"
     if r["method"] == "hybrid-tuned":

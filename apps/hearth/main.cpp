@@ -93,7 +93,8 @@ int main(int argc, char** argv) {
   kq->add_option("collection", kb.collection, "Collection name")->required();
   kq->add_option("query", kb.query, "Query text")->required();
   kq->add_option("-k,--top-k", kb.top_k, "Results (default 5)")->check(CLI::Range(1, 100));
-  kq->add_option("--alpha", kb.alpha, "0: keyword only .. 1: semantic only (default 0.5)")->check(CLI::Range(0.0, 1.0));
+  kq->add_option("--alpha", kb.alpha, "0: keyword only .. 1: semantic only (default: 0.1 for static embeddings, else 0.5)")
+      ->check(CLI::Range(0.0, 1.0));
   kq->add_flag("--rrf", kb.rrf, "Reciprocal-rank fusion instead of relative scores");
   kq->add_flag("--json", kb.json, "JSON output");
   auto* kl = k->add_subcommand("ls", "List collections, or the documents of one");

@@ -214,7 +214,7 @@ int cmd_kb(const std::string& action, const KbArgs& a) {
   if (action == "search") {
     SearchOptions o;
     o.top_k = static_cast<std::size_t>(std::max(0, a.top_k));
-    o.alpha = a.alpha;
+    if (a.alpha >= 0) o.alpha = a.alpha;
     o.rrf = a.rrf;
     auto hits = kb.search(a.collection, a.query, o);
     if (!hits) return fail(hits.error());

@@ -17,7 +17,7 @@ struct KbArgs {
   std::string include, exclude;    // globs separated by ','
   std::string query;
   int top_k = 5;
-  double alpha = 0.5;
+  double alpha = -1;  // < 0: the collection's default (0.1 for static embeddings, else 0.5)
   bool rrf = false;
   bool json = false;
   int chunk_tokens = 256;

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -118,7 +119,16 @@ KnowledgeBase::KnowledgeBase(KnowledgeStore& store, Embedder& embedder, ChunkerO
 
 KnowledgeBase::KnowledgeBase(KnowledgeStore& store, Embedder& embedder, ChunkerOptions chunking,
                              std::shared_ptr<VectorIndexCache> indexes)
-    : store_(store), embedder_(embedder), chunker_(chunking), indexes_(std::move(indexes)) {}
+    : KnowledgeBase(store, embedder, chunking, std::move(indexes), std::make_shared<KeywordIndexCache>()) {}
+
+KnowledgeBase::KnowledgeBase(KnowledgeStore& store, Embedder& embedder, ChunkerOptions chunking,
+                             std::shared_ptr<VectorIndexCache> indexes,
+                             std::shared_ptr<KeywordIndexCache> keyword_indexes)
+    : store_(store),
+      embedder_(embedder),
+      chunker_(chunking),
+      indexes_(std::move(indexes)),
+      keyword_indexes_(std::move(keyword_indexes)) {}
 
 Result<CollectionInfo> KnowledgeBase::create_collection(const std::string& name) {
   return store_.create_collection(name, embedder_.name(), embedder_.dimensions());
@@ -129,6 +139,7 @@ Status KnowledgeBase::delete_collection(const std::string& name) {
   if (!c) return c.take_error();
   HEARTH_TRY(store_.delete_collection(name));
   indexes_->drop(c->id);
+  keyword_indexes_->drop(c->id);
   return {};
 }
 
@@ -145,10 +156,17 @@ void KnowledgeBase::maintain_index(const std::string& collection, bool changed) 
   if (!c) return;
   // An existing index is kept current; a large collection without one gets one.
   const bool big = c->chunks >= static_cast<std::int64_t>(kIndexAfterSyncMinChunks);
-  if (!(indexes_->has_index(c->id) ? changed : big)) return;
-  auto st = indexes_->refresh(store_, *c);
-  // Not fatal: the next search reconciles the index with the store again.
-  if (!st) spdlog::warn("knowledge: the vector index of '{}' is not up to date: {}", c->name, st.error().message);
+  if (indexes_->has_index(c->id) ? changed : big) {
+    auto st = indexes_->refresh(store_, *c);
+    // Not fatal: the next search reconciles the index with the store again.
+    if (!st) spdlog::warn("knowledge: the vector index of '{}' is not up to date: {}", c->name, st.error().message);
+  }
+  // The in-memory keyword index is kept current only where one exists (it is built by the first
+  // search that wants it, and lives as long as this process).
+  if (changed && keyword_indexes_->has_index(c->id)) {
+    auto st = keyword_indexes_->refresh(store_, *c);
+    if (!st) spdlog::warn("knowledge: the keyword index of '{}' is not up to date: {}", c->name, st.error().message);
+  }
 }
 
 Status KnowledgeBase::build_index(const std::string& collection) {
@@ -373,13 +391,15 @@ Status KnowledgeBase::index_document(const CollectionInfo& c, const std::string&
 }
 
 Result<std::vector<Scored>> KnowledgeBase::vector_candidates(const CollectionInfo& c, const std::string& query,
-                                                             const SearchOptions& opt, std::size_t n) {
+                                                             const SearchOptions& opt, std::size_t n,
+                                                             std::vector<float>& query_vector) {
   HEARTH_TRY(check_embedder(c));
   const std::string q[] = {query};
   ++counters_.query_embeddings;
   auto qv = embedder_.embed(q);
   if (!qv) return qv.take_error();
   if (qv->size() != 1) return internal_error("the embedder returned no vector for the query");
+  query_vector = qv->front();
   // The index cannot filter, so a filtered search scans exactly.
   const bool ann = opt.filter.empty() &&
                    (opt.vector_mode == VectorMode::kAnn ||
@@ -394,6 +414,51 @@ Result<std::vector<Scored>> KnowledgeBase::vector_candidates(const CollectionInf
   }
   if (found) std::erase_if(*found, [](const Scored& s) { return s.score <= 0; });  // unrelated or no known words
   return found;
+}
+
+double default_alpha(const std::string& embedder) { return embedder.starts_with("static:") ? 0.1 : 0.5; }
+
+bool KnowledgeBase::use_keyword_index(const CollectionInfo& c, const SearchOptions& opt) const {
+  // The in-memory index cannot filter, so a filtered search asks FTS5.
+  return opt.filter.empty() &&
+         (opt.keyword_mode == KeywordMode::kMemory ||
+          (opt.keyword_mode == KeywordMode::kAuto && c.chunks >= static_cast<std::int64_t>(opt.exact_below)));
+}
+
+Status KnowledgeBase::complete_scores(const CollectionInfo& c, const std::string& query, const SearchOptions& opt,
+                                      std::span<const float> query_vector, std::vector<Scored>& keyword,
+                                      std::vector<Scored>& semantic) {
+  std::unordered_set<std::int64_t> in_keyword, in_semantic;
+  for (const Scored& s : keyword) in_keyword.insert(s.id);
+  for (const Scored& s : semantic) in_semantic.insert(s.id);
+  std::vector<std::int64_t> need_bm25, need_cosine;
+  for (const Scored& s : semantic) {
+    if (!in_keyword.contains(s.id)) need_bm25.push_back(s.id);
+  }
+  for (const Scored& s : keyword) {
+    if (!in_semantic.contains(s.id)) need_cosine.push_back(s.id);
+  }
+  if (!need_bm25.empty()) {
+    auto scores = use_keyword_index(c, opt) ? keyword_indexes_->scores(store_, c, query, need_bm25)
+                                            : store_.keyword_scores(c.id, query, need_bm25);
+    if (!scores) return scores.take_error();
+    for (std::size_t i = 0; i < need_bm25.size(); ++i) keyword.push_back({need_bm25[i], (*scores)[i]});
+  }
+  if (!need_cosine.empty()) {
+    auto vectors = store_.chunk_vectors(need_cosine);
+    if (!vectors) return vectors.take_error();
+    // Unrelated (cosine <= 0) counts as 0, as a missing score would.
+    for (const ChunkVector& v : *vectors) semantic.push_back({v.id, std::max(0.0, cosine(query_vector, v.vector))});
+  }
+  return {};
+}
+
+Result<std::vector<Scored>> KnowledgeBase::keyword_candidates(const CollectionInfo& c, const std::string& query,
+                                                             const SearchOptions& opt, std::size_t n) {
+  ++counters_.keyword_searches;
+  if (!use_keyword_index(c, opt)) return store_.keyword_search(c.id, query, n, opt.filter);
+  ++counters_.indexed_keyword_searches;
+  return keyword_indexes_->search(store_, c, query, n);
 }
 
 Result<std::vector<double>> KnowledgeBase::rerank(const std::string& query, const SearchOptions& opt,
@@ -434,18 +499,22 @@ Result<std::vector<SearchHit>> KnowledgeBase::search(const std::string& collecti
   ++counters_.searches;
   const std::size_t n = std::max(opt.candidates, opt.top_k);
   std::vector<Scored> keyword, semantic;
-  if (opt.alpha < 1.0) {
-    ++counters_.keyword_searches;
-    auto k = store_.keyword_search(c->id, query, n, opt.filter);
+  const double alpha = opt.alpha.value_or(default_alpha(c->embedder));
+  if (alpha < 1.0) {
+    auto k = keyword_candidates(*c, query, opt, n);
     if (!k) return k.take_error();
     keyword = std::move(*k);
   }
-  if (opt.alpha > 0.0) {
-    auto v = vector_candidates(*c, query, opt, n);
+  std::vector<float> query_vector;
+  if (alpha > 0.0) {
+    auto v = vector_candidates(*c, query, opt, n, query_vector);
     if (!v) return v.take_error();
     semantic = std::move(*v);
   }
-  auto fused = opt.rrf ? fuse_rrf(keyword, semantic, opt.alpha) : fuse_weighted(keyword, semantic, opt.alpha);
+  if (opt.complete_scores && !opt.rrf && alpha > 0.0 && alpha < 1.0) {
+    HEARTH_TRY(complete_scores(*c, query, opt, query_vector, keyword, semantic));
+  }
+  auto fused = opt.rrf ? fuse_rrf(keyword, semantic, alpha) : fuse_weighted(keyword, semantic, alpha);
   if (!fused) return fused.take_error();
   if (fused->size() > n) fused->resize(n);
   std::vector<std::int64_t> ids;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <queue>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -670,6 +671,31 @@ class SqliteStore final : public KnowledgeStore {
     return all_rows<Scored>(db_.get(), s, "keyword search", [](Stmt& r) { return Scored{r.i64(0), -r.real(1)}; });
   }
 
+  Result<std::vector<double>> keyword_scores(std::int64_t, const std::string& query,
+                                             std::span<const std::int64_t> ids) override {
+    std::vector<double> out(ids.size(), 0.0);
+    auto words = selective_words(query);
+    if (!words) return words.take_error();
+    const std::string match = fts_match(*words);
+    if (match.empty() || ids.empty()) return out;
+    nlohmann::json list = nlohmann::json::array();
+    for (std::int64_t id : ids) list.push_back(id);
+    Stmt s(db_.get(),
+           "SELECT f.rowid, bm25(chunks_fts) FROM chunks_fts f WHERE chunks_fts MATCH ?1 "
+           "AND f.rowid IN (SELECT value FROM json_each(?2))");
+    if (!s.ok()) return db_error(db_.get(), "keyword scores");
+    s.bind(1, match).bind(2, list.dump());
+    auto found = all_rows<Scored>(db_.get(), s, "keyword scores", [](Stmt& r) { return Scored{r.i64(0), -r.real(1)}; });
+    if (!found) return found.take_error();
+    std::unordered_map<std::int64_t, double> by_id;
+    for (const Scored& f : *found) by_id[f.id] = f.score;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const auto it = by_id.find(ids[i]);
+      if (it != by_id.end()) out[i] = it->second;
+    }
+    return out;
+  }
+
   Result<std::vector<Scored>> vector_search(std::int64_t collection_id, std::span<const float> query,
                                             std::size_t limit, const SearchFilter& filter) override {
     auto where = filter_sql(filter, "?1", 2);
@@ -739,6 +765,31 @@ class SqliteStore final : public KnowledgeStore {
     if (!s.ok()) return db_error(db_.get(), "list vectors");
     s.bind(1, collection_id);
     return all_rows<std::int64_t>(db_.get(), s, "list vectors", [](Stmt& r) { return r.i64(0); });
+  }
+
+  Result<std::vector<std::int64_t>> chunk_ids(std::int64_t collection_id) override {
+    Stmt s(db_.get(),
+           "SELECT k.id FROM chunks k JOIN documents d ON d.id = k.document_id "
+           "WHERE d.collection_id = ?1 ORDER BY k.id");
+    if (!s.ok()) return db_error(db_.get(), "list chunks");
+    s.bind(1, collection_id);
+    return all_rows<std::int64_t>(db_.get(), s, "list chunks", [](Stmt& r) { return r.i64(0); });
+  }
+
+  Result<std::vector<std::pair<std::int64_t, std::string>>> chunk_search_texts(
+      std::span<const std::int64_t> ids) override {
+    Stmt s(db_.get(), "SELECT search_text FROM chunks WHERE id = ?1");
+    if (!s.ok()) return db_error(db_.get(), "read chunk texts");
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    out.reserve(ids.size());
+    for (std::int64_t id : ids) {
+      s.reset();
+      s.bind(1, id);
+      const int rc = s.step();
+      if (rc == SQLITE_ROW) out.emplace_back(id, s.text(0));
+      else if (rc != SQLITE_DONE) return db_error(db_.get(), "read chunk texts");
+    }
+    return out;
   }
 
   Result<std::vector<ChunkVector>> chunk_vectors(std::span<const std::int64_t> ids) override {

@@ -143,6 +143,10 @@ class KnowledgeStore {
   // by BM25 (higher is better).
   virtual Result<std::vector<Scored>> keyword_search(std::int64_t collection_id, const std::string& query,
                                                      std::size_t limit, const SearchFilter& filter = {}) = 0;
+  // The BM25 score keyword_search would give each of `ids` (chunks of the collection) for the
+  // query, in the order of `ids`; 0 for a chunk with none of its words.
+  virtual Result<std::vector<double>> keyword_scores(std::int64_t collection_id, const std::string& query,
+                                                     std::span<const std::int64_t> ids) = 0;
   // Exact: cosine similarity against every vector of the collection.
   virtual Result<std::vector<Scored>> vector_search(std::int64_t collection_id, std::span<const float> query,
                                                     std::size_t limit, const SearchFilter& filter = {}) = 0;
@@ -154,6 +158,12 @@ class KnowledgeStore {
   virtual Result<std::vector<std::int64_t>> vector_chunk_ids(std::int64_t collection_id) = 0;
   // The vectors of those of `ids` that exist and have one, in the order of `ids`.
   virtual Result<std::vector<ChunkVector>> chunk_vectors(std::span<const std::int64_t> ids) = 0;
+  // For the keyword indexes: the ids of all the collection's chunks, ascending.
+  virtual Result<std::vector<std::int64_t>> chunk_ids(std::int64_t collection_id) = 0;
+  // What BM25 sees of those of `ids` that exist (search_text: title, heading path and text), as
+  // (id, text) in the order of `ids`.
+  virtual Result<std::vector<std::pair<std::int64_t, std::string>>> chunk_search_texts(
+      std::span<const std::int64_t> ids) = 0;
 };
 
 // Opens (creating if needed) the SQLite store at `path` (":memory:" for a private one).

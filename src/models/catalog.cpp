@@ -133,7 +133,11 @@ Status parse_alias(const toml::table& t, std::size_t i, KnowledgeAlias& a) {
   HEARTH_TRY(get(t, "id", w, a.id));
   HEARTH_TRY(get(t, "model", w, a.model));
   HEARTH_TRY(get(t, "top_k", w, a.top_k));
-  HEARTH_TRY(get(t, "alpha", w, a.alpha));
+  if (t.contains("alpha")) {
+    double alpha = 0;
+    HEARTH_TRY(get(t, "alpha", w, alpha));
+    a.alpha = alpha;
+  }
   if (a.id.empty()) return invalid_argument(w + "id is required", "id");
   if (a.model.empty()) return invalid_argument(w + "model is required", "model");
   const toml::array* cols = t.get_as<toml::array>("collections");
@@ -144,7 +148,7 @@ Status parse_alias(const toml::table& t, std::size_t i, KnowledgeAlias& a) {
     a.collections.push_back(*v);
   }
   if (a.top_k < 1 || a.top_k > 50) return invalid_argument(w + "top_k must be 1..50", "top_k");
-  if (!(a.alpha >= 0 && a.alpha <= 1)) return invalid_argument(w + "alpha must be 0..1", "alpha");
+  if (a.alpha && !(*a.alpha >= 0 && *a.alpha <= 1)) return invalid_argument(w + "alpha must be 0..1", "alpha");
   return {};
 }
 

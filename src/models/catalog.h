@@ -49,7 +49,7 @@ struct KnowledgeAlias {
   std::string model;
   std::vector<std::string> collections;
   int top_k = 5;
-  double alpha = 0.5;
+  std::optional<double> alpha;  // unset: the collection's default (knowledge::default_alpha)
 };
 
 struct KnowledgeSettings {

@@ -71,10 +71,11 @@ struct KnowledgeService::Job {
 KnowledgeService::KnowledgeService(KnowledgeServiceOptions options)
     : options_(std::move(options)),
       indexes_(std::make_shared<knowledge::VectorIndexCache>(options_.db_path)),
+      keyword_indexes_(std::make_shared<knowledge::KeywordIndexCache>()),
       fetcher_(knowledge::make_curl_fetcher()) {}
 
 knowledge::KnowledgeBase KnowledgeService::knowledge_base(Session& s, knowledge::Embedder& e) {
-  knowledge::KnowledgeBase kb(*s.store, e, {}, indexes_);
+  knowledge::KnowledgeBase kb(*s.store, e, {}, indexes_, keyword_indexes_);
   knowledge::FetchLimits limits;
   limits.max_bytes = options_.max_document_bytes;
   kb.set_url_fetcher(fetcher_.get(), limits);
@@ -186,6 +187,7 @@ Status KnowledgeService::delete_collection(const std::string& name) {
   if (!c) return c.take_error();
   HEARTH_TRY((*s)->store->delete_collection(name));
   indexes_->drop(c->id);
+  keyword_indexes_->drop(c->id);
   return {};
 }
 

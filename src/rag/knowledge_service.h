@@ -6,7 +6,8 @@
 // thread with a pooled store connection; writes that take long (source syncs) run as jobs on the
 // service's one job thread, in order, so SQLite sees one writer; uploads write on the caller's
 // thread (SQLite's busy timeout orders them against the job thread). The ANN indexes are shared
-// by all connections through one VectorIndexCache.
+// by all connections through one VectorIndexCache, the in-memory keyword indexes through one
+// KeywordIndexCache.
 #pragma once
 
 #include <condition_variable>
@@ -134,6 +135,7 @@ class KnowledgeService {
 
   KnowledgeServiceOptions options_;
   std::shared_ptr<knowledge::VectorIndexCache> indexes_;
+  std::shared_ptr<knowledge::KeywordIndexCache> keyword_indexes_;
   std::unique_ptr<knowledge::UrlFetcher> fetcher_;
 
   std::mutex static_mu_;

@@ -316,7 +316,7 @@ Task<Result<std::optional<rag::Grounding>>> ground_chat(ApiContext& api, ChatCom
       KnowledgeRequest k;
       k.collections = a->collections;
       k.top_k = a->top_k;
-      k.alpha = a->alpha;
+      k.alpha = a->alpha;  // unset: each collection's default
       req.knowledge = std::move(k);
     }
     req.gen.model = a->model;

@@ -50,7 +50,7 @@ Task<> handle_models(ApiContext& api, Exchange& ex) {
     data.push_back({{"id", a.id}, {"object", "model"}, {"created", 0}, {"owned_by", "hearth"},
                     {"aliases", json::array()}, {"context_length", base ? base->load.context_size : 0},
                     {"knowledge", {{"model", a.model}, {"collections", a.collections}, {"top_k", a.top_k},
-                                   {"alpha", a.alpha}}}});
+                                   {"alpha", a.alpha ? json(*a.alpha) : json(nullptr)}}}});
   }
   const json out = {{"object", "list"}, {"data", std::move(data)}};
   co_await ex.respond(json_response(200, out.dump()));

@@ -48,7 +48,7 @@ struct KnowledgeRequest {
   std::vector<std::string> collections;
   std::string query;  // search: required; chat: empty means the last user message
   int top_k = 5;
-  double alpha = 0.5;
+  std::optional<double> alpha;  // unset: each collection's default (knowledge::default_alpha)
   bool rrf = false;
   std::optional<double> mmr_lambda;
   std::vector<std::string> documents;                          // filter: document URI globs (any)

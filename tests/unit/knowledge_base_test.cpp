@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -307,6 +309,77 @@ TEST_F(KnowledgeBaseTest, FiltersNarrowSearchByMetadataAndDocument) {
   }
   EXPECT_EQ(kb->search_counters().ann_vector_searches, 0u);
   EXPECT_EQ(kb->search_counters().exact_vector_searches, 4u);
+}
+
+TEST_F(KnowledgeBaseTest, HybridSearchScoresEveryCandidateOnBothSides) {
+  // "qwerty" is rare, so BM25 puts e.md first; f.md is near the query's vector (one of its two
+  // words and little else). With two candidates from each side (top_k), some chunk is missing
+  // from the other list unless completed.
+  ASSERT_TRUE(kb->put_document("docs", "upload://e.md", "# E\n\nqwerty lion tiger zebra giraffe elephant hippo"));
+  ASSERT_TRUE(kb->put_document("docs", "upload://f.md", "# F\n\nprinter"));
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(kb->put_document("docs", fmt::format("upload://p{}.md", i), fmt::format("# P\n\nprinter number{}", i)));
+  }
+  SearchOptions o;
+  o.alpha = 0.5;
+  o.candidates = 1;
+  o.top_k = 2;
+  o.mmr_lambda = 1.0;
+  auto hits = kb->search("docs", "printer qwerty", o);
+  ASSERT_TRUE(hits) << hits.error().message;
+  ASSERT_EQ(hits->size(), 2u);
+  for (const SearchHit& h : *hits) {
+    EXPECT_TRUE(h.keyword.has_value()) << h.hit.document_uri;
+    EXPECT_TRUE(h.semantic.has_value()) << h.hit.document_uri;
+    // Both sides are real scores: f.md has "printer" (BM25 > 0), e.md shares a word (cosine > 0).
+    EXPECT_GT(*h.keyword + *h.semantic, 0.0) << h.hit.document_uri;
+  }
+  o.complete_scores = false;
+  auto partial = kb->search("docs", "printer qwerty", o);
+  ASSERT_TRUE(partial) << partial.error().message;
+  ASSERT_EQ(partial->size(), 2u);
+  std::size_t one_sided = 0;
+  for (const SearchHit& h : *partial) one_sided += (h.keyword.has_value() != h.semantic.has_value());
+  EXPECT_GE(one_sided, 1u) << "the fixture must give each side a chunk the other does not find";
+}
+
+TEST_F(KnowledgeBaseTest, TheInMemoryKeywordIndexRanksAsFts5Does) {
+  ASSERT_TRUE(kb->add_source("docs", (dir / "src").string(), "*.md,*.txt", ""));
+  for (const char* q : {"printer driver", "storage configuration", "全文检索", "release notes testing"}) {
+    SearchOptions fts, mem;
+    fts.alpha = mem.alpha = 0.0;
+    fts.top_k = mem.top_k = 10;
+    fts.mmr_lambda = mem.mmr_lambda = 1.0;
+    fts.keyword_mode = KeywordMode::kFts5;
+    mem.keyword_mode = KeywordMode::kMemory;
+    auto a = kb->search("docs", q, fts);
+    auto b = kb->search("docs", q, mem);
+    ASSERT_TRUE(a && b);
+    ASSERT_EQ(a->size(), b->size()) << q;
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      EXPECT_EQ((*a)[i].hit.chunk.id, (*b)[i].hit.chunk.id) << q << " #" << i;
+      EXPECT_NEAR((*a)[i].score, (*b)[i].score, 1e-9) << q << " #" << i;
+    }
+  }
+  EXPECT_EQ(kb->search_counters().indexed_keyword_searches, 4u);
+  // A filtered search cannot use the index.
+  SearchOptions filtered;
+  filtered.alpha = 0.0;
+  filtered.keyword_mode = KeywordMode::kMemory;
+  filtered.filter.documents = {"*printer*"};
+  ASSERT_TRUE(kb->search("docs", "printer", filtered));
+  EXPECT_EQ(kb->search_counters().indexed_keyword_searches, 4u);
+  // The index follows deletions (the revision moved).
+  ASSERT_TRUE(kb->put_document("docs", "upload://new.md", "# New\n\nA zebra printer."));
+  SearchOptions mem;
+  mem.alpha = 0.0;
+  mem.keyword_mode = KeywordMode::kMemory;
+  auto z = kb->search("docs", "zebra", mem);
+  ASSERT_TRUE(z);
+  ASSERT_EQ(z->size(), 1u);
+  EXPECT_EQ(z->front().hit.document_uri, "upload://new.md");
+  EXPECT_EQ(default_alpha("static:glove-6b-100d"), 0.1);
+  EXPECT_EQ(default_alpha("gguf:bge-small"), 0.5);
 }
 
 // Prefers texts containing a word, and records how many texts it was asked to score.
