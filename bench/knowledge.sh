@@ -15,7 +15,9 @@
 #   --quick: 300 test and 100 dev queries per set (the full run: 1,000 and 200)
 # Environment: KB_BENCH_BUILD (build folder, default build/), KB_BENCH_WORK (corpora and
 # databases, default $HEARTH_CACHE/bench-knowledge), HEARTH_JOBS (build jobs), KB_BENCH_TEST,
-# KB_BENCH_DEV, KB_BENCH_LATENCY, KB_BENCH_WARMUP (query counts, for a smoke run).
+# KB_BENCH_DEV, KB_BENCH_LATENCY, KB_BENCH_WARMUP (query counts, for a smoke run),
+# KB_BENCH_REUSE_DBS=1 (skip ingest and reuse the databases of an earlier run: for changes to
+# search only; the summary then has no ingest table).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$HEARTH_ROOT"
@@ -71,11 +73,19 @@ ingest() {  # name source...
   note_load "ingest $name"
   "$BENCH" ingest --db "$WORK/db/$name.sqlite" --collection "$name" "${args[@]}" | tee -a "$OUT/ingest.jsonl" >/dev/null
 }
-ingest linuxdoc-rst "$LD/rst"
-ingest linuxdoc-md "$LD/titled"
-ingest linuxdoc-masked "$LD/masked"
-ingest gcide "$GC/entries"
-ingest combined "$LD/titled" "$GC/entries"
+if [[ ${KB_BENCH_REUSE_DBS:-0} == 1 ]]; then
+  for db in linuxdoc-md linuxdoc-masked gcide combined; do
+    [[ -f $WORK/db/$db.sqlite ]] || die "KB_BENCH_REUSE_DBS=1 but $WORK/db/$db.sqlite is missing: run without it once"
+  done
+  log "reusing the databases in $WORK/db (no ingest)"
+  note_load "ingest skipped (KB_BENCH_REUSE_DBS=1)"
+else
+  ingest linuxdoc-rst "$LD/rst"
+  ingest linuxdoc-md "$LD/titled"
+  ingest linuxdoc-masked "$LD/masked"
+  ingest gcide "$GC/entries"
+  ingest combined "$LD/titled" "$GC/entries"
+fi
 
 # 2. Latency over the combined collection, with short (title) and long (definition) queries.
 log "latency: $N_LATENCY queries per mode over the combined collection"

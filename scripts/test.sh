@@ -13,6 +13,7 @@ cd "$HEARTH_ROOT"
 
 bash scripts/setup.sh
 export HEARTH_MODELS="$HEARTH_ROOT/models" HEARTH_LLAMA_MODELS="$LLAMA_SRC/models" HEARTH_STATIC_EMBEDDINGS="$GLOVE_BIN"
+export HEARTH_LLAMA_SERVER="$LLAMA_BUILD/bin/llama-server"  # the reference reranker in test_knowledge_rerank
 failed=()
 run_stage() {  # name, command...
   local name=$1; shift

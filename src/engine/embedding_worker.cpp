@@ -14,7 +14,8 @@ EmbeddingWorker::EmbeddingWorker(const llama_model* model, llama_context_ptr ctx
       max_queue_(max_queue),
       n_batch_(static_cast<int>(llama_n_batch(ctx_.get()))),
       n_seq_max_(static_cast<int>(llama_n_seq_max(ctx_.get()))),
-      n_embd_(llama_model_n_embd_out(model)),
+      rank_(llama_pooling_type(ctx_.get()) == LLAMA_POOLING_TYPE_RANK),
+      n_embd_(rank_ ? static_cast<int>(llama_model_n_cls_out(model)) : llama_model_n_embd_out(model)),
       batch_(llama_batch_init(n_batch_, 0, 1)) {
   thread_ = std::thread([this] { run(); });
 }
@@ -130,6 +131,10 @@ Result<std::vector<std::vector<float>>> EmbeddingWorker::compute(const std::vect
       }
       if (e == nullptr) return internal_error("the model produced no embedding");
       std::vector<float> v(e, e + n_embd_);
+      if (rank_) {  // a reranker's classification head: raw scores, not a direction
+        out[i] = std::move(v);
+        continue;
+      }
       double norm = 0;
       for (float x : v) norm += static_cast<double>(x) * x;
       norm = std::sqrt(norm);

@@ -1,5 +1,6 @@
 // EmbeddingWorker: a thread that owns an embedding model's context and turns token sequences
-// into pooled, L2-normalized vectors, several sequences per llama_decode.
+// into pooled, L2-normalized vectors, several sequences per llama_decode. A reranker (rank
+// pooling) gives its classification head's raw outputs instead (n_cls_out floats, usually one).
 // Threading: submit() is thread-safe; the context belongs to the worker thread.
 #pragma once
 
@@ -38,6 +39,7 @@ class EmbeddingWorker {
   const int max_queue_;
   const int n_batch_;
   const int n_seq_max_;
+  const bool rank_;
   const int n_embd_;
   llama_batch batch_;
 

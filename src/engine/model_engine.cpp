@@ -325,7 +325,81 @@ Status ModelEngine::embed(std::vector<std::vector<Token>> inputs, EmbedDone done
   if (!impl_->embedder) {
     return invalid_argument("this model does not produce embeddings; use an embedding model", "model");
   }
+  if (impl_->info.pooling == "rank") {
+    return invalid_argument("this model is a reranker, not an embedding model; use it as [knowledge] reranker",
+                            "model");
+  }
   return impl_->embedder->submit(std::move(inputs), std::move(done));
+}
+
+Status ModelEngine::rerank(std::string_view query, std::span<const std::string> documents, RerankDone done) {
+  if (!impl_->embedder || impl_->info.pooling != "rank") {
+    return invalid_argument("this model is not a reranker (its pooling type must be 'rank')", "model");
+  }
+  const llama_vocab* vocab = impl_->vocab;
+  // The embedding context's size (load()): one input per sequence, whole in one batch.
+  const int ctx = impl_->options.context_size;
+  const int limit = std::min(ctx, impl_->info.n_ctx_train > 0 ? impl_->info.n_ctx_train : ctx);
+  std::vector<std::vector<Token>> inputs;
+  inputs.reserve(documents.size());
+  const char* tmpl = llama_model_chat_template(impl_->model.get(), "rerank");
+  for (const std::string& doc : documents) {
+    std::vector<Token> t;
+    if (tmpl != nullptr) {
+      std::string prompt = tmpl;
+      auto replace = [&](std::string_view key, std::string_view value) {
+        for (std::size_t at = prompt.find(key); at != std::string::npos; at = prompt.find(key, at + value.size())) {
+          prompt.replace(at, key.size(), value);
+        }
+      };
+      replace("{query}", query);
+      replace("{document}", doc);
+      auto all = tokenize(prompt, false, true);
+      if (!all) return all.take_error();
+      t = std::move(*all);
+      if (static_cast<int>(t.size()) > limit) {
+        // Cutting the end would cut the template's closing instructions: refuse, as llama-server does.
+        Error e = invalid_argument(
+            fmt::format("a query and document make {} tokens; this reranker takes {}", t.size(), limit), "input");
+        e.type_override = "context_length_exceeded";
+        return e;
+      }
+    } else {
+      auto q = tokenize(query, false, false);
+      if (!q) return q.take_error();
+      auto d = tokenize(doc, false, false);
+      if (!d) return d.take_error();
+      Token eos = llama_vocab_eos(vocab);
+      if (eos == LLAMA_TOKEN_NULL) eos = llama_vocab_sep(vocab);
+      const bool bos = llama_vocab_get_add_bos(vocab), add_eos = llama_vocab_get_add_eos(vocab),
+                 sep = llama_vocab_get_add_sep(vocab);
+      if (add_eos && eos == LLAMA_TOKEN_NULL) {
+        return invalid_argument("this reranker's vocabulary asks for an end token but has neither EOS nor SEP",
+                                "model");
+      }
+      if (bos) t.push_back(llama_vocab_bos(vocab));
+      t.insert(t.end(), q->begin(), q->end());
+      if (add_eos) t.push_back(eos);
+      if (sep) t.push_back(llama_vocab_sep(vocab));
+      const int fixed = static_cast<int>(t.size()) + (add_eos ? 1 : 0);
+      if (fixed >= limit) {
+        return invalid_argument(fmt::format("the query has {} tokens; this reranker takes {} with the document", q->size(),
+                                            limit),
+                                "query");
+      }
+      const std::size_t room = static_cast<std::size_t>(limit - fixed);
+      t.insert(t.end(), d->begin(), d->begin() + static_cast<std::ptrdiff_t>(std::min(room, d->size())));
+      if (add_eos) t.push_back(eos);
+    }
+    inputs.push_back(std::move(t));
+  }
+  return impl_->embedder->submit(std::move(inputs), [done = std::move(done)](Result<std::vector<std::vector<float>>> r) {
+    if (!r) return done(r.take_error());
+    std::vector<float> scores;
+    scores.reserve(r->size());
+    for (const auto& v : *r) scores.push_back(v.empty() ? 0.0f : v.front());
+    done(std::move(scores));
+  });
 }
 
 SchedulerStats ModelEngine::stats() const {

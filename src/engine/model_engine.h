@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +86,7 @@ struct RenderedChat {
 };
 
 using EmbedDone = std::function<void(Result<std::vector<std::vector<float>>>)>;
+using RerankDone = std::function<void(Result<std::vector<float>>)>;
 
 class ModelEngine {
  public:
@@ -103,7 +105,14 @@ class ModelEngine {
   // Generative models only.
   Result<std::shared_ptr<RequestHandle>> generate(GenerationRequest request, EventSink sink);
   // Embedding models only: one L2-normalized vector per input. `done` runs on the model thread.
+  // Reranker models (pooling "rank") are refused: use rerank().
   Status embed(std::vector<std::vector<Token>> inputs, EmbedDone done);
+  // Reranker models only: one relevance score per document (higher is more relevant), from the
+  // classification head over "query, document" as llama-server's /rerank builds it (the model's
+  // "rerank" template if it has one, else BOS query EOS SEP document EOS, each as the vocab
+  // asks). A document that would not fit the context is cut at the end. `done` runs on the
+  // model thread.
+  Status rerank(std::string_view query, std::span<const std::string> documents, RerankDone done);
 
   SchedulerStats stats() const;
   int load() const;  // requests waiting or running

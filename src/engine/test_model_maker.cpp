@@ -43,9 +43,10 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 // The loader offers every tensor an architecture may have, optional ones included; keep those a
 // real model of that family carries (no FP8 scales, classifier heads, rope factors, or biases
 // the family does not use).
-bool real_model_has(const std::string& arch, const std::string& name) {
+bool real_model_has(const std::string& arch, const std::string& name, bool reranker) {
   if (ends_with(name, ".scale") || ends_with(name, ".input_scale")) return false;
-  if (name == "rope_freqs.weight" || name.rfind("cls", 0) == 0) return false;
+  if (name.rfind("cls", 0) == 0) return reranker && arch == "bert" && name.rfind("cls.norm", 0) != 0;
+  if (name == "rope_freqs.weight") return false;
   if (arch != "bert" && ends_with(name, ".bias")) {
     return arch == "qwen2" && (ends_with(name, "attn_q.bias") || ends_with(name, "attn_k.bias") ||
                                ends_with(name, "attn_v.bias"));
@@ -55,13 +56,14 @@ bool real_model_has(const std::string& arch, const std::string& name) {
 
 struct Recorder {
   std::string arch;
+  bool reranker = false;
   std::vector<TensorShape> shapes;
 };
 
 // The loader calls this once per tensor: we only record the shapes.
 void record_tensor(ggml_tensor* t, void* ud) {
   auto* rec = static_cast<Recorder*>(ud);
-  if (!real_model_has(rec->arch, t->name)) return;
+  if (!real_model_has(rec->arch, t->name, rec->reranker)) return;
   auto* out = &rec->shapes;
   for (const auto& have : *out) {
     if (have.name == t->name) return;  // duplicated (shared) tensors appear once in the file
@@ -146,7 +148,8 @@ Result<GgufPtr> build_metadata(const TestModelSpec& spec) {
   if (a == "bert") {
     gguf_set_val_f32(meta.get(), k("attention.layer_norm_epsilon").c_str(), 1e-12f);
     gguf_set_val_bool(meta.get(), k("attention.causal").c_str(), false);
-    gguf_set_val_u32(meta.get(), k("pooling_type").c_str(), 2);  // CLS, as bge models declare
+    // CLS, as bge embedding models declare; RANK for a reranker (bge-reranker).
+    gguf_set_val_u32(meta.get(), k("pooling_type").c_str(), spec.reranker ? 4 : 2);
   } else {
     gguf_set_val_u32(meta.get(), k("attention.head_count_kv").c_str(), static_cast<uint32_t>(spec.n_head_kv));
     gguf_set_val_f32(meta.get(), k("attention.layer_norm_rms_epsilon").c_str(), 1e-6f);
@@ -213,7 +216,9 @@ Status write_random_gguf(gguf_context* meta, const std::vector<TensorShape>& sha
 
 }  // namespace
 
-std::vector<std::string> test_model_presets() { return {"qwen2", "llama3", "deepseek-r1", "bert", "qwen2-0.5b"}; }
+std::vector<std::string> test_model_presets() {
+  return {"qwen2", "llama3", "deepseek-r1", "bert", "bert-reranker", "qwen2-0.5b"};
+}
 
 Result<TestModelSpec> test_model_preset(const std::string& preset, const std::string& dir) {
   TestModelSpec s;
@@ -250,8 +255,9 @@ Result<TestModelSpec> test_model_preset(const std::string& preset, const std::st
     s.chat_template_file = t + "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja";
     return s;
   }
-  if (preset == "bert") {
-    s.name = "hearth-tiny-bert-embed";
+  if (preset == "bert" || preset == "bert-reranker") {
+    s.reranker = preset == "bert-reranker";
+    s.name = s.reranker ? "hearth-tiny-bert-reranker" : "hearth-tiny-bert-embed";
     s.vocab_file = dir + "/ggml-vocab-bert-bge.gguf";
     s.architecture = "bert";
     s.n_head_kv = s.n_head;
@@ -259,7 +265,8 @@ Result<TestModelSpec> test_model_preset(const std::string& preset, const std::st
     s.type = "f32";
     return s;
   }
-  return invalid_argument(fmt::format("unknown preset '{}' (qwen2, llama3, deepseek-r1, bert, qwen2-0.5b)", preset),
+  return invalid_argument(
+      fmt::format("unknown preset '{}' (qwen2, llama3, deepseek-r1, bert, bert-reranker, qwen2-0.5b)", preset),
                           "preset");
 }
 
@@ -273,7 +280,7 @@ Status make_test_model(const TestModelSpec& spec, const std::string& out_path, i
   if (!meta) return meta.take_error();
 
   // Ask llama.cpp which tensors this architecture and shape need (vocab-only would skip them).
-  Recorder rec{spec.architecture, {}};
+  Recorder rec{spec.architecture, spec.reranker, {}};
   {
     llama_model_params mp = llama_model_default_params();
     mp.no_alloc = true;

@@ -27,9 +27,11 @@ struct TestModelSpec {
   std::string type = "f16";  // f32, f16, q8_0, q4_k_m
   std::uint64_t seed = 42;
   float scale = 1.0f;        // weight scale; larger: peakier output distributions
+  bool reranker = false;     // bert only: rank pooling with a classification head (one score)
 };
 
-// The built-in presets: qwen2, llama3, deepseek-r1, bert (tiny) and qwen2-0.5b (benchmark size).
+// The built-in presets: qwen2, llama3, deepseek-r1, bert, bert-reranker (tiny) and qwen2-0.5b
+// (benchmark size).
 Result<TestModelSpec> test_model_preset(const std::string& preset, const std::string& llama_models_dir);
 std::vector<std::string> test_model_presets();
 

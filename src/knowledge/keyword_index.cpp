@@ -114,6 +114,7 @@ double KeywordIndex::norm(std::uint32_t slot) const {
 }
 
 std::vector<Scored> KeywordIndex::search(std::span<const std::string> words, std::size_t k) const {
+  if (slot_of_.empty()) return {};
   const std::vector<Term> terms = query_terms(words);
   if (terms.empty() || k == 0) return {};
   const double avg = static_cast<double>(total_length_) / static_cast<double>(slot_of_.size());
@@ -125,12 +126,14 @@ std::vector<Scored> KeywordIndex::search(std::span<const std::string> words, std
       const double tf = p.tf;
       const double norm = kK1 * (1.0 - kB + kB * static_cast<double>(length_[p.slot]) / avg);
       if (acc[p.slot] == 0.0) touched.push_back(p.slot);
-      acc[p.slot] += t.idf * tf * (kK1 + 1.0) / (tf + norm);
+      acc[p.slot] += t.idf * ((tf * (kK1 + 1.0)) / (tf + norm));  // FTS5's order of operations
     }
   }
   std::vector<Scored> hits;
   hits.reserve(touched.size());
-  for (std::uint32_t s : touched) hits.push_back({id_of_[s], acc[s]});
+  for (std::uint32_t s : touched) {
+    if (id_of_[s] != 0) hits.push_back({id_of_[s], acc[s]});  // removed, not yet compacted: skip
+  }
   auto better = [](const Scored& a, const Scored& b) { return a.score > b.score || (a.score == b.score && a.id < b.id); };
   if (hits.size() > k) {
     std::nth_element(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(k), hits.end(), better);
@@ -142,22 +145,22 @@ std::vector<Scored> KeywordIndex::search(std::span<const std::string> words, std
 
 std::vector<double> KeywordIndex::scores(std::span<const std::string> words, std::span<const std::int64_t> ids) const {
   std::vector<double> out(ids.size(), 0.0);
+  if (slot_of_.empty()) return out;
   const std::vector<Term> terms = query_terms(words);
   if (terms.empty()) return out;
-  // slot -> positions in `ids` (an id may be asked for twice).
-  std::unordered_map<std::uint32_t, std::vector<std::size_t>> wanted;
+  // Posting lists are in slot order (slots are handed out ascending; compact() keeps the order),
+  // so each wanted chunk is a binary search per term, not a walk over common words' postings.
+  auto by_slot = [](const Posting& p, std::uint32_t slot) { return p.slot < slot; };
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const auto it = slot_of_.find(ids[i]);
-    if (it != slot_of_.end()) wanted[it->second].push_back(i);
-  }
-  if (wanted.empty()) return out;
-  for (const Term& t : terms) {
-    for (const Posting& p : lists_[t.id]) {
-      const auto it = wanted.find(p.slot);
-      if (it == wanted.end()) continue;
-      const double tf = p.tf;
-      const double s = t.idf * tf * (kK1 + 1.0) / (tf + norm(p.slot));
-      for (std::size_t i : it->second) out[i] += s;
+    if (it == slot_of_.end()) continue;
+    const std::uint32_t slot = it->second;
+    for (const Term& t : terms) {
+      const auto& list = lists_[t.id];
+      const auto p = std::lower_bound(list.begin(), list.end(), slot, by_slot);
+      if (p == list.end() || p->slot != slot) continue;
+      const double tf = p->tf;
+      out[i] += t.idf * ((tf * (kK1 + 1.0)) / (tf + norm(slot)));
     }
   }
   return out;
@@ -180,6 +183,12 @@ KeywordIndexCache::~KeywordIndexCache() = default;
 
 std::shared_ptr<KeywordIndexCache::Entry> KeywordIndexCache::entry(std::int64_t collection_id) {
   std::lock_guard lock(mu_);
+  if (dropped_.contains(collection_id)) {
+    // A search that read the collection before it was deleted: answer "deleted", keep nothing.
+    auto gone = std::make_shared<Entry>();
+    gone->forgotten = true;
+    return gone;
+  }
   auto& e = entries_[collection_id];
   if (!e) e = std::make_shared<Entry>();
   return e;
@@ -194,7 +203,7 @@ Result<std::vector<Scored>> KeywordIndexCache::search(KnowledgeStore& store, con
   auto e = entry(c.id);
   {
     std::shared_lock lock(e->mu);
-    if (e->index && e->index->revision() == c.revision) return e->index->search(words, k);
+    if (e->index && e->index->revision() >= c.revision) return e->index->search(words, k);
   }
   {
     std::unique_lock lock(e->mu);
@@ -213,7 +222,7 @@ Result<std::vector<double>> KeywordIndexCache::scores(KnowledgeStore& store, con
   auto e = entry(c.id);
   {
     std::shared_lock lock(e->mu);
-    if (e->index && e->index->revision() == c.revision) return e->index->scores(words, ids);
+    if (e->index && e->index->revision() >= c.revision) return e->index->scores(words, ids);
   }
   {
     std::unique_lock lock(e->mu);
@@ -232,17 +241,19 @@ Status KeywordIndexCache::refresh(KnowledgeStore& store, const CollectionInfo& c
 
 Status KeywordIndexCache::bring_up_to_date(KnowledgeStore& store, const CollectionInfo& c, Entry& e) {
   if (e.forgotten) return not_found(fmt::format("collection '{}' was deleted", c.name));
-  if (e.index && e.index->revision() == c.revision) return {};
-  if (!e.index) {
-    e.index = std::make_unique<KeywordIndex>();
-    ++counters_->builds;
-  }
+  if (e.index && e.index->revision() >= c.revision) return {};  // revisions only grow
   ++counters_->reconciliations;
   auto tokenizer = thread_tokenizer();
   if (!tokenizer) return tokenizer.take_error();
   auto live = store.chunk_ids(c.id);
   if (!live) return live.take_error();
-  KeywordIndex& index = *e.index;
+  // A first build fills a fresh index that is installed only when complete.
+  std::unique_ptr<KeywordIndex> fresh;
+  if (!e.index) {
+    fresh = std::make_unique<KeywordIndex>();
+    ++counters_->builds;
+  }
+  KeywordIndex& index = fresh ? *fresh : *e.index;
   const std::vector<std::int64_t> have = index.ids();
   std::vector<std::int64_t> missing, gone;
   std::set_difference(live->begin(), live->end(), have.begin(), have.end(), std::back_inserter(missing));
@@ -266,6 +277,7 @@ Status KeywordIndexCache::bring_up_to_date(KnowledgeStore& store, const Collecti
   }
   index.compact();
   index.set_revision(c.revision);
+  if (fresh) e.index = std::move(fresh);
   return {};
 }
 
@@ -285,11 +297,13 @@ void KeywordIndexCache::drop(std::int64_t collection_id) {
   std::shared_ptr<Entry> e;
   {
     std::lock_guard lock(mu_);
+    dropped_.insert(collection_id);
     const auto it = entries_.find(collection_id);
     if (it == entries_.end()) return;
     e = it->second;
     entries_.erase(it);
   }
+  if (!e) return;
   std::unique_lock lock(e->mu);  // waits for searches and updates in flight
   e->forgotten = true;
   e->index.reset();

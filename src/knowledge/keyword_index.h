@@ -8,12 +8,15 @@
 // over every query word, with FTS5's formula (k1 1.2, b 0.75, idf ln((N - n + 0.5) / (n + 0.5)),
 // at least 1e-6), in about a millisecond. Tokens come from the same TextTokenizer that FTS5's
 // 'hearth' tokenizer uses, over the same search_text, so for a database holding one collection
-// the scores equal FTS5's bm25() (negated); with several, N and the average length are the
-// collection's own rather than the whole table's.
+// the scores equal FTS5's bm25() (negated) up to floating-point rounding; with several, N and the
+// average length are the collection's own rather than the whole table's. Unlike the store's FTS5
+// search, which keeps only a query's rarest words within a postings budget, every query word
+// counts here.
 //
 // It is rebuilt from the store, never saved: KeywordIndexCache loads a collection's index on
 // first use and reconciles it with the store (chunk ids are never reused, so equal ids mean
-// equal text) whenever the collection's revision moved, as VectorIndexCache does for vectors.
+// equal text) whenever the collection's revision moved past the one it reflects (revisions only
+// grow), as VectorIndexCache does for vectors.
 // Memory: about 8 bytes per distinct (word, chunk) pair plus the vocabulary; ~110 MB for the
 // 171k-chunk benchmark collection.
 //
@@ -27,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -78,14 +82,14 @@ class KeywordIndex {
   double norm(std::uint32_t slot) const;  // k1 x (1 - b + b x length / average length)
 
   std::unordered_map<std::string, std::uint32_t> vocabulary_;
-  std::vector<std::vector<Posting>> lists_;  // by term id
+  std::vector<std::vector<Posting>> lists_;  // by term id, each in ascending slot order
   std::vector<std::int64_t> id_of_;          // by slot; 0: removed
   std::vector<std::uint32_t> length_;        // by slot: tokens in the chunk
   std::unordered_map<std::int64_t, std::uint32_t> slot_of_;
   std::uint64_t total_length_ = 0;  // of the live chunks
   std::size_t postings_ = 0;
   bool stale_ = false;  // removals since the last compact()
-  std::int64_t revision_ = 0;
+  std::int64_t revision_ = -1;  // none yet (a store's revisions start at 0)
 };
 
 struct KeywordIndexCounters {
@@ -126,6 +130,7 @@ class KeywordIndexCache {
 
   mutable std::mutex mu_;  // guards entries_
   std::map<std::int64_t, std::shared_ptr<Entry>> entries_;
+  std::set<std::int64_t> dropped_;  // deleted collections (ids are never reused)
   struct AtomicCounters;
   std::unique_ptr<AtomicCounters> counters_;
 };

@@ -158,7 +158,7 @@ Status parse_knowledge(const toml::table* k, const std::string& base_dir, Config
   if (!k) return {};
   const std::string w = "knowledge.";
   HEARTH_TRY(check_keys(*k, {"enabled", "db", "static_embeddings", "max_upload_mb", "scheduler_tick_seconds",
-                             "max_queued_jobs", "alias"}, w));
+                             "max_queued_jobs", "reranker", "alias"}, w));
   HEARTH_TRY(get(*k, "enabled", w, c.knowledge.enabled));
   std::string db, emb;
   HEARTH_TRY(get(*k, "db", w, db));
@@ -173,6 +173,12 @@ Status parse_knowledge(const toml::table* k, const std::string& base_dir, Config
   }
   HEARTH_TRY(get(*k, "scheduler_tick_seconds", w, c.knowledge.scheduler_tick_seconds));
   HEARTH_TRY(get(*k, "max_queued_jobs", w, c.knowledge.max_queued_jobs));
+  HEARTH_TRY(get(*k, "reranker", w, c.knowledge.reranker));
+  if (!c.knowledge.reranker.empty() && !c.find(c.knowledge.reranker)) {
+    return invalid_argument(
+        fmt::format("knowledge.reranker names model '{}', which is not in the catalog", c.knowledge.reranker),
+        "reranker");
+  }
   if (c.knowledge.scheduler_tick_seconds < 1) {
     return invalid_argument("knowledge.scheduler_tick_seconds must be at least 1", "scheduler_tick_seconds");
   }

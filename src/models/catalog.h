@@ -59,6 +59,7 @@ struct KnowledgeSettings {
   std::size_t max_upload_bytes = 64u << 20; // one uploaded document
   int scheduler_tick_seconds = 15;          // how often due source syncs are looked for
   int max_queued_jobs = 64;
+  std::string reranker;                     // a catalog model with rank pooling, for "rerank": true; empty: none
   std::vector<KnowledgeAlias> aliases;
   const KnowledgeAlias* find_alias(std::string_view name) const;
 };

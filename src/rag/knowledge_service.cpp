@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "knowledge/embedders/embedder_factory.h"
+#include "knowledge/embedders/model_reranker.h"
 #include "knowledge/fetch/curl_fetcher.h"
 #include "knowledge/static_embedder.h"
 #include "knowledge/text_tokenizer.h"
@@ -79,6 +80,7 @@ knowledge::KnowledgeBase KnowledgeService::knowledge_base(Session& s, knowledge:
   knowledge::FetchLimits limits;
   limits.max_bytes = options_.max_document_bytes;
   kb.set_url_fetcher(fetcher_.get(), limits);
+  if (reranker_) kb.set_reranker(reranker_.get());
   return kb;
 }
 
@@ -91,6 +93,12 @@ Result<std::unique_ptr<KnowledgeService>> KnowledgeService::open(KnowledgeServic
     if (ec) return unavailable(fmt::format("knowledge: cannot create {}: {}", dir.string(), ec.message()));
   }
   std::unique_ptr<KnowledgeService> svc(new KnowledgeService(std::move(options)));
+  if (!svc->options_.reranker.empty()) {
+    if (svc->options_.registry == nullptr) return invalid_argument("knowledge: a reranker needs the model registry");
+    auto r = knowledge::ModelReranker::create(*svc->options_.registry, svc->options_.reranker);
+    if (!r) return r.take_error();
+    svc->reranker_ = std::move(*r);
+  }
   auto first = svc->lease();  // opens (and creates) the database now, so a bad path fails at start-up
   if (!first) return first.take_error();
   return svc;
@@ -313,7 +321,34 @@ KnowledgeService::Counters KnowledgeService::counters() const {
   return counters_;
 }
 
+void KnowledgeService::warm_indexes() {
+  auto s = lease();
+  if (!s) return;
+  auto all = (*s)->store->list_collections();
+  if (!all) return;
+  for (const knowledge::CollectionInfo& c : *all) {
+    if (c.chunks < static_cast<std::int64_t>(knowledge::kDefaultExactBelow)) continue;
+    {
+      std::lock_guard lock(jobs_mu_);
+      if (stopping_) return;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    auto k = keyword_indexes_->refresh(*(*s)->store, c);
+    auto v = indexes_->refresh(*(*s)->store, c);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    if (!k || !v) {
+      spdlog::warn("knowledge: indexes of '{}' not ready ({}); the first search builds them", c.name,
+                   !k ? k.error().message : v.error().message);
+    } else {
+      spdlog::info("knowledge: indexes of '{}' ({} chunks) ready in {} ms", c.name, c.chunks, ms.count());
+    }
+  }
+}
+
 void KnowledgeService::job_loop() {
+  // Large collections' in-memory keyword indexes and ANN indexes are made before the first job,
+  // so the first searches do not wait for them (~10 s per 170k chunks).
+  warm_indexes();
   auto next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(options_.scheduler_tick_seconds);
   std::unique_lock lock(jobs_mu_);
   while (!stopping_) {

@@ -42,6 +42,7 @@ struct KnowledgeServiceOptions {
   std::size_t max_queued_jobs = 64;
   std::size_t job_history = 200;     // finished jobs kept for GET /jobs
   ModelRegistry* registry = nullptr; // for gguf:<model> embedders; may be null
+  std::string reranker;              // a catalog model id (needs the registry); empty: none
 };
 
 enum class JobState { kQueued, kRunning, kSucceeded, kFailed };
@@ -127,6 +128,7 @@ class KnowledgeService {
   Result<knowledge::Embedder*> embedder_for(Session& s, const knowledge::CollectionInfo& c);
   Result<JobInfo> enqueue(std::shared_ptr<Job> job);
   void job_loop();
+  void warm_indexes();
   void run_job(Job& job);
   void schedule_due_sources();
 
@@ -140,6 +142,7 @@ class KnowledgeService {
 
   std::mutex static_mu_;
   std::unique_ptr<knowledge::StaticEmbedder> static_embedder_;  // loaded on first use
+  std::unique_ptr<knowledge::Reranker> reranker_;  // thread-safe; null without [knowledge] reranker
 
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<Session>> idle_;

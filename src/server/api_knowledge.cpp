@@ -269,6 +269,7 @@ knowledge::SearchOptions search_options(const KnowledgeRequest& r) {
   o.top_k = static_cast<std::size_t>(r.top_k);
   o.alpha = r.alpha;
   o.rrf = r.rrf;
+  o.rerank = r.rerank;
   if (r.mmr_lambda) o.mmr_lambda = *r.mmr_lambda;
   o.filter.documents = r.documents;
   o.filter.metadata = r.metadata;

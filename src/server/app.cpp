@@ -99,6 +99,7 @@ int run_server(const Config& config) {
     ko.scheduler_tick_seconds = config.knowledge.scheduler_tick_seconds;
     ko.max_queued_jobs = static_cast<std::size_t>(config.knowledge.max_queued_jobs);
     ko.registry = &registry;
+    ko.reranker = config.knowledge.reranker;
     auto opened = rag::KnowledgeService::open(ko);
     if (!opened) {
       spdlog::error("{}", opened.error().message);

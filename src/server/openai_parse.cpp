@@ -516,7 +516,7 @@ Result<KnowledgeRequest> parse_knowledge_request(const json& o, const std::strin
   KnowledgeRequest r;
   auto field = [&](const char* k) { return prefix.empty() ? std::string(k) : prefix + "." + k; };
   static const std::set<std::string> known = {"collections", "collection", "query", "top_k", "alpha", "rrf",
-                                              "mmr_lambda", "filter"};
+                                              "rerank", "mmr_lambda", "filter"};
   for (auto it = o.begin(); it != o.end(); ++it) {
     if (!known.count(it.key())) {
       return invalid_argument(fmt::format("unknown field '{}'", field(it.key().c_str())), field(it.key().c_str()));
@@ -540,6 +540,7 @@ Result<KnowledgeRequest> parse_knowledge_request(const json& o, const std::strin
   if (auto s = read_number(o, "mmr_lambda", lambda, 0, 1); !s) return prefixed(s.take_error(), prefix);
   if (lambda) r.mmr_lambda = *lambda;
   if (auto s = read_bool(o, "rrf", r.rrf); !s) return prefixed(s.take_error(), prefix);
+  if (auto s = read_bool(o, "rerank", r.rerank); !s) return prefixed(s.take_error(), prefix);
   if (auto f = o.find("filter"); f != o.end() && !f->is_null()) {
     const std::string fp = field("filter");
     if (!f->is_object()) return wrong_type(fp, "an object", *f);

@@ -50,6 +50,7 @@ struct KnowledgeRequest {
   int top_k = 5;
   std::optional<double> alpha;  // unset: each collection's default (knowledge::default_alpha)
   bool rrf = false;
+  bool rerank = false;  // reorder the best candidates with [knowledge] reranker
   std::optional<double> mmr_lambda;
   std::vector<std::string> documents;                          // filter: document URI globs (any)
   std::vector<std::pair<std::string, std::string>> metadata;   // filter: key = value (all)

@@ -23,6 +23,7 @@
 
 #include "knowledge/embedders/embedder_factory.h"
 #include "knowledge/embedders/model_embedder.h"
+#include "knowledge/embedders/model_reranker.h"
 #include "knowledge/embedders/remote_embedder.h"
 #include "models/catalog.h"
 #include "models/registry.h"
@@ -630,6 +631,59 @@ TEST_F(ModelEmbedderTest, UnknownModelListsTheCatalog) {
   ASSERT_FALSE(e);
   EXPECT_EQ(e.error().code, ErrorCode::kNotFound);
   EXPECT_THAT(e.error().message, HasSubstr("hearth-tiny-bert-embed"));
+}
+
+// ---- ModelReranker with the generated BERT reranker ----
+
+TEST(ModelReranker, ScoresPairsDeterministicallyAndRefusesNonRerankers) {
+  const char* dir = std::getenv("HEARTH_MODELS");
+  if (!dir) GTEST_SKIP() << "HEARTH_MODELS is not set (scripts/test.sh sets it)";
+  const auto path = [&](const char* f) { return (std::filesystem::path(dir) / f).string(); };
+  if (!std::filesystem::exists(path("hearth-tiny-bert-reranker.gguf"))) GTEST_SKIP() << "no reranker model";
+  Config config;
+  for (const char* f : {"hearth-tiny-bert-reranker.gguf", "hearth-tiny-bert-embed.gguf"}) {
+    ModelEntry m = entry_for_file(path(f));
+    m.load.context_size = 64;  // long documents must be cut to fit
+    m.load.parallel = 2;
+    m.load.threads = 1;
+    config.entries.push_back(std::move(m));
+  }
+  config.models.memory_budget_bytes = 4ull << 30;
+  ModelRegistry registry(config);
+  auto r = ModelReranker::create(registry, "hearth-tiny-bert-reranker");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)->name(), "gguf:hearth-tiny-bert-reranker");
+  std::string long_doc;
+  for (int i = 0; i < 200; ++i) long_doc += "printer ";
+  const std::vector<std::string> docs = {"the printer jams", "network cables", "the printer jams", long_doc, "打印机卡纸"};
+  auto s = (*r)->score("printer problems", docs);
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_EQ(s->size(), docs.size());
+  EXPECT_NEAR((*s)[0], (*s)[2], 1e-5) << "the same pair scores the same in one batch";
+  EXPECT_GT(std::abs((*s)[0] - (*s)[1]), 1e-6) << "different pairs score differently";
+  for (double x : *s) EXPECT_TRUE(std::isfinite(x));
+  // Alone (another batch), a pair scores as it did with the others.
+  const std::vector<std::string> one = {"network cables"};
+  auto alone = (*r)->score("printer problems", one);
+  ASSERT_TRUE(alone) << alone.error().message;
+  EXPECT_NEAR(alone->front(), (*s)[1], 1e-4);
+  EXPECT_TRUE((*r)->score("q", std::vector<std::string>{})->empty());
+
+  // An embedding model is not a reranker, and a reranker is not an embedding model.
+  auto wrong = ModelReranker::create(registry, "hearth-tiny-bert-embed");
+  ASSERT_TRUE(wrong);
+  auto refused = (*wrong)->score("q", docs);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().param, "reranker");
+  EXPECT_THAT(refused.error().message, HasSubstr("not a reranker"));
+  EmbedderEnv env;
+  env.models = &registry;
+  auto as_embedder = make_embedder("gguf:hearth-tiny-bert-reranker", env);
+  ASSERT_TRUE(as_embedder) << as_embedder.error().message;
+  auto no = (*as_embedder)->embed(one);
+  ASSERT_FALSE(no);
+  EXPECT_THAT(no.error().message, HasSubstr("reranker"));
+  EXPECT_FALSE(ModelReranker::create(registry, "no-such-model"));
 }
 
 }  // namespace

@@ -1,0 +1,70 @@
+#include "knowledge/embedders/model_reranker.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "engine/model_engine.h"
+#include "models/registry.h"
+
+namespace hearth::knowledge {
+namespace {
+
+constexpr std::size_t kPairsPerJob = 32;  // other requests interleave between jobs
+constexpr auto kQueueWaitLimit = std::chrono::seconds(120);
+
+}  // namespace
+
+Result<std::unique_ptr<ModelReranker>> ModelReranker::create(ModelRegistry& registry, const std::string& model) {
+  if (model.empty()) return invalid_argument("a reranker needs a model id", "reranker");
+  auto entry = registry.resolve(model);
+  if (!entry) {
+    Error e = entry.take_error();
+    e.param = "reranker";
+    return e;
+  }
+  return std::unique_ptr<ModelReranker>(new ModelReranker(registry, (*entry)->id));
+}
+
+Result<std::vector<double>> ModelReranker::score(const std::string& query, std::span<const std::string> texts) {
+  if (texts.empty()) return std::vector<double>{};
+  auto acquired = registry_.acquire(id_);
+  if (!acquired) return acquired.take_error();
+  std::shared_ptr<ModelEngine> engine = std::move(*acquired);
+  if (engine->info().pooling != "rank") {
+    return invalid_argument(
+        fmt::format("'{}' is not a reranker model (its pooling is '{}', not 'rank')", id_, engine->info().pooling),
+        "reranker");
+  }
+  using Scores = Result<std::vector<float>>;
+  std::vector<double> out;
+  out.reserve(texts.size());
+  for (std::size_t first = 0; first < texts.size(); first += kPairsPerJob) {
+    const auto job = texts.subspan(first, std::min(kPairsPerJob, texts.size() - first));
+    const auto deadline = std::chrono::steady_clock::now() + kQueueWaitLimit;
+    auto backoff = std::chrono::milliseconds(10);
+    for (;;) {
+      auto promise = std::make_shared<std::promise<Scores>>();
+      std::future<Scores> future = promise->get_future();
+      Status st = engine->rerank(query, job, [promise](Scores s) { promise->set_value(std::move(s)); });
+      if (!st) {
+        if (st.error().code == ErrorCode::kResourceExhausted && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(backoff);  // the model's queue is full: wait for room
+          backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+          continue;
+        }
+        return st.take_error();
+      }
+      Scores s = future.get();
+      if (!s) return s.take_error();
+      if (s->size() != job.size()) return internal_error("the reranker returned a score count unlike its inputs'");
+      for (float x : *s) out.push_back(x);
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace hearth::knowledge
