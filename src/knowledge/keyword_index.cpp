@@ -200,10 +200,18 @@ Result<std::vector<Scored>> KeywordIndexCache::search(KnowledgeStore& store, con
   auto tokenizer = thread_tokenizer();
   if (!tokenizer) return tokenizer.take_error();
   const std::vector<std::string> words = (*tokenizer)->words(query);
+  return with_current_index(store, c, [&](const KeywordIndex& index) -> Result<std::vector<Scored>> {
+    return index.search(words, k);
+  });
+}
+
+template <class F>
+auto KeywordIndexCache::with_current_index(KnowledgeStore& store, const CollectionInfo& c, F&& f)
+    -> decltype(f(KeywordIndex{})) {
   auto e = entry(c.id);
   {
     std::shared_lock lock(e->mu);
-    if (e->index && e->index->revision() >= c.revision) return e->index->search(words, k);
+    if (e->index && e->index->revision() >= c.revision) return f(*e->index);
   }
   {
     std::unique_lock lock(e->mu);
@@ -211,7 +219,7 @@ Result<std::vector<Scored>> KeywordIndexCache::search(KnowledgeStore& store, con
   }
   std::shared_lock lock(e->mu);
   if (!e->index) return not_found(fmt::format("collection '{}' was deleted", c.name));
-  return e->index->search(words, k);
+  return f(*e->index);
 }
 
 Result<std::vector<double>> KeywordIndexCache::scores(KnowledgeStore& store, const CollectionInfo& c,
@@ -219,18 +227,9 @@ Result<std::vector<double>> KeywordIndexCache::scores(KnowledgeStore& store, con
   auto tokenizer = thread_tokenizer();
   if (!tokenizer) return tokenizer.take_error();
   const std::vector<std::string> words = (*tokenizer)->words(query);
-  auto e = entry(c.id);
-  {
-    std::shared_lock lock(e->mu);
-    if (e->index && e->index->revision() >= c.revision) return e->index->scores(words, ids);
-  }
-  {
-    std::unique_lock lock(e->mu);
-    HEARTH_TRY(bring_up_to_date(store, c, *e));
-  }
-  std::shared_lock lock(e->mu);
-  if (!e->index) return not_found(fmt::format("collection '{}' was deleted", c.name));
-  return e->index->scores(words, ids);
+  return with_current_index(store, c, [&](const KeywordIndex& index) -> Result<std::vector<double>> {
+    return index.scores(words, ids);
+  });
 }
 
 Status KeywordIndexCache::refresh(KnowledgeStore& store, const CollectionInfo& c) {

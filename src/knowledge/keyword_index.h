@@ -127,6 +127,9 @@ class KeywordIndexCache {
   std::shared_ptr<Entry> entry(std::int64_t collection_id);
   // With the entry held exclusively.
   Status bring_up_to_date(KnowledgeStore& store, const CollectionInfo& c, Entry& e);
+  // f(const KeywordIndex&) on the collection's index, brought up to date first if needed.
+  template <class F>
+  auto with_current_index(KnowledgeStore& store, const CollectionInfo& c, F&& f) -> decltype(f(KeywordIndex{}));
 
   mutable std::mutex mu_;  // guards entries_
   std::map<std::int64_t, std::shared_ptr<Entry>> entries_;

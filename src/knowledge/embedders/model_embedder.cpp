@@ -9,13 +9,13 @@
 #include <thread>
 
 #include "engine/model_engine.h"
+#include "knowledge/embedders/engine_wait.h"
 #include "models/registry.h"
 
 namespace hearth::knowledge {
 namespace {
 
 constexpr std::size_t kInputsPerJob = 64;  // other requests interleave between jobs
-constexpr auto kQueueWaitLimit = std::chrono::seconds(120);
 constexpr int kMaxSplitDepth = 48;
 
 bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
@@ -153,28 +153,13 @@ Result<std::vector<std::vector<float>>> ModelEmbedder::run(ModelEngine& engine, 
     const std::size_t last = std::min(inputs.size(), first + kInputsPerJob);
     std::vector<std::vector<Token>> job(std::make_move_iterator(inputs.begin() + static_cast<std::ptrdiff_t>(first)),
                                         std::make_move_iterator(inputs.begin() + static_cast<std::ptrdiff_t>(last)));
-    const auto deadline = std::chrono::steady_clock::now() + kQueueWaitLimit;
-    auto backoff = std::chrono::milliseconds(10);
-    for (;;) {
-      auto promise = std::make_shared<std::promise<Vectors>>();
-      std::future<Vectors> future = promise->get_future();
-      Status st = engine.embed(job, [promise](Vectors v) { promise->set_value(std::move(v)); });
-      if (!st) {
-        if (st.error().code == ErrorCode::kResourceExhausted && std::chrono::steady_clock::now() < deadline) {
-          std::this_thread::sleep_for(backoff);  // the model's queue is full: wait for room
-          backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
-          continue;
-        }
-        return st.take_error();
-      }
-      Vectors v = future.get();
-      if (!v) return v.take_error();
-      if (v->size() != job.size()) {
-        return internal_error(fmt::format("'{}' returned {} vectors for {} inputs", id_, v->size(), job.size()));
-      }
-      for (auto& x : *v) out.push_back(std::move(x));
-      break;
+    Vectors v = submit_and_wait<std::vector<std::vector<float>>>(
+        [&](std::function<void(Vectors)> done) { return engine.embed(job, std::move(done)); });
+    if (!v) return v.take_error();
+    if (v->size() != job.size()) {
+      return internal_error(fmt::format("'{}' returned {} vectors for {} inputs", id_, v->size(), job.size()));
     }
+    for (auto& x : *v) out.push_back(std::move(x));
   }
   return out;
 }

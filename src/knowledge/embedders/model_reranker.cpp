@@ -3,17 +3,15 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <future>
-#include <thread>
 
 #include "engine/model_engine.h"
+#include "knowledge/embedders/engine_wait.h"
 #include "models/registry.h"
 
 namespace hearth::knowledge {
 namespace {
 
 constexpr std::size_t kPairsPerJob = 32;  // other requests interleave between jobs
-constexpr auto kQueueWaitLimit = std::chrono::seconds(120);
 
 }  // namespace
 
@@ -43,26 +41,11 @@ Result<std::vector<double>> ModelReranker::score(const std::string& query, std::
   out.reserve(texts.size());
   for (std::size_t first = 0; first < texts.size(); first += kPairsPerJob) {
     const auto job = texts.subspan(first, std::min(kPairsPerJob, texts.size() - first));
-    const auto deadline = std::chrono::steady_clock::now() + kQueueWaitLimit;
-    auto backoff = std::chrono::milliseconds(10);
-    for (;;) {
-      auto promise = std::make_shared<std::promise<Scores>>();
-      std::future<Scores> future = promise->get_future();
-      Status st = engine->rerank(query, job, [promise](Scores s) { promise->set_value(std::move(s)); });
-      if (!st) {
-        if (st.error().code == ErrorCode::kResourceExhausted && std::chrono::steady_clock::now() < deadline) {
-          std::this_thread::sleep_for(backoff);  // the model's queue is full: wait for room
-          backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
-          continue;
-        }
-        return st.take_error();
-      }
-      Scores s = future.get();
-      if (!s) return s.take_error();
-      if (s->size() != job.size()) return internal_error("the reranker returned a score count unlike its inputs'");
-      for (float x : *s) out.push_back(x);
-      break;
-    }
+    Scores s = submit_and_wait<std::vector<float>>(
+        [&](std::function<void(Scores)> done) { return engine->rerank(query, job, std::move(done)); });
+    if (!s) return s.take_error();
+    if (s->size() != job.size()) return internal_error("the reranker returned a score count unlike its inputs'");
+    for (float x : *s) out.push_back(x);
   }
   return out;
 }
