@@ -3,6 +3,11 @@
 
   kb_corpora.py linuxdoc OUT   linux-doc-6.1's reStructuredText, one Markdown file per .rst file
   kb_corpora.py gcide OUT      the 1913 Webster (dict-gcide), one Markdown file per headword
+  kb_corpora.py linuxdoc-zh OUT  linux-doc-6.1's Chinese translations (translations/zh_CN), as
+                               linuxdoc but with Chinese section titles as queries: OUT/titled
+                               with OUT/queries.tsv (several per file), OUT/masked with
+                               OUT/queries-masked.tsv (the first of them per file, so that one
+                               heading per file reads "§" and targets stay unambiguous)
 
 linuxdoc writes:
   OUT/rst/...        every .rst file, decompressed, untouched (for the ingest-throughput run)
@@ -102,7 +107,9 @@ def parse_rst(text):
 
 
 def rst_to_markdown(text, mask_title_at=None):
-    """Returns (markdown, [section dicts]). mask_title_at: line index of a title to replace by §."""
+    """Returns (markdown, [section dicts]). mask_title_at: line index (or a set of them) of titles
+    to replace by §."""
+    masked = set(mask_title_at) if isinstance(mask_title_at, (set, frozenset)) else {mask_title_at}
     lines, sections = parse_rst(text)
     styles = {}
     out = []
@@ -116,7 +123,7 @@ def rst_to_markdown(text, mask_title_at=None):
             start, raw, style, span = at[i]
             level = min(styles.setdefault(style, len(styles) + 1), 6)
             title = clean_inline(raw) or raw
-            shown = "§" if i == mask_title_at else title
+            shown = "§" if i in masked else title
             if len(path) >= level:
                 del path[level - 1:]
             path.append(shown)
@@ -194,6 +201,55 @@ def build_linuxdoc(out, seed, n_test, n_dev):
         "files_with_an_eligible_section": len(eligible), "queries": len(queries),
     }
     print(" ".join(f"{k}={v}" for k, v in stats.items()))
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+ZH_ROOT = "translations/zh_CN"
+
+
+def build_linuxdoc_zh(out, seed, n_test, n_dev):
+    """Chinese titles of the zh_CN translations; several queries per file (230 files only), each
+    section title unique among the Chinese files, with Chinese characters and a body."""
+    root = os.path.join(LINUX_DOC, ZH_ROOT)
+    files = []
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            if name.endswith(".rst.gz"):
+                files.append(os.path.relpath(os.path.join(dirpath, name), root)[:-3])
+    files.sort()
+    texts = {}
+    for rel in files:
+        with gzip.open(os.path.join(root, rel + ".gz"), "rb") as f:
+            texts[rel] = f.read().decode("utf-8", "replace").replace("\r\n", "\n").replace("\t", "        ")
+    infos = {rel: rst_to_markdown(texts[rel])[1] for rel in files}
+    counts = collections.Counter(norm_title(s["title"]) for rel in files for s in infos[rel])
+    eligible = [(rel, s) for rel in files for s in infos[rel][1:]
+                if counts[norm_title(s["title"])] == 1 and CJK.search(s["title"]) and s["words"] >= 5]
+    rng = random.Random(seed)
+    rng.shuffle(eligible)
+    chosen = eligible[: n_dev + n_test]
+    n_dev = min(n_dev, len(chosen) // 4)  # a small corpus: keep three quarters for the test split
+    queries = []
+    for k, (rel, s) in enumerate(chosen):
+        queries.append(("dev" if k < n_dev else "test", s["title"], rel, s))
+    masked_queries, mask = [], {}
+    for q in queries:
+        if q[2] not in mask:
+            mask[q[2]] = q[3]["line"]
+            masked_queries.append(q)
+    n_masked_dev = len(masked_queries) // 4  # split anew: a quarter dev, the rest test
+    masked_queries = [("dev" if k < n_masked_dev else "test",) + q[1:] for k, q in enumerate(masked_queries)]
+    for rel in files:
+        write(os.path.join(out, "titled", rel[:-4] + ".md"), rst_to_markdown(texts[rel])[0])
+        write(os.path.join(out, "masked", rel[:-4] + ".md"), rst_to_markdown(texts[rel], mask.get(rel))[0])
+    for name, qs in (("queries.tsv", queries), ("queries-masked.tsv", masked_queries)):
+        with open(os.path.join(out, name), "w", encoding="utf-8") as f:
+            f.write("split\tquery\tfile\theading_path\n")
+            for split, title, rel, s in qs:
+                f.write(f"{split}\t{tsv_field(title)}\t{rel[:-4]}.md\t{tsv_field(' > '.join(s['path']))}\n")
+    print(f"files={len(files)} sections={sum(len(i) for i in infos.values())} eligible_sections={len(eligible)} "
+          f"queries={len(queries)} dev={n_dev} masked_queries={len(masked_queries)} "
+          f"masked_dev={sum(1 for q in masked_queries if q[0] == 'dev')}")
 
 
 # gcide ----------------------------------------------------------------------------------------
@@ -333,7 +389,7 @@ def build_gcide(out, seed, n_test, n_dev):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("corpus", choices=["linuxdoc", "gcide"])
+    ap.add_argument("corpus", choices=["linuxdoc", "gcide", "linuxdoc-zh"])
     ap.add_argument("out")
     ap.add_argument("--seed", type=int, default=20261123)
     ap.add_argument("--test", type=int, default=1000)
@@ -342,6 +398,8 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     if a.corpus == "linuxdoc":
         build_linuxdoc(a.out, a.seed, a.test, a.dev)
+    elif a.corpus == "linuxdoc-zh":
+        build_linuxdoc_zh(a.out, a.seed, a.test, a.dev)
     else:
         build_gcide(a.out, a.seed, a.test, a.dev)
     return 0
