@@ -3,10 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -182,6 +187,71 @@ TEST(KeywordIndex, RemovalsCompactAndScoresOfChosenChunksMatchSearch) {
   index.compact();
   EXPECT_TRUE(index.search(std::vector<std::string>{"beta"}, 5).empty());
   EXPECT_EQ(index.search(std::vector<std::string>{"omega"}, 5).size(), 1u);
+}
+
+TEST(KeywordIndexCacheThreads, ManyThreadsShareOneCacheWhileAWriterIngests) {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("hearth-kw-{}", ::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string db = (dir / "kb.sqlite").string();
+  auto writer = open_sqlite_store(db);
+  ASSERT_TRUE(writer) << writer.error().message;
+  auto c = (*writer)->create_collection("docs", "test", 3);
+  ASSERT_TRUE(c) << c.error().message;
+  std::mt19937 rng(3);
+  auto put = [&](const std::string& uri) {
+    auto id = (*writer)->put_document(c->id, {uri, uri, "h"}, {chunk(random_text(rng)), chunk(random_text(rng))});
+    ASSERT_TRUE(id) << id.error().message;
+  };
+  for (int i = 0; i < 20; ++i) put(fmt::format("seed{}", i));
+  KeywordIndexCache cache;
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, searches{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&, t] {
+      auto own = open_sqlite_store(db);  // one connection per thread
+      if (!own) {
+        ++failures;
+        return;
+      }
+      const std::string query = t == 0 ? "router packet" : t == 1 ? "数据库 服务器" : "the kernel cache";
+      while (!stop) {
+        auto info = (*own)->collection("docs");
+        if (!info) continue;  // busy
+        auto hits = cache.search(**own, *info, query, 10);
+        if (!hits && hits.error().code != ErrorCode::kUnavailable) ++failures;
+        const std::vector<std::int64_t> ids = {1, 2, 3};
+        auto scores = cache.scores(**own, *info, query, ids);
+        if (!scores && scores.error().code != ErrorCode::kUnavailable) ++failures;
+        ++searches;
+      }
+    });
+  }
+  for (int i = 0; i < 15; ++i) {
+    put(fmt::format("doc{}", i));
+    if (i % 3 == 0) {
+      auto docs = (*writer)->documents(c->id);
+      ASSERT_TRUE(docs);
+      ASSERT_TRUE((*writer)->remove_document(docs->front().id));
+    }
+  }
+  while (searches < 30 && failures == 0) std::this_thread::yield();
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(failures, 0);
+  // Caught up with every write: the same chunks and scores as FTS5.
+  auto now = (*writer)->collection("docs");
+  ASSERT_TRUE(now);
+  for (const char* q : {"router packet", "数据库 服务器", "the kernel cache"}) {
+    auto fts = (*writer)->keyword_search(c->id, q, 10000);
+    auto mem = cache.search(**writer, *now, q, 10000);
+    ASSERT_TRUE(fts && mem);
+    const auto a = as_map(*fts), b = as_map(*mem);
+    ASSERT_EQ(a.size(), b.size()) << q;
+    for (const auto& [id, score] : a) EXPECT_NEAR(b.at(id), score, 1e-9 * std::max(1.0, std::abs(score))) << q;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
