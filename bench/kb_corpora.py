@@ -150,17 +150,24 @@ def norm_title(t):
     return WS.sub(" ", re.sub(r"[^\w]+", " ", t.lower())).strip()
 
 
-def build_linuxdoc(out, seed, n_test, n_dev):
+def read_rst_tree(root):
+    """{path relative to root without ".gz": text} for every .rst.gz under root, sorted."""
     files = []
-    for root, _, names in os.walk(LINUX_DOC):
+    for dirpath, _, names in os.walk(root):
         for name in names:
             if name.endswith(".rst.gz"):
-                files.append(os.path.relpath(os.path.join(root, name), LINUX_DOC)[:-3])
-    files.sort()
+                files.append(os.path.relpath(os.path.join(dirpath, name), root)[:-3])
     texts = {}
-    for rel in files:
-        with gzip.open(os.path.join(LINUX_DOC, rel + ".gz"), "rb") as f:
+    for rel in sorted(files):
+        with gzip.open(os.path.join(root, rel + ".gz"), "rb") as f:
             texts[rel] = f.read().decode("utf-8", "replace").replace("\r\n", "\n").replace("\t", "        ")
+    return texts
+
+
+def build_linuxdoc(out, seed, n_test, n_dev):
+    texts = read_rst_tree(LINUX_DOC)
+    files = list(texts)
+    for rel in files:
         write(os.path.join(out, "rst", rel), texts[rel])
 
     # Sections of the English files; titles that occur more than once anywhere are ambiguous
@@ -210,17 +217,8 @@ ZH_ROOT = "translations/zh_CN"
 def build_linuxdoc_zh(out, seed, n_test, n_dev):
     """Chinese titles of the zh_CN translations; several queries per file (230 files only), each
     section title unique among the Chinese files, with Chinese characters and a body."""
-    root = os.path.join(LINUX_DOC, ZH_ROOT)
-    files = []
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            if name.endswith(".rst.gz"):
-                files.append(os.path.relpath(os.path.join(dirpath, name), root)[:-3])
-    files.sort()
-    texts = {}
-    for rel in files:
-        with gzip.open(os.path.join(root, rel + ".gz"), "rb") as f:
-            texts[rel] = f.read().decode("utf-8", "replace").replace("\r\n", "\n").replace("\t", "        ")
+    texts = read_rst_tree(os.path.join(LINUX_DOC, ZH_ROOT))
+    files = list(texts)
     infos = {rel: rst_to_markdown(texts[rel])[1] for rel in files}
     counts = collections.Counter(norm_title(s["title"]) for rel in files for s in infos[rel])
     eligible = [(rel, s) for rel in files for s in infos[rel][1:]
