@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
   s->add_flag("--mmap", serve.mmap, "Memory-map --model files instead of reading them into memory");
   s->add_option("--flash-attn", serve.flash_attn, "auto, on or off for --model files (default off)")
       ->check(CLI::IsMember({"auto", "on", "off"}));
+  s->add_flag("--fast-kernels", serve.fast_kernels,
+              "With flash attention: llama.cpp's fastest CPU kernels, whose results depend on batch shape "
+              "(batch_invariant = false)");
 
   RunArgs run;
   auto* r = app.add_subcommand("run", "Chat with a model in the terminal (or complete one prompt)");

@@ -23,6 +23,26 @@
 
 namespace hearth {
 namespace {
+// Set around llama_init_from_model on the loading thread (see CpuReferenceKernels).
+thread_local bool t_cpu_reference_kernels = false;
+}  // namespace
+}  // namespace hearth
+
+// llama.cpp creates a context's CPU backend with ggml_backend_init_by_type and keeps it private;
+// ggml's CPU backend has a switch for its reference kernels (ggml_backend_cpu_set_use_ref). The
+// link wraps the call (CMakeLists.txt: --wrap=ggml_backend_init_by_type) so that a context created
+// under CpuReferenceKernels gets the switch turned on. Nothing else changes in llama.cpp.
+extern "C" ggml_backend_t __real_ggml_backend_init_by_type(enum ggml_backend_dev_type type, const char* params);
+extern "C" ggml_backend_t __wrap_ggml_backend_init_by_type(enum ggml_backend_dev_type type, const char* params) {
+  ggml_backend_t backend = __real_ggml_backend_init_by_type(type, params);
+  if (backend != nullptr && type == GGML_BACKEND_DEVICE_TYPE_CPU && hearth::t_cpu_reference_kernels) {
+    ggml_backend_cpu_set_use_ref(backend, true);
+  }
+  return backend;
+}
+
+namespace hearth {
+namespace {
 
 void llama_log_to_spdlog(ggml_log_level level, const char* text, void*) {
   std::string_view t(text);
@@ -80,6 +100,17 @@ int default_threads() {
 // A persistent ggml threadpool (as llama-server and llama-bench use): without one, every decode
 // sets up a disposable pool, which costs time on each step.
 Status attach_threadpools(ModelEngine::Impl& impl, llama_context* ctx, int threads, int threads_batch);
+
+// Creates a llama.cpp context whose CPU backend uses ggml's reference kernels when asked to.
+llama_context_ptr new_context(llama_model* model, const llama_context_params& cp, bool reference_kernels) {
+  struct Guard {
+    explicit Guard(bool on) { t_cpu_reference_kernels = on; }
+    ~Guard() { t_cpu_reference_kernels = false; }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+  } guard(reference_kernels);
+  return llama_context_ptr(llama_init_from_model(model, cp));
+}
 
 }  // namespace
 
@@ -176,6 +207,9 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
   cp.type_v = *kv_type;
   cp.flash_attn_type = *fa;
   cp.no_perf = true;
+  // Only flash attention has shape-dependent CPU kernels; without it the reference switch would
+  // just turn off llama.cpp's op fusion.
+  const bool reference_kernels = opt.batch_invariant && *fa != LLAMA_FLASH_ATTN_TYPE_DISABLED;
 
   if (info.is_embedding) {
     const int n = std::min(opt.context_size, info.n_ctx_train > 0 ? info.n_ctx_train : opt.context_size);
@@ -184,7 +218,7 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     cp.n_seq_max = static_cast<uint32_t>(std::clamp(opt.parallel, 1, 64));
     cp.embeddings = true;
     cp.kv_unified = true;
-    llama_context_ptr ctx(llama_init_from_model(impl->model.get(), cp));
+    llama_context_ptr ctx = new_context(impl->model.get(), cp, reference_kernels);
     if (!ctx) return unavailable("llama.cpp could not create a context for the embedding model");
     HEARTH_TRY(attach_threadpools(*impl, ctx.get(), cp.n_threads, cp.n_threads_batch));
     info.pooling = pooling_name(llama_pooling_type(ctx.get()));
@@ -198,7 +232,7 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     cp.n_seq_max = static_cast<uint32_t>(opt.parallel);
     cp.n_outputs_max = static_cast<uint32_t>(opt.parallel);  // one sampled token per sequence per step
     cp.kv_unified = opt.kv_unified;
-    llama_context_ptr ctx(llama_init_from_model(impl->model.get(), cp));
+    llama_context_ptr ctx = new_context(impl->model.get(), cp, reference_kernels);
     if (!ctx) return unavailable("llama.cpp could not create a context (out of memory for the KV cache?)");
     HEARTH_TRY(attach_threadpools(*impl, ctx.get(), cp.n_threads, cp.n_threads_batch));
     const std::uint64_t n_embd_kv = static_cast<std::uint64_t>(llama_model_n_embd(model)) *

@@ -78,7 +78,7 @@ Result<ModelEntry> parse_entry(const toml::table& t, size_t index, const std::st
   const std::string where = fmt::format("model[{}].", index);
   HEARTH_TRY(check_keys(t, {"id", "aliases", "file", "url", "sha256", "verify_on_load", "context_size", "parallel",
                             "threads", "threads_batch", "batch_size", "ubatch_size", "kv_type", "gpu_layers",
-                            "kv_unified", "flash_attn", "mmap", "max_queue", "chat_template", "sampling"}, where));
+                            "kv_unified", "flash_attn", "batch_invariant", "mmap", "max_queue", "chat_template", "sampling"}, where));
   ModelEntry e;
   HEARTH_TRY(get(t, "id", where, e.id));
   if (e.id.empty()) return invalid_argument(where + "id is required", "id");
@@ -111,6 +111,7 @@ Result<ModelEntry> parse_entry(const toml::table& t, size_t index, const std::st
   HEARTH_TRY(get(t, "gpu_layers", where, o.gpu_layers));
   HEARTH_TRY(get(t, "kv_unified", where, o.kv_unified));
   HEARTH_TRY(get(t, "flash_attn", where, o.flash_attn));
+  HEARTH_TRY(get(t, "batch_invariant", where, o.batch_invariant));
   HEARTH_TRY(get(t, "mmap", where, o.mmap));
   HEARTH_TRY(get(t, "max_queue", where, o.max_queue));
   HEARTH_TRY(get(t, "chat_template", where, o.chat_template));

@@ -267,10 +267,11 @@ BATCH_PROMPTS = [
 
 
 class BatchInvarianceTest(ServerCase):
-    # The default configuration (flash_attn = "off"): llama.cpp's CPU flash attention picks kernels
-    # by batch shape and KV length, which changes near-tie argmaxes of these random-weight models
-    # (with flash_attn = "on" the long prompts below differ). With the default, batching, chunked
-    # prefill and prefix reuse must not change a single token, in chat and plain completions.
+    # The default configuration (flash_attn = "off"): batching, chunked prefill and prefix reuse
+    # must not change a single token, in chat and plain completions. llama.cpp's fast CPU flash
+    # attention picks kernels by batch shape and KV length, which changes near-tie argmaxes of
+    # these random-weight models (with flash_attn = "on" and batch_invariant = false, 5 of the
+    # comparisons below differ); FlashAttentionBatchInvarianceTest covers flash attention.
     models = [model_block(QWEN, "hearth-tiny-qwen2.gguf", context_size=2048, parallel=8, max_queue=64)]
 
     def run_one(self, endpoint, prompt):
@@ -312,6 +313,13 @@ class BatchInvarianceTest(ServerCase):
         for prompt, seq, later in zip(BATCH_PROMPTS, sequential, again):
             with self.subTest(phase="sequential again", prompt=prompt[:40]):
                 self.assertEqual(later, seq)
+
+
+class FlashAttentionBatchInvarianceTest(BatchInvarianceTest):
+    # Flash attention on, batch_invariant left at its default (true): Hearth switches llama.cpp's
+    # CPU backend to its reference kernels, one attention kernel for every batch shape.
+    models = [model_block(QWEN, "hearth-tiny-qwen2.gguf", context_size=2048, parallel=8, max_queue=64,
+                          flash_attn="on")]
 
 
 class SplitKvPoolTest(ServerCase):
