@@ -4,19 +4,21 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <md4c.h>
-#include <poppler-document.h>
-#include <poppler-global.h>
-#include <poppler-page.h>
 #include <zip.h>
+
+#include <string.h>  // strsignal
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <mutex>
 
 #include <fmt/format.h>
 
+#include "core/subprocess.h"
 #include "core/utf8.h"
 
 namespace hearth::knowledge {
@@ -260,24 +262,72 @@ void walk_html(const GumboNode* node, BlockBuilder& bb, std::string& title, int 
 }
 
 // PDF ----------------------------------------------------------------------------------------
-void quiet_poppler(const std::string&, void*) {}  // its parser reports recoverable damage on stderr
+// poppler runs in hearth-pdf-text (apps/hearth-pdf-text), one process per document; its output
+// format is described there.
+struct PdfRecordReader {
+  std::string_view rest;
+  // "<tag> [page ]<len>\n<bytes>"; false on anything malformed.
+  bool next(char& tag, int& page, std::string_view& body) {
+    const size_t nl = rest.find('\n');
+    if (rest.size() < 2 || nl == std::string_view::npos || nl > 40) return false;
+    tag = rest[0];
+    if (tag == 'E') return nl == 1;
+    std::string_view head = rest.substr(2, nl - 2);
+    page = 0;
+    if (tag == 'P') {
+      const size_t sp = head.find(' ');
+      if (sp == std::string_view::npos) return false;
+      if (std::from_chars(head.data(), head.data() + sp, page).ec != std::errc() || page < 1) return false;
+      head.remove_prefix(sp + 1);
+    } else if (tag != 'T') {
+      return false;
+    }
+    size_t len = 0;
+    const auto [end, ec] = std::from_chars(head.data(), head.data() + head.size(), len);
+    if (ec != std::errc() || end != head.data() + head.size() || len > rest.size() - nl - 1) return false;
+    body = rest.substr(nl + 1, len);
+    rest.remove_prefix(nl + 1 + len);
+    return true;
+  }
+};
 
-Result<Extracted> extract_pdf(std::string_view name, std::string_view bytes) {
-  static std::once_flag once;
-  std::call_once(once, [] { poppler::set_debug_error_function(quiet_poppler, nullptr); });
-  std::vector<char> data(bytes.begin(), bytes.end());  // poppler wants a mutable buffer
-  std::unique_ptr<poppler::document> doc(poppler::document::load_from_raw_data(data.data(), static_cast<int>(data.size())));
-  if (!doc) return invalid_argument(fmt::format("'{}' is not a readable PDF", name), "file");
-  if (doc->is_locked()) return invalid_argument(fmt::format("'{}' is an encrypted PDF", name), "file");
+Result<Extracted> extract_pdf(std::string_view name, std::string_view bytes, const PdfReader& reader) {
+  const std::string memory = std::to_string(reader.max_memory_mb);
+  const std::string cpu = std::to_string(std::max<long long>(1, (reader.timeout.count() + 999) / 1000));
+  auto run = run_subprocess({reader.helper, "--max-memory-mb", memory, "--max-cpu-s", cpu}, bytes, reader.timeout,
+                            std::max<std::size_t>(16u << 20, bytes.size() * 8));
+  if (!run) return unavailable(fmt::format("PDF text extraction is unavailable: {}", run.error().message));
+  if (run->timed_out) {
+    return invalid_argument(fmt::format("'{}': reading the PDF took longer than {} ms; it was stopped", name,
+                                        reader.timeout.count()), "file");
+  }
+  if (run->output_over_limit) return invalid_argument(fmt::format("'{}': the PDF's text is too large", name), "file");
+  if (run->signal != 0) {
+    return invalid_argument(fmt::format("'{}': the PDF reader failed on this file ({})", name, strsignal(run->signal)),
+                            "file");
+  }
+  if (run->exit_code == 3) return invalid_argument(fmt::format("'{}' is not a readable PDF", name), "file");
+  if (run->exit_code == 4) return invalid_argument(fmt::format("'{}' is an encrypted PDF", name), "file");
+  if (run->exit_code != 0) {
+    return invalid_argument(fmt::format("'{}': the PDF reader failed on this file (exit status {})", name,
+                                        run->exit_code), "file");
+  }
   Extracted out;
   out.format = DocFormat::kPdf;
-  const std::vector<char> t = doc->info_key("Title").to_utf8();
-  out.title = utf8_sanitize(std::string_view(t.data(), t.size()));
-  for (int i = 0; i < doc->pages(); ++i) {
-    std::unique_ptr<poppler::page> page(doc->create_page(i));
-    if (!page) continue;
-    const std::vector<char> text = page->text().to_utf8();
-    for (Block& b : extract_text(std::string_view(text.data(), text.size()), i + 1)) out.blocks.push_back(std::move(b));
+  PdfRecordReader rr{run->out};
+  for (;;) {
+    char tag = 0;
+    int page = 0;
+    std::string_view body;
+    if (!rr.next(tag, page, body)) {
+      return internal_error(fmt::format("'{}': {} wrote malformed output", name, reader.helper));
+    }
+    if (tag == 'E') break;
+    if (tag == 'T') {
+      out.title = utf8_sanitize(body);
+    } else {
+      for (Block& b : extract_text(body, page)) out.blocks.push_back(std::move(b));
+    }
   }
   return out;
 }
@@ -429,7 +479,23 @@ Result<DocFormat> detect_format(std::string_view name, std::string_view bytes) {
   return f;
 }
 
-Result<Extracted> extract_document(std::string_view name, std::string_view bytes, std::size_t max_bytes) {
+const PdfReader& default_pdf_reader() {
+  static const PdfReader reader = [] {
+    PdfReader r;
+    if (const char* env = std::getenv("HEARTH_PDF_HELPER"); env && *env) {
+      r.helper = env;
+      return r;
+    }
+    std::error_code ec;
+    const std::string beside = executable_dir() + "/hearth-pdf-text";
+    r.helper = std::filesystem::exists(beside, ec) ? beside : std::string(HEARTH_BUILD_DIR) + "/hearth-pdf-text";
+    return r;
+  }();
+  return reader;
+}
+
+Result<Extracted> extract_document(std::string_view name, std::string_view bytes, std::size_t max_bytes,
+                                   const PdfReader& pdf_reader) {
   if (bytes.size() > max_bytes) {
     return invalid_argument(fmt::format("'{}' is {} bytes, over the {}-byte limit", name, bytes.size(), max_bytes),
                             "file");
@@ -459,7 +525,7 @@ Result<Extracted> extract_document(std::string_view name, std::string_view bytes
       break;
     }
     case DocFormat::kPdf: {
-      auto pdf = extract_pdf(name, bytes);
+      auto pdf = extract_pdf(name, bytes, pdf_reader);
       if (!pdf) return pdf.take_error();
       out = std::move(*pdf);
       break;

@@ -1,13 +1,18 @@
 // Text extraction per document format (issue #3): plain text, Markdown (md4c), HTML (gumbo),
-// PDF (poppler-cpp) and DOCX (libzip + libxml2) into the blocks the chunker takes.
+// PDF (poppler-cpp, in a helper process: hearth-pdf-text) and DOCX (libzip + libxml2) into the
+// blocks the chunker takes.
 //
 // Bad input (a corrupt PDF, a ZIP that is not a Word document, binary data under a text name,
 // an unknown extension) is an invalid_argument error naming the file and the problem; nothing
 // here aborts or throws.
 //
-// Thread-safety: extract_document is reentrant (poppler's error hook is set once, process-wide).
+// A PDF is read by hearth-pdf-text, one process per document, with limits on its memory, CPU
+// and wall time; a PDF that crashes or hangs the parser is an error for that document.
+//
+// Thread-safety: extract_document is reentrant.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,8 +37,18 @@ struct Extracted {
   std::vector<Block> blocks;  // valid UTF-8
 };
 
+struct PdfReader {
+  std::string helper;  // the hearth-pdf-text program
+  std::chrono::milliseconds timeout{120000};  // wall time, and (rounded up) CPU time
+  long max_memory_mb = 2048;  // its address space
+};
+
+// $HEARTH_PDF_HELPER, else hearth-pdf-text beside the running program, else the one in the build
+// tree this code was compiled in (for tests).
+const PdfReader& default_pdf_reader();
+
 // Inputs over `max_bytes` (and DOCX parts that unpack beyond it) are refused.
-Result<Extracted> extract_document(std::string_view name, std::string_view bytes,
-                                   std::size_t max_bytes = 64u << 20);
+Result<Extracted> extract_document(std::string_view name, std::string_view bytes, std::size_t max_bytes = 64u << 20,
+                                   const PdfReader& pdf_reader = default_pdf_reader());
 
 }  // namespace hearth::knowledge

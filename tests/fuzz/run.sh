@@ -10,10 +10,10 @@ mkdir -p "$OUT"
 CXX=clang++-14
 FLAGS=(-std=c++20 -O1 -g -DNDEBUG -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$ROOT/src")
 LIBS=(-lfmt)
-build() {  # target sources... [-Iinclude... -llib...]
+build() {  # target sources... [-Iinclude... -Ddefine... -llib...]
   local target=$1; shift
   local bin="$OUT/$target" srcs=() libs=() a
-  for a in "$@"; do if [[ $a == -[lI]* ]]; then libs+=("$a"); else srcs+=("$a"); fi; done
+  for a in "$@"; do if [[ $a == -[lID]* ]]; then libs+=("$a"); else srcs+=("$a"); fi; done
   local newest
   newest=$(ls -t "${srcs[@]}" "$ROOT/tests/fuzz/run.sh" $(find "$ROOT/src" -name '*.h') | head -1)
   if [[ ! -x $bin || $newest -nt $bin ]]; then
@@ -30,8 +30,8 @@ build fuzz_multipart "$ROOT/tests/fuzz/fuzz_multipart.cpp" "$S/server/multipart.
 build fuzz_config "$ROOT/tests/fuzz/fuzz_config.cpp" "$S/models/catalog.cpp" "$S/core/result.cpp" "$S/core/utf8.cpp"
 build fuzz_knowledge_text "$ROOT/tests/fuzz/fuzz_knowledge_text.cpp" "$S/knowledge/chunker.cpp" \
   "$S/knowledge/text_tokenizer.cpp" "$S/knowledge/extract.cpp" "$S/core/utf8.cpp" "$S/core/result.cpp" \
-  -I/usr/include/poppler/cpp -I/usr/include/libxml2 \
-  -licui18n -licuuc -licudata -lmd4c -lgumbo -lpoppler-cpp -lzip -lxml2
+  "$S/core/subprocess.cpp" -DHEARTH_BUILD_DIR='""' -I/usr/include/libxml2 \
+  -licui18n -licuuc -licudata -lmd4c -lgumbo -lzip -lxml2
 
 # Seed corpora (regenerated each run; findings go to $OUT/crash-*).
 python3 - "$ROOT" "$OUT" <<'PY'

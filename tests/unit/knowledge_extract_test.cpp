@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <zip.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -163,6 +166,64 @@ TEST(KnowledgeExtract, BadInputIsAClearError) {
   auto big = extract_document("big.txt", std::string(100, 'a'), 50);
   ASSERT_FALSE(big);
   EXPECT_THAT(big.error().message, HasSubstr("over the 50-byte limit"));
+}
+
+// The PDF reader runs in its own process. Stand-ins for hearth-pdf-text that misbehave: each is
+// an error for that one document, and this process carries on.
+class PdfHelperFailures : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("hearth-pdf-helper-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  PdfReader helper(const std::string& name, const std::string& script) {
+    const auto path = dir_ / name;
+    std::ofstream(path) << "#!/bin/sh\n" << script << "\n";
+    std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+    PdfReader r;
+    r.helper = path.string();
+    r.timeout = std::chrono::milliseconds(1500);
+    return r;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(PdfHelperFailures, CrashHangGarbageAndMissingHelper) {
+  const std::string pdf = make_pdf();
+  struct Case {
+    std::string name, script, message;
+  };
+  const std::vector<Case> cases = {
+      {"crash", "cat >/dev/null; kill -SEGV $$", "the PDF reader failed on this file (Segmentation fault)"},
+      {"hang", "exec sleep 30", "took longer than 1500 ms"},
+      {"exit7", "exit 7", "failed on this file (exit status 7)"},
+      {"garbage", "printf 'T 99\\nshort'", "wrote malformed output"},
+      {"unterminated", "printf 'T 2\\nhiP 1 3\\nabc'", "wrote malformed output"},
+      {"notpdf", "exit 3", "'x.pdf' is not a readable PDF"},
+      {"locked", "exit 4", "'x.pdf' is an encrypted PDF"},
+  };
+  for (const Case& c : cases) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = extract_document("x.pdf", pdf, 64u << 20, helper(c.name, c.script));
+    ASSERT_FALSE(r) << c.name;
+    EXPECT_THAT(r.error().message, HasSubstr(c.message)) << c.name;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10)) << c.name;
+  }
+  PdfReader missing;
+  missing.helper = (dir_ / "no-such-helper").string();
+  auto r = extract_document("x.pdf", pdf, 64u << 20, missing);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(r.error().message, HasSubstr("no-such-helper"));
+  // A well-behaved stand-in: pages and title come through the record format.
+  auto good = extract_document("x.pdf", pdf, 64u << 20,
+                               helper("good", "cat >/dev/null; printf 'T 3\\nTopP 2 5\\nHelloE\\n'"));
+  ASSERT_TRUE(good) << good.error().message;
+  EXPECT_EQ(good->title, "Top");
+  ASSERT_EQ(good->blocks.size(), 1u);
+  EXPECT_EQ(good->blocks[0].text, "Hello");
+  EXPECT_EQ(good->blocks[0].page, 2);
 }
 
 TEST(KnowledgeExtract, InvalidUtf8TextIsRepairedNotRejected) {
