@@ -40,13 +40,14 @@ for t in "${types[@]}"; do
   echo "== $t ==" >&2
   declare -A url pid
   # Hearth with its defaults (flash attention off: batch-invariant greedy output), Hearth with
-  # flash attention on (what llama-server's "auto" picks on CPU), and llama-server's defaults.
+  # flash attention on and llama.cpp's fast kernels (what llama-server's "auto" runs on CPU; Hearth's
+  # batch-invariant flash attention is measured by bench/prefill_modes.py), and llama-server's defaults.
   for name in hearth hearth-fa; do
     ((QUICK)) && [[ $name == hearth-fa ]] && continue
-    fa=off; [[ $name == hearth-fa ]] && fa=auto
+    fa=(--flash-attn off); [[ $name == hearth-fa ]] && fa=(--flash-attn auto --fast-kernels)
     port=$(free_port)
     $HEARTH serve --model "$model" --host 127.0.0.1 --port "$port" --ctx-size $CTX --parallel $SLOTS \
-      --threads "$THREADS" --flash-attn $fa --log-level warn > "$OUT/$name-$t.log" 2>&1 &
+      --threads "$THREADS" "${fa[@]}" --log-level warn > "$OUT/$name-$t.log" 2>&1 &
     pid[$name]=$!; pids+=($!); url[$name]="http://127.0.0.1:$port"
   done
   port=$(free_port)
