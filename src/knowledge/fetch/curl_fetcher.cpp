@@ -33,6 +33,10 @@ class CurlFetcher final : public UrlFetcher {
     if (!url.starts_with("http://") && !url.starts_with("https://")) {
       return invalid_argument(fmt::format("'{}' is not an http(s) URL", url), "uri");
     }
+    // At the first fetch, not at start-up: it initializes the TLS library (memory and time a
+    // server that never fetches a URL need not spend).
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> h(curl_easy_init(), &curl_easy_cleanup);
     if (!h) return internal_error("curl_easy_init failed");
     Transfer t;
@@ -84,10 +88,6 @@ class CurlFetcher final : public UrlFetcher {
 
 }  // namespace
 
-std::unique_ptr<UrlFetcher> make_curl_fetcher() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  return std::make_unique<CurlFetcher>();
-}
+std::unique_ptr<UrlFetcher> make_curl_fetcher() { return std::make_unique<CurlFetcher>(); }
 
 }  // namespace hearth::knowledge
