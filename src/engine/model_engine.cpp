@@ -23,7 +23,7 @@
 
 namespace hearth {
 namespace {
-// Set around llama_init_from_model on the loading thread (see CpuReferenceKernels).
+// Set around llama_init_from_model on the loading thread (see new_context).
 thread_local bool t_cpu_reference_kernels = false;
 }  // namespace
 }  // namespace hearth
@@ -31,7 +31,8 @@ thread_local bool t_cpu_reference_kernels = false;
 // llama.cpp creates a context's CPU backend with ggml_backend_init_by_type and keeps it private;
 // ggml's CPU backend has a switch for its reference kernels (ggml_backend_cpu_set_use_ref). The
 // link wraps the call (CMakeLists.txt: --wrap=ggml_backend_init_by_type) so that a context created
-// under CpuReferenceKernels gets the switch turned on. Nothing else changes in llama.cpp.
+// by new_context(..., reference_kernels = true) gets the switch turned on. Nothing else changes in
+// llama.cpp.
 extern "C" ggml_backend_t __real_ggml_backend_init_by_type(enum ggml_backend_dev_type type, const char* params);
 extern "C" ggml_backend_t __wrap_ggml_backend_init_by_type(enum ggml_backend_dev_type type, const char* params) {
   ggml_backend_t backend = __real_ggml_backend_init_by_type(type, params);
@@ -210,6 +211,11 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
   // Only flash attention has shape-dependent CPU kernels; without it the reference switch would
   // just turn off llama.cpp's op fusion.
   const bool reference_kernels = opt.batch_invariant && *fa != LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  if (reference_kernels) {
+    spdlog::info("{}: flash attention with ggml's reference CPU kernels, so output does not depend on batching "
+                 "(batch_invariant = false selects llama.cpp's faster ones)",
+                 std::filesystem::path(opt.path).filename().string());
+  }
 
   if (info.is_embedding) {
     const int n = std::min(opt.context_size, info.n_ctx_train > 0 ? info.n_ctx_train : opt.context_size);
