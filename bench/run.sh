@@ -39,15 +39,15 @@ for t in "${types[@]}"; do
   jsonl="$OUT/$t.jsonl"
   echo "== $t ==" >&2
   declare -A url pid
-  # Hearth with its defaults (flash attention off: batch-invariant greedy output), Hearth with
-  # flash attention on and llama.cpp's fast kernels (what llama-server's "auto" runs on CPU; Hearth's
-  # batch-invariant flash attention is measured by bench/prefill_modes.py), and llama-server's defaults.
-  for name in hearth hearth-fa; do
-    ((QUICK)) && [[ $name == hearth-fa ]] && continue
-    fa=(--flash-attn off); [[ $name == hearth-fa ]] && fa=(--flash-attn auto --fast-kernels)
+  # Hearth with its defaults (flash attention auto = on, batch-invariant kernels), Hearth with
+  # llama.cpp's fast kernels (--fast-kernels: repacked weights, tiled flash attention, what
+  # llama-server runs on CPU), and llama-server's defaults.
+  for name in hearth hearth-fast; do
+    ((QUICK)) && [[ $name == hearth-fast ]] && continue
+    fa=(); [[ $name == hearth-fast ]] && fa=(--fast-kernels)
     port=$(free_port)
     $HEARTH serve --model "$model" --host 127.0.0.1 --port "$port" --ctx-size $CTX --parallel $SLOTS \
-      --threads "$THREADS" "${fa[@]}" --log-level warn > "$OUT/$name-$t.log" 2>&1 &
+      --threads "$THREADS" ${fa[@]+"${fa[@]}"} --log-level warn > "$OUT/$name-$t.log" 2>&1 &
     pid[$name]=$!; pids+=($!); url[$name]="http://127.0.0.1:$port"
   done
   port=$(free_port)
@@ -60,7 +60,7 @@ for t in "${types[@]}"; do
 
   # Single stream, interleaved with llama-bench's decode (tg) and prefill (pp) runs.
   for trial in $(seq 1 $((QUICK ? 1 : 5))); do
-    # Flash attention off (Hearth's default) and llama-bench's own default (auto: on for CPU).
+    # llama-bench with flash attention off, and with its own default (auto: on for CPU).
     "$LB" -m "$model" -t "$THREADS" -p 256 -n 128 -r 1 -fa off,auto -o jsonl 2>/dev/null | python3 -c 'import json,sys
 for l in sys.stdin:
     r=json.loads(l); print(json.dumps({"server":"llama-bench" if int(r["flash_attn"])==0 else "llama-bench-fa",

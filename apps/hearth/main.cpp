@@ -3,9 +3,11 @@
 
 #include "cli/commands.h"
 #include "cli/kb_commands.h"
+#include "core/memory.h"
 
 int main(int argc, char** argv) {
   using namespace hearth;
+  configure_allocator();
   CLI::App app{"Hearth: a self-hosted AI dialogue server for local GGUF models (OpenAI-compatible API)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "hearth 0.1.0");
@@ -24,10 +26,10 @@ int main(int argc, char** argv) {
   s->add_option("--batch-size", serve.batch_size, "Tokens per decode step for --model files (default 512)");
   s->add_option("--ubatch-size", serve.ubatch_size, "Tokens per llama.cpp micro-batch for --model files (default 256)");
   s->add_flag("--mmap", serve.mmap, "Memory-map --model files instead of reading them into memory");
-  s->add_option("--flash-attn", serve.flash_attn, "auto, on or off for --model files (default off)")
+  s->add_option("--flash-attn", serve.flash_attn, "auto, on or off for --model files (default auto: on where supported)")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   s->add_flag("--fast-kernels", serve.fast_kernels,
-              "With flash attention: llama.cpp's fastest CPU kernels, whose results depend on batch shape "
+              "llama.cpp's fastest CPU kernels (repacked weights, tiled attention), whose results depend on batch shape "
               "(batch_invariant = false)");
 
   RunArgs run;
@@ -64,7 +66,7 @@ int main(int argc, char** argv) {
   MakeTestModelArgs mk;
   auto* t = app.add_subcommand("make-test-model",
                                "Write small random-weight GGUF models with real tokenizers (for tests and the default)");
-  t->add_option("-p,--preset", mk.presets, "qwen2, llama3, deepseek-r1, bert, bert-reranker, qwen2-0.5b (default: the five tiny ones)");
+  t->add_option("-p,--preset", mk.presets, "qwen2, llama3, deepseek-r1, bert, bert-reranker, qwen2-small, qwen2-0.5b (default: all but qwen2-0.5b)");
   t->add_option("-o,--out", mk.out_dir, "Output directory");
   t->add_option("--llama-models", mk.llama_models_dir, "llama.cpp's models/ directory (default: found in the cache)");
   t->add_option("--type", mk.type, "Weight type: f32, f16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k");

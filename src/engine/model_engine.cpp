@@ -18,6 +18,7 @@
 #include <malloc.h>
 #endif
 
+#include "core/memory.h"
 #include "engine/embedding_worker.h"
 #include "engine/llama_backend.h"
 
@@ -173,6 +174,10 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
   llama_model_params mp = llama_model_default_params();
   mp.n_gpu_layers = opt.gpu_layers;
   mp.load_mode = opt.mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+  // Batch invariance keeps the weights in their file layout: the repacked layouts llama.cpp
+  // prefers on CPU (Q4_0, Q4_K, IQ4_NL, ...) are multiplied by different kernels for one row and
+  // for several, so a token's logits would depend on how many rows share its step.
+  mp.use_extra_bufts = !opt.batch_invariant;
   impl->model.reset(llama_model_load_from_file(opt.path.c_str(), mp));
   if (!impl->model) {
     return unavailable(fmt::format("llama.cpp could not load '{}' (not a valid GGUF model, or an unsupported "
@@ -208,13 +213,19 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
   cp.type_v = *kv_type;
   cp.flash_attn_type = *fa;
   cp.no_perf = true;
-  // Only flash attention has shape-dependent CPU kernels; without it the reference switch would
-  // just turn off llama.cpp's op fusion.
-  const bool reference_kernels = opt.batch_invariant && *fa != LLAMA_FLASH_ATTN_TYPE_DISABLED;
-  if (reference_kernels) {
-    spdlog::info("{}: flash attention with ggml's reference CPU kernels, so output does not depend on batching "
-                 "(batch_invariant = false selects llama.cpp's faster ones)",
-                 std::filesystem::path(opt.path).filename().string());
+  // ggml's reference switch: one flash-attention kernel for every batch shape (no tiled or
+  // split-KV paths), and no matrix-multiply paths or op fusions chosen by batch size.
+  const bool reference_kernels = opt.batch_invariant;
+  const std::string file_name = std::filesystem::path(opt.path).filename().string();
+  if (opt.batch_invariant && *fa == LLAMA_FLASH_ATTN_TYPE_DISABLED) {
+    spdlog::warn("{}: flash_attn = \"off\": llama.cpp computes attention without it through matrix-multiply "
+                 "kernels chosen by batch shape, so greedy output can depend on concurrent requests; leave "
+                 "flash_attn at \"auto\" for batch-invariant output",
+                 file_name);
+  } else if (opt.batch_invariant) {
+    spdlog::info("{}: batch-invariant CPU kernels (ggml's reference kernels, weights not repacked), so output does "
+                 "not depend on batching (batch_invariant = false selects llama.cpp's faster ones)",
+                 file_name);
   }
 
   if (info.is_embedding) {
@@ -268,6 +279,7 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     auto backend = std::make_unique<LlamaBackend>(model, std::move(ctx), opt.parallel, opt.batch_size, opt.kv_unified);
     impl->scheduler = std::make_unique<SlotScheduler>(std::move(backend), sc);
   }
+  release_free_memory();  // what loading freed (the GGUF metadata, temporary buffers)
 #if defined(__GLIBC__)
   // Mostly llama.cpp's tokenizer tables (about 45 MB for a 152k-token vocabulary).
   spdlog::debug("heap in use after loading: {:.1f} MiB", static_cast<double>(mallinfo2().uordblks) / (1 << 20));

@@ -41,14 +41,18 @@ struct ModelLoadOptions {
   // false: one KV stream per sequence, so attention covers only its own cells (idle caches of
   // other sequences cost nothing); true: one shared pool (cheaper prefix copies).
   bool kv_unified = false;
-  // off by default: flash attention's fast CPU kernels change with batch shape and KV length
-  // (see batch_invariant); without it prompts are processed fastest. "auto"/"on" need less memory.
-  std::string flash_attn = "off";  // auto, on, off
-  // true: llama.cpp's CPU backend runs its reference kernels (ggml's use_ref switch), which pick
-  // the same attention kernel for every batch shape, so greedy outputs do not depend on what else
-  // shares a step. It only matters with flash attention on, where it costs prompt speed (a
-  // 2,400-token prompt ~35 % slower on the Qwen2-0.5B shape); without flash attention the kernels
-  // are batch-invariant anyway. false: llama.cpp's fastest kernels (tiled prefill, split-KV decode).
+  // auto (on where the device supports it, as on CPU): attention without the context x ubatch
+  // scratch matrix (64 MiB for the Qwen2-0.5B shape at 4,096 tokens). "off" computes attention
+  // with matrix-multiply kernels that llama.cpp picks by batch shape (see batch_invariant).
+  std::string flash_attn = "auto";  // auto, on, off
+  // true: a greedy request's tokens do not depend on what else shares its decoding steps. On CPU,
+  // llama.cpp's fast kernels change with batch shape: flash attention's tiled and split-KV paths,
+  // batched matrix-multiply paths, and the repacked weight layouts (Q4_0, Q4_K, IQ4_NL, ...)
+  // that have separate one-row and many-row kernels. So Hearth turns on ggml's reference-kernel
+  // switch (use_ref) and keeps the weights in their file layout. It costs long prompts time (the
+  // per-row attention kernel: ~10 % at 900 tokens, ~30 % at 3,000 on the Qwen2-0.5B shape); short
+  // prompts and decoding are as fast. Needs flash attention (with flash_attn = "off" the
+  // attention matrix products still vary). false: llama.cpp's fastest kernels.
   bool batch_invariant = true;
   int max_queue = 64;
   std::string chat_template;  // override; empty: the model's own

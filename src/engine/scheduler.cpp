@@ -1,5 +1,7 @@
 #include "engine/scheduler.h"
 
+#include "core/memory.h"
+
 #include <chrono>
 #include <fmt/format.h>
 
@@ -117,12 +119,21 @@ void SlotScheduler::run() {
         for (const auto& s : slots_) if (s.phase != SlotPhase::kIdle) return true;
         return false;
       };
-      shared_->cv.wait(lk, [&] {
+      auto ready = [&] {
         return shared_->stopping || shared_->cancel_pending || has_active() ||
                (!shared_->waiting.empty() && has_free());
-      });
+      };
+      if (!ready() && busy_since_release_) {
+        // Going idle after work: hand the pages the requests freed back first (outside the lock).
+        busy_since_release_ = false;
+        lk.unlock();
+        release_free_memory();
+        continue;
+      }
+      shared_->cv.wait(lk, ready);
       if (shared_->stopping) break;
       shared_->cancel_pending = false;
+      busy_since_release_ = true;
     }
     reap_cancelled();
     admit_waiting();

@@ -99,6 +99,7 @@ class SlotScheduler {
   std::vector<Slot> slots_;
   std::uint64_t clock_ = 0;
   std::vector<DecodeBackend::BatchItem> batch_;
+  bool busy_since_release_ = false;  // work was done since free memory was last released
 
   std::thread thread_;
   friend class RequestHandle;

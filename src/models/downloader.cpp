@@ -1,6 +1,6 @@
 #include "models/downloader.h"
 
-#include <curl/curl.h>
+#include "net/curl.h"
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -18,10 +18,10 @@ namespace fs = std::filesystem;
 namespace {
 
 struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+  void operator()(CURL* c) const { curl::easy_cleanup(c); }
 };
 struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const { curl::slist_free_all(l); }
 };
 
 struct Transfer {
@@ -38,7 +38,7 @@ struct Transfer {
 size_t on_data(char* data, size_t size, size_t n, void* ud) {
   auto* t = static_cast<Transfer*>(ud);
   if (!t->status_checked) {
-    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &t->status);
+    curl::easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &t->status);
     t->status_checked = true;
     // A 200 to a Range request means the server ignored it: start over.
     if (t->status == 200 && t->offset > 0) {
@@ -64,11 +64,6 @@ int on_progress(void* ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t, curl
   return 0;
 }
 
-void curl_global() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 // One attempt: appends to the .part file from its current size. Returns true when the server
 // finished the body; false with `retry` when another attempt may help.
 Result<bool> attempt(const DownloadOptions& opt, const std::string& part, bool& retry) {
@@ -79,7 +74,7 @@ Result<bool> attempt(const DownloadOptions& opt, const std::string& part, bool& 
   if (!f) return internal_error(fmt::format("cannot write {}", part));
   std::fseek(f, 0, SEEK_END);
 
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  std::unique_ptr<CURL, CurlDeleter> curl(curl::easy_init());
   Transfer t;
   t.file = f;
   t.offset = have;
@@ -87,28 +82,28 @@ Result<bool> attempt(const DownloadOptions& opt, const std::string& part, bool& 
   t.opt = &opt;
   std::unique_ptr<curl_slist, SlistDeleter> headers;
   if (!opt.bearer_token.empty()) {
-    headers.reset(curl_slist_append(nullptr, ("Authorization: Bearer " + opt.bearer_token).c_str()));
+    headers.reset(curl::slist_append(nullptr, ("Authorization: Bearer " + opt.bearer_token).c_str()));
   }
   const std::string range = fmt::format("{}-", have);
-  curl_easy_setopt(curl.get(), CURLOPT_URL, opt.url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(curl.get(), CURLOPT_USERAGENT, "hearth/0.1");
-  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, opt.connect_timeout_s);
-  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1024L);
-  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, opt.low_speed_timeout_s);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &t);
-  curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-  if (headers) curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
-  if (have > 0) curl_easy_setopt(curl.get(), CURLOPT_RANGE, range.c_str());
+  curl::easy_setopt(curl.get(), CURLOPT_URL, opt.url.c_str());
+  curl::easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
+  curl::easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 10L);
+  curl::easy_setopt(curl.get(), CURLOPT_USERAGENT, "hearth/0.1");
+  curl::easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, opt.connect_timeout_s);
+  curl::easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl::easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, opt.low_speed_timeout_s);
+  curl::easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, on_data);
+  curl::easy_setopt(curl.get(), CURLOPT_WRITEDATA, &t);
+  curl::easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl::easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &t);
+  curl::easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
+  curl::easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  if (headers) curl::easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
+  if (have > 0) curl::easy_setopt(curl.get(), CURLOPT_RANGE, range.c_str());
 
-  const CURLcode rc = curl_easy_perform(curl.get());
+  const CURLcode rc = curl::easy_perform(curl.get());
   long status = 0;
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
+  curl::easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
   const bool write_ok = std::fclose(f) == 0;
   if (!write_ok) return internal_error(fmt::format("writing {} failed (disk full?)", part));
 
@@ -121,7 +116,7 @@ Result<bool> attempt(const DownloadOptions& opt, const std::string& part, bool& 
   }
   if (rc != CURLE_OK) {
     retry = true;
-    return unavailable(fmt::format("download of {} interrupted: {}", opt.url, curl_easy_strerror(rc)));
+    return unavailable(fmt::format("download of {} interrupted: {}", opt.url, curl::easy_strerror(rc)));
   }
   return true;
 }
@@ -129,11 +124,11 @@ Result<bool> attempt(const DownloadOptions& opt, const std::string& part, bool& 
 }  // namespace
 
 Result<DownloadResult> download_file(const DownloadOptions& opt) {
-  curl_global();
   if (opt.url.empty()) return invalid_argument("no URL to download from", "url");
   if (!opt.expected_sha256.empty() && !is_sha256_hex(opt.expected_sha256)) {
     return invalid_argument("the expected SHA-256 must be 64 hex digits", "sha256");
   }
+  HEARTH_TRY(curl::load());
   const fs::path dest(opt.dest);
   if (dest.has_parent_path()) fs::create_directories(dest.parent_path());
   const std::string part = opt.dest + ".part";

@@ -269,11 +269,18 @@ class KnowledgeApiTest(unittest.TestCase):
         self.assertGreater(self.server.metrics().get("hearth_knowledge_scheduled_syncs_total", 0), 0)
 
     def test_6_url_source(self):
+        def libcurl_mapped():
+            with open(f"/proc/{self.server.proc.pid}/maps") as f:
+                return "libcurl" in f.read()
+
+        # libcurl (and the ~30 libraries it needs) is loaded at the first URL fetch, not at start.
+        self.assertFalse(libcurl_mapped(), "libcurl is mapped before any URL was fetched")
         self.ensure_collection("web")
         status, job = self.server.post("/v1/knowledge/collections/web/sources", {"uri": self.web_base + "/kb/forklift.html"})
         self.assertEqual(status, 202, job)
         job = self.wait_job(job["id"])
         self.assertEqual(job["status"], "succeeded", job)
+        self.assertTrue(libcurl_mapped())
         self.assertEqual(job["counters"]["documents_added"], 1, job)
         hits = self.search("forklift seatbelt horn", collections=["web"])
         self.assertEqual(hits[0]["document"], self.web_base + "/kb/forklift.html")

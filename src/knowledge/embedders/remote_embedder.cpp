@@ -1,6 +1,6 @@
 #include "knowledge/embedders/remote_embedder.h"
 
-#include <curl/curl.h>
+#include "net/curl.h"
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -17,16 +17,11 @@ namespace {
 
 constexpr std::size_t kMaxResponseBytes = 256u << 20;
 
-void curl_global() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+  void operator()(CURL* c) const { curl::easy_cleanup(c); }
 };
 struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const { curl::slist_free_all(l); }
 };
 
 struct Reply {
@@ -70,7 +65,7 @@ std::chrono::milliseconds parse_retry_after(const std::string& v) {
     if (v.size() > 9) return std::chrono::milliseconds(-1);
     return std::chrono::seconds(std::stol(v));
   }
-  const std::time_t when = curl_getdate(v.c_str(), nullptr);
+  const std::time_t when = curl::getdate(v.c_str());
   if (when < 0) return std::chrono::milliseconds(-1);
   return std::chrono::seconds(std::max<std::time_t>(0, when - std::time(nullptr)));
 }
@@ -245,12 +240,6 @@ RemoteEmbedder::RemoteEmbedder(RemoteEmbedderOptions options)
   opt_.batch_size = std::max(1, opt_.batch_size);
   opt_.max_retries = std::max(0, opt_.max_retries);
   if (!opt_.sleep) opt_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
-  curl_global();
-  curl_slist* h = curl_slist_append(nullptr, "Content-Type: application/json");
-  h = curl_slist_append(h, "Accept: application/json");
-  h = curl_slist_append(h, "Expect:");  // no 100-continue round trip before large batches
-  if (!opt_.api_key.empty()) h = curl_slist_append(h, ("Authorization: Bearer " + opt_.api_key).c_str());
-  http_->headers.reset(h);
 }
 
 RemoteEmbedder::~RemoteEmbedder() = default;
@@ -286,30 +275,36 @@ Result<std::vector<std::vector<float>>> RemoteEmbedder::embed_batch(std::span<co
       -1, ' ', false, json::error_handler_t::replace);
 
   if (!http_->curl) {
-    http_->curl.reset(curl_easy_init());
+    HEARTH_TRY(curl::load());  // at the first request, not when the embedder is made
+    http_->curl.reset(curl::easy_init());
     if (!http_->curl) return internal_error("libcurl could not create a handle");
+    curl_slist* h = curl::slist_append(nullptr, "Content-Type: application/json");
+    h = curl::slist_append(h, "Accept: application/json");
+    h = curl::slist_append(h, "Expect:");  // no 100-continue round trip before large batches
+    if (!opt_.api_key.empty()) h = curl::slist_append(h, ("Authorization: Bearer " + opt_.api_key).c_str());
+    http_->headers.reset(h);
   }
   CURL* c = http_->curl.get();
   for (int attempt = 0;; ++attempt) {
     Reply reply;
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, http_->headers.get());
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "hearth/0.1");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opt_.connect_timeout.count()));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(opt_.timeout.count()));
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever libcurl can decode
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &reply);
+    curl::easy_reset(c);
+    curl::easy_setopt(c, CURLOPT_URL, url_.c_str());
+    curl::easy_setopt(c, CURLOPT_POST, 1L);
+    curl::easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+    curl::easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl::easy_setopt(c, CURLOPT_HTTPHEADER, http_->headers.get());
+    curl::easy_setopt(c, CURLOPT_USERAGENT, "hearth/0.1");
+    curl::easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opt_.connect_timeout.count()));
+    curl::easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(opt_.timeout.count()));
+    curl::easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl::easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever libcurl can decode
+    curl::easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl::easy_setopt(c, CURLOPT_WRITEDATA, &reply);
+    curl::easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl::easy_setopt(c, CURLOPT_HEADERDATA, &reply);
     ++requests_;
-    const CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
+    const CURLcode rc = curl::easy_perform(c);
+    curl::easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
 
     Error error;
     bool retry = false;
@@ -318,7 +313,7 @@ Result<std::vector<std::vector<float>>> RemoteEmbedder::embed_batch(std::span<co
       return internal_error(fmt::format("the embedding service {} sent more than {} bytes", url_, kMaxResponseBytes));
     } else if (rc != CURLE_OK) {
       retry = retryable_transport(rc);
-      const std::string msg = fmt::format("embedding service {}: {}", url_, curl_easy_strerror(rc));
+      const std::string msg = fmt::format("embedding service {}: {}", url_, curl::easy_strerror(rc));
       error = rc == CURLE_OPERATION_TIMEDOUT ? Error(ErrorCode::kDeadlineExceeded, msg) : unavailable(msg);
     } else if (reply.status < 200 || reply.status >= 300) {
       retry = reply.status == 429 || reply.status >= 500;

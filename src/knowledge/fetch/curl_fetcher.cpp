@@ -1,6 +1,6 @@
 #include "knowledge/fetch/curl_fetcher.h"
 
-#include <curl/curl.h>
+#include "net/curl.h"
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -33,31 +33,29 @@ class CurlFetcher final : public UrlFetcher {
     if (!url.starts_with("http://") && !url.starts_with("https://")) {
       return invalid_argument(fmt::format("'{}' is not an http(s) URL", url), "uri");
     }
-    // At the first fetch, not at start-up: it initializes the TLS library (memory and time a
-    // server that never fetches a URL need not spend).
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> h(curl_easy_init(), &curl_easy_cleanup);
+    // libcurl is loaded at the first fetch, not at start-up (see net/curl.h).
+    HEARTH_TRY(curl::load());
+    std::unique_ptr<CURL, decltype(&curl::easy_cleanup)> h(curl::easy_init(), &curl::easy_cleanup);
     if (!h) return internal_error("curl_easy_init failed");
     Transfer t;
     t.max_bytes = limits.max_bytes;
     char err[CURL_ERROR_SIZE] = {0};
     CURL* c = h.get();
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(limits.max_redirects));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(limits.connect_timeout_s));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(limits.timeout_s));
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever curl can decode
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "Hearth-knowledge/1");
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(limits.max_bytes));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
-    const CURLcode rc = curl_easy_perform(c);
+    curl::easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl::easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl::easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl::easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl::easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(limits.max_redirects));
+    curl::easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(limits.connect_timeout_s));
+    curl::easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(limits.timeout_s));
+    curl::easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl::easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever curl can decode
+    curl::easy_setopt(c, CURLOPT_USERAGENT, "Hearth-knowledge/1");
+    curl::easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(limits.max_bytes));
+    curl::easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_data);
+    curl::easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    curl::easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+    const CURLcode rc = curl::easy_perform(c);
     if (t.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
       return Error{ErrorCode::kPayloadTooLarge, fmt::format("{} is larger than {} bytes", url, limits.max_bytes)};
     }
@@ -65,15 +63,15 @@ class CurlFetcher final : public UrlFetcher {
       return Error{ErrorCode::kDeadlineExceeded, fmt::format("{}: timed out ({})", url, err[0] ? err : "timeout")};
     }
     if (rc == CURLE_TOO_MANY_REDIRECTS) return unavailable(fmt::format("{}: more than {} redirects", url, limits.max_redirects));
-    if (rc != CURLE_OK) return unavailable(fmt::format("{}: {}", url, err[0] ? err : curl_easy_strerror(rc)));
+    if (rc != CURLE_OK) return unavailable(fmt::format("{}: {}", url, err[0] ? err : curl::easy_strerror(rc)));
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl::easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (status == 404 || status == 410) return not_found(fmt::format("{}: HTTP {}", url, status));
     if (status >= 400) return unavailable(fmt::format("{}: HTTP {}", url, status));
     FetchedDocument out;
     out.bytes = std::move(t.body);
     char* ct = nullptr;
-    if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct) {
+    if (curl::easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct) {
       std::string v(ct);
       v = v.substr(0, v.find(';'));
       while (!v.empty() && v.back() == ' ') v.pop_back();
@@ -81,7 +79,7 @@ class CurlFetcher final : public UrlFetcher {
       out.content_type = v;
     }
     char* eff = nullptr;
-    out.final_url = curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff ? eff : url;
+    out.final_url = curl::easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff ? eff : url;
     return out;
   }
 };
