@@ -2,9 +2,9 @@
 """Prompt length vs attention mode, side by side with llama-server (not a test).
 
 Starts four servers on the same model file, threads and slots: Hearth with its defaults (flash
-attention auto = on, batch-invariant kernels: ggml's reference kernels, weights not repacked),
-Hearth without flash attention (--flash-attn off), Hearth with llama.cpp's fast kernels
-(--fast-kernels), and llama-server with its defaults (flash attention auto = on, fast kernels).
+attention auto = on, llama.cpp's fast kernels), Hearth without flash attention (--flash-attn off),
+Hearth with batch-invariant kernels (--batch-invariant: ggml's reference kernels, weights not
+repacked), and llama-server with its defaults (flash attention auto = on, fast kernels).
 For each round and prompt length, one streamed completion per server, interleaved: time to first
 token (prefill of a prompt no cache holds) and decode tokens/s over 64 tokens. Prints a Markdown
 table of medians and writes every sample to <out>/prefill_modes.jsonl.
@@ -57,9 +57,9 @@ def main():
     llama_server = os.path.join(llama_build, "bin/llama-server")
     common = ["--host", "127.0.0.1", "--ctx-size", "4096", "--parallel", "16", "--threads", str(a.threads)]
     servers = {
-        "hearth (defaults: fa, invariant)": [hearth, "serve", "--model", a.model] + common,
+        "hearth (defaults)": [hearth, "serve", "--model", a.model] + common,
         "hearth (fa off)": [hearth, "serve", "--model", a.model, "--flash-attn", "off"] + common,
-        "hearth (fa, fast kernels)": [hearth, "serve", "--model", a.model, "--fast-kernels"] + common,
+        "hearth (--batch-invariant)": [hearth, "serve", "--model", a.model, "--batch-invariant"] + common,
         "llama-server": [llama_server, "-m", a.model, "--host", "127.0.0.1", "-c", str(4096 * 16), "-np", "16",
                          "-t", str(a.threads), "-tb", str(a.threads), "--no-webui"],
     }
@@ -96,14 +96,14 @@ def main():
         for proc, _ in procs.values():
             proc.wait()
     names = list(servers)
-    print("| prompt tokens | " + " | ".join(f"{n} TTFT s" for n in names) + " | Hearth defaults / fa off | "
+    print("| prompt tokens | " + " | ".join(f"{n} TTFT s" for n in names) + " | --batch-invariant / defaults | "
           "llama-server / Hearth defaults |")
     print("|---:|" + "---:|" * (len(names) + 2))
     for words in WORDS:
         med = {n: statistics.median(s[0] for s in samples[(words, n)]) for n in names}
         ptoks = next((s[2] for n in names for s in samples[(words, n)] if s[2]), "?")
         print(f"| {ptoks} | " + " | ".join(f"{med[n]:.2f}" for n in names) +
-              f" | {med[names[0]] / med[names[1]]:.2f} | {med[names[3]] / med[names[0]]:.2f} |")
+              f" | {med[names[2]] / med[names[0]]:.2f} | {med[names[3]] / med[names[0]]:.2f} |")
     print()
     print("| prompt tokens | " + " | ".join(f"{n} decode tok/s" for n in names) + " |")
     print("|---:|" + "---:|" * len(names))

@@ -43,7 +43,7 @@ def main():
         pp = one(rows, server="llama-bench", test="pp")
         ppf = one(rows, server="llama-bench-fa", test="pp")
         hs = one(rows, server="hearth", test="single")
-        hf = one(rows, server="hearth-fast", test="single")
+        hf = one(rows, server="hearth-invariant", test="single")
         ls = one(rows, server="llama-server", test="single")
         rate = lambda r: r["decode_tok_s_median"] if r else None
         fmt_ = lambda v: f"{v:.1f}" if v else "-"
@@ -52,9 +52,9 @@ def main():
         print("|---|---:|---:|---:|---:|---:|")
         a, l = tgf and tgf["avg_ts"], rate(ls)
         h = rate(hs)
-        print(f"| Hearth defaults (flash attention, batch-invariant kernels) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | {fmt_(l)} | {ratio(h, l)} |")
+        print(f"| Hearth defaults (flash attention auto, llama.cpp's fast kernels) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | {fmt_(l)} | {ratio(h, l)} |")
         h = rate(hf)
-        print(f"| Hearth --fast-kernels (llama.cpp's, as the peers) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | {fmt_(l)} | {ratio(h, l)} |")
+        print(f"| Hearth --batch-invariant (reference kernels, weights not repacked) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | {fmt_(l)} | {ratio(h, l)} |")
         if tg:
             print(f"\nllama-bench tg128 with flash attention off, for reference: {fmt_(tg['avg_ts'])} tok/s.")
         if pp or ppf:
@@ -63,11 +63,11 @@ def main():
 
         print("\n| streams | Hearth agg tok/s | llama-server agg tok/s | ratio | Hearth TTFT p50 / p99 ms | llama-server TTFT p50 / p99 ms | p50 ratio | p99 ratio |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for h in find(rows, server="hearth", test="concurrency") + find(rows, server="hearth-fast", test="concurrency"):
+        for h in find(rows, server="hearth", test="concurrency") + find(rows, server="hearth-invariant", test="concurrency"):
             l = one(rows, server="llama-server", test="concurrency", streams=h["streams"])
             if not l:
                 continue
-            label = f"{h['streams']}" + (" (Hearth --fast-kernels)" if h["server"] == "hearth-fast" else "")
+            label = f"{h['streams']}" + (" (Hearth --batch-invariant)" if h["server"] == "hearth-invariant" else "")
             print(f"| {label} | {h['aggregate_tok_s']:.1f} | {l['aggregate_tok_s']:.1f} | "
                   f"{h['aggregate_tok_s'] / l['aggregate_tok_s']:.2f} | {h['ttft_p50_ms']:.0f} / {h['ttft_p99_ms']:.0f} | "
                   f"{l['ttft_p50_ms']:.0f} / {l['ttft_p99_ms']:.0f} | {l['ttft_p50_ms'] / h['ttft_p50_ms']:.2f} | "
@@ -77,14 +77,14 @@ def main():
 
         print("\n| shared 2,000-token prefix | cold TTFT ms | warm TTFT ms | speed-up |")
         print("|---|---:|---:|---:|")
-        for s in ("hearth", "hearth-fast", "llama-server"):
+        for s in ("hearth", "hearth-invariant", "llama-server"):
             p = one(rows, server=s, test="prefix")
             if p:
                 print(f"| {s} | {p['cold_ttft_ms']:.0f} | {p['warm_ttft_ms']:.0f} | {p['speedup']:.1f}x |")
 
         print("\n| memory | RSS MiB | file-backed (weights mmap) MiB | anonymous MiB | weights MiB | KV cache MiB | beyond weights + KV MiB |")
         print("|---|---:|---:|---:|---:|---:|---:|")
-        for s in ("hearth", "hearth-fast", "llama-server"):
+        for s in ("hearth", "hearth-invariant", "llama-server"):
             m = one(rows, server=s, test="memory")
             if m:
                 print(f"| {s} | {m['rss_mb']:.0f} | {fmt_(m.get('file_mb'))} | {fmt_(m.get('anon_mb'))} | "

@@ -39,12 +39,12 @@ for t in "${types[@]}"; do
   jsonl="$OUT/$t.jsonl"
   echo "== $t ==" >&2
   declare -A url pid
-  # Hearth with its defaults (flash attention auto = on, batch-invariant kernels), Hearth with
-  # llama.cpp's fast kernels (--fast-kernels: repacked weights, tiled flash attention, what
-  # llama-server runs on CPU), and llama-server's defaults.
-  for name in hearth hearth-fast; do
-    ((QUICK)) && [[ $name == hearth-fast ]] && continue
-    fa=(); [[ $name == hearth-fast ]] && fa=(--fast-kernels)
+  # Hearth with its defaults (flash attention auto = on, llama.cpp's fast kernels, as llama-server
+  # runs them), Hearth with --batch-invariant (reference kernels, weights not repacked: output
+  # independent of batching), and llama-server's defaults.
+  for name in hearth hearth-invariant; do
+    ((QUICK)) && [[ $name == hearth-invariant ]] && continue
+    fa=(); [[ $name == hearth-invariant ]] && fa=(--batch-invariant)
     port=$(free_port)
     $HEARTH serve --model "$model" --host 127.0.0.1 --port "$port" --ctx-size $CTX --parallel $SLOTS \
       --threads "$THREADS" ${fa[@]+"${fa[@]}"} --log-level warn > "$OUT/$name-$t.log" 2>&1 &

@@ -28,9 +28,9 @@ int main(int argc, char** argv) {
   s->add_flag("--mmap", serve.mmap, "Memory-map --model files instead of reading them into memory");
   s->add_option("--flash-attn", serve.flash_attn, "auto, on or off for --model files (default auto: on where supported)")
       ->check(CLI::IsMember({"auto", "on", "off"}));
-  s->add_flag("--fast-kernels", serve.fast_kernels,
-              "llama.cpp's fastest CPU kernels (repacked weights, tiled attention), whose results depend on batch shape "
-              "(batch_invariant = false)");
+  s->add_flag("--batch-invariant", serve.batch_invariant,
+              "Output independent of concurrent requests for --model files: ggml's reference CPU kernels, weights "
+              "not repacked (batch_invariant = true; long prompts are slower)");
 
   RunArgs run;
   auto* r = app.add_subcommand("run", "Chat with a model in the terminal (or complete one prompt)");

@@ -83,7 +83,7 @@ int cmd_serve(const ServeArgs& a) {
     if (a.ubatch_size) e.load.ubatch_size = *a.ubatch_size;
     if (a.mmap) e.load.mmap = true;
     if (!a.flash_attn.empty()) e.load.flash_attn = a.flash_attn;
-    if (a.fast_kernels) e.load.batch_invariant = false;
+    if (a.batch_invariant) e.load.batch_invariant = true;
     if (config.find(e.id)) return fail(invalid_argument(fmt::format("model id '{}' is already in the catalog", e.id)));
     config.entries.push_back(std::move(e));
   }

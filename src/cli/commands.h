@@ -16,7 +16,7 @@ struct ServeArgs {
   std::string log_level;
   std::optional<int> context_size, parallel, threads, batch_size, ubatch_size;
   std::string flash_attn;
-  bool fast_kernels = false;  // batch_invariant = false
+  bool batch_invariant = false;
   bool mmap = false;
 };
 int cmd_serve(const ServeArgs& args);

@@ -49,11 +49,11 @@ struct ModelLoadOptions {
   // llama.cpp's fast kernels change with batch shape: flash attention's tiled and split-KV paths,
   // batched matrix-multiply paths, and the repacked weight layouts (Q4_0, Q4_K, IQ4_NL, ...)
   // that have separate one-row and many-row kernels. So Hearth turns on ggml's reference-kernel
-  // switch (use_ref) and keeps the weights in their file layout. It costs long prompts time (the
-  // per-row attention kernel: ~10 % at 900 tokens, ~30 % at 3,000 on the Qwen2-0.5B shape); short
-  // prompts and decoding are as fast. Needs flash attention (with flash_attn = "off" the
-  // attention matrix products still vary). false: llama.cpp's fastest kernels.
-  bool batch_invariant = true;
+  // switch (use_ref) and keeps the weights in their file layout. It costs long prompts time (a
+  // 2,000-token prompt 1.4-1.6x slower on the Qwen2-0.5B shape); short prompts and decoding are
+  // about as fast. Needs flash attention (with flash_attn = "off" the attention matrix products
+  // still vary). false (the default, as llama-server): llama.cpp's fastest kernels.
+  bool batch_invariant = false;
   int max_queue = 64;
   std::string chat_template;  // override; empty: the model's own
 };

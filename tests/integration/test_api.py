@@ -267,12 +267,13 @@ BATCH_PROMPTS = [
 
 
 class BatchInvarianceTest(ServerCase):
-    # The default configuration (flash_attn = "auto", batch_invariant = true): batching, chunked
-    # prefill and prefix reuse must not change a single token, in chat and plain completions.
-    # llama.cpp's fast CPU kernels change with batch shape and KV length, which changes near-tie
-    # argmaxes of these random-weight models; QuantizedBatchInvarianceTest covers the repacked
-    # weight layouts of quantized models.
-    models = [model_block(QWEN, "hearth-tiny-qwen2.gguf", context_size=2048, parallel=8, max_queue=64)]
+    # batch_invariant = true (flash_attn left at "auto"): batching, chunked prefill and prefix reuse
+    # must not change a single token, in chat and plain completions. llama.cpp's fast CPU kernels
+    # (the default) change with batch shape and KV length, which changes near-tie argmaxes of these
+    # random-weight models (5 of the comparisons here differed without the option);
+    # QuantizedBatchInvarianceTest covers the repacked weight layouts of quantized models.
+    models = [model_block(QWEN, "hearth-tiny-qwen2.gguf", context_size=2048, parallel=8, max_queue=64,
+                          batch_invariant=True)]
 
     def run_one(self, endpoint, prompt):
         if endpoint == "chat":
@@ -316,10 +317,11 @@ class BatchInvarianceTest(ServerCase):
 
 
 class QuantizedBatchInvarianceTest(BatchInvarianceTest):
-    # The same on a Q4_K_M model (make-test-model -p qwen2-small, served under the tiny model's id),
-    # defaults again. On CPU llama.cpp repacks Q4_K weights and multiplies one row and several rows
-    # with different kernels; with batch_invariant = false, 19 of the comparisons here differed.
-    models = [model_block(QWEN, "hearth-small-qwen2.gguf", context_size=2048, parallel=8, max_queue=64)]
+    # The same on a Q4_K_M model (make-test-model -p qwen2-small, served under the tiny model's id).
+    # On CPU llama.cpp repacks Q4_K weights and multiplies one row and several rows with different
+    # kernels; with batch_invariant = false, 19 of the comparisons here differed.
+    models = [model_block(QWEN, "hearth-small-qwen2.gguf", context_size=2048, parallel=8, max_queue=64,
+                          batch_invariant=True)]
 
 
 class SplitKvPoolTest(ServerCase):

@@ -140,13 +140,15 @@ class KnowledgeRerankTest(unittest.TestCase):
                 for h, theirs in zip(hits, ref):
                     self.assertAlmostEqual(h["rerank_score"], theirs, delta=1e-3 * max(1.0, abs(theirs)),
                                            msg=f"{h['document']}: {h['rerank_score']} vs llama-server {theirs}")
-                # The same chunk scores the same whatever else is in the batch (here: nothing else).
+                # The same chunk scores the same whatever else is in the batch (here: nothing else),
+                # within float rounding: llama.cpp's default CPU kernels round differently for
+                # different batch shapes (3e-4 here; batch_invariant = true would make it exact).
                 last = hits[-1]
                 alone = self.search(query=query, top_k=5, rerank=True, mmr_lambda=1.0, alpha=0.5,
                                     filter={"documents": [os.path.basename(last["document"])]})
                 mine = [h for h in alone if h["chunk_id"] == last["chunk_id"]]
                 self.assertEqual(len(mine), 1, alone)
-                self.assertAlmostEqual(mine[0]["rerank_score"], last["rerank_score"], delta=1e-4)
+                self.assertAlmostEqual(mine[0]["rerank_score"], last["rerank_score"], delta=2e-3)
 
     def test_without_rerank_there_is_no_rerank_score(self):
         hits = self.search(query="boiler pressure", top_k=3)

@@ -49,7 +49,7 @@ kv_type = "q8_0"
 gpu_layers = -1
 kv_unified = false
 flash_attn = "on"
-batch_invariant = false
+batch_invariant = true
 mmap = true
 max_queue = 10
 chat_template = "chatml"
@@ -119,7 +119,7 @@ TEST(Catalog, FullConfigParsesIntoTheRightValues) {
   EXPECT_EQ(q.load.gpu_layers, -1);
   EXPECT_FALSE(q.load.kv_unified);
   EXPECT_EQ(q.load.flash_attn, "on");
-  EXPECT_FALSE(q.load.batch_invariant);
+  EXPECT_TRUE(q.load.batch_invariant);
   EXPECT_TRUE(q.load.mmap);
   EXPECT_EQ(q.load.max_queue, 10);
   EXPECT_EQ(q.load.chat_template, "chatml");
@@ -144,7 +144,8 @@ TEST(Catalog, FullConfigParsesIntoTheRightValues) {
   EXPECT_EQ(e.load.parallel, defaults.parallel);
   EXPECT_EQ(e.load.kv_type, defaults.kv_type);
   EXPECT_EQ(e.load.kv_unified, defaults.kv_unified);
-  EXPECT_TRUE(e.load.batch_invariant);
+  EXPECT_FALSE(e.load.batch_invariant) << "llama.cpp's fast kernels unless batch_invariant = true";
+  EXPECT_EQ(e.load.flash_attn, "auto");
   EXPECT_FALSE(e.load.mmap) << "weights are read into memory unless mmap = true";
   EXPECT_EQ(e.load.ubatch_size, 256);
   EXPECT_FALSE(e.verify_on_load);
