@@ -130,8 +130,19 @@ void SlotScheduler::run() {
         release_free_memory();
         continue;
       }
+      const bool was_idle = !has_active();
       shared_->cv.wait(lk, ready);
       if (shared_->stopping) break;
+      if (was_idle && !has_active() && config_.gather_window.count() > 0) {
+        // A burst of requests (several clients at once, their HTTP handlers still tokenizing)
+        // should share the first prompt step: wait briefly, or until every free slot has one.
+        int n_free = 0;
+        for (const auto& s : slots_) n_free += s.phase == SlotPhase::kIdle ? 1 : 0;
+        shared_->cv.wait_for(lk, config_.gather_window, [&] {
+          return shared_->stopping || static_cast<int>(shared_->waiting.size()) >= n_free;
+        });
+        if (shared_->stopping) break;
+      }
       shared_->cancel_pending = false;
       busy_since_release_ = true;
     }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -31,6 +32,9 @@ struct SchedulerConfig {
   bool allow_kv_copy = true; // the backend can copy a cached prefix from one sequence to another
   int kv_copy_cost = 0;      // a copy's cost in prompt tokens (see choose_slot)
   int kv_split_cost = 0;     // the cost of one more run of adjacent busy slots (see choose_slot)
+  // Starting from idle, how long the first step waits for more requests (a burst of clients
+  // arriving together), so that their prompts share it instead of queueing behind the first.
+  std::chrono::microseconds gather_window{0};
 };
 
 // Counters for tests and /metrics. Monotonic unless noted.

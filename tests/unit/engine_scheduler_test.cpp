@@ -228,6 +228,30 @@ TEST(SlotScheduler, ManyConcurrentRequestsAllMatchTheirReference) {
   EXPECT_EQ(st.queued, 0);
 }
 
+TEST(SlotScheduler, RequestsArrivingTogetherShareTheFirstStep) {
+  // From idle, the first step waits (up to gather_window) for more arrivals: requests 100 ms
+  // after the first join its first batch. Without the window it starts alone.
+  for (const bool gather : {true, false}) {
+    SchedulerConfig cfg = config(4, 64);
+    if (gather) cfg.gather_window = 5s;  // ends early: below, every free slot gets a request
+    Fixture f(cfg, 50ms);  // each decode takes 50 ms
+    std::vector<std::unique_ptr<Collected>> cs;
+    for (int i = 0; i < 4; ++i) cs.push_back(std::make_unique<Collected>());
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(f.sched->submit(request(make_prompt(6, 1), 2), cs[0]->sink()).ok());
+    std::this_thread::sleep_for(100ms);
+    for (int i = 1; i < 4; ++i) ASSERT_TRUE(f.sched->submit(request(make_prompt(6, 1 + i), 2), cs[i]->sink()).ok());
+    for (auto& c : cs) ASSERT_TRUE(c->wait());
+    std::lock_guard lk(f.log->mu);
+    ASSERT_FALSE(f.log->batches.empty());
+    const auto& first = f.log->batches.front();
+    EXPECT_EQ(first.size(), gather ? 24u : 6u) << "gather=" << gather;
+    if (gather) {
+      EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s) << "the wait ends once all four arrived";
+    }
+  }
+}
+
 TEST(SlotScheduler, BatchesNeverExceedBudgetAndPromptsArePrefilledInChunks) {
   Fixture f(config(2, 16));
   Collected c;
