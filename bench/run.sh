@@ -71,7 +71,7 @@ for l in sys.stdin:
     $B concurrency --levels 1 4 --rounds 1 >> "$jsonl"
     $B prefix --trials 1 >> "$jsonl"
   else
-    $B concurrency --levels 1 4 8 16 --rounds 3 >> "$jsonl"
+    $B concurrency --levels 1 4 8 16 --rounds 5 >> "$jsonl"
     $B prefix --trials 3 >> "$jsonl"
   fi
   # Memory: RSS after all of the above, against the model file and the KV cache of this shape

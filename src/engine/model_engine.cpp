@@ -270,6 +270,10 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     // 3 ms on a ~250 ms first step: requests released together (bench: 4 streams) then share
     // one prompt step, which their median and slowest time to first token gain from.
     sc.gather_window = std::chrono::milliseconds(3);
+    // Prompts that arrive together complete over several steps when that costs the last of them
+    // at most 15% more (the steps' costs are measured as the model runs): on the Qwen2-0.5B
+    // shape, 4 prompts of 40 tokens complete over 3 steps rather than all in one.
+    sc.prefill_spread = 0.15;
     sc.allow_kv_copy = true;
     // Prices in prompt tokens, for separate KV streams only (in a unified pool a copy just shares
     // cells and there are no streams to keep adjacent):

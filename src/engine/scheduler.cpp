@@ -2,8 +2,10 @@
 
 #include "core/memory.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace hearth {
 namespace {
@@ -252,7 +254,7 @@ bool SlotScheduler::step() {
     const size_t remaining = s.task ? s.task->req.prompt.size() - s.prompt_done : 0;
     inputs.push_back({s.id, s.phase, remaining, s.admitted});
   }
-  const auto plan = plan_batch(inputs, static_cast<size_t>(config_.n_batch));
+  const auto plan = plan_batch(inputs, static_cast<size_t>(config_.n_batch), spread_policy());
   if (plan.empty()) return false;
 
   batch_.clear();
@@ -274,7 +276,14 @@ bool SlotScheduler::step() {
     prompt_tokens += e.n_tokens;
   }
 
+  const auto t0 = Clock::now();
   const Status st = backend_->decode(batch_);
+  const double step_ms = ms_between(t0, Clock::now());
+  if (st.ok()) record_step_time(batch_.size(), prompt_tokens, step_ms);
+  if (spdlog::should_log(spdlog::level::trace)) {
+    spdlog::trace("scheduler: step of {} tokens ({} prompt) over {} sequences, {:.1f} ms", batch_.size(),
+                  prompt_tokens, plan.size(), step_ms);
+  }
   {
     std::lock_guard lk(shared_->mu);
     ++shared_->stats.decode_calls;
@@ -302,6 +311,28 @@ bool SlotScheduler::step() {
     on_token(s, backend_->sample(s.id, s.batch_index));
   }
   return true;
+}
+
+void SlotScheduler::record_step_time(size_t tokens, size_t prompt_tokens, double ms) {
+  // Small decoding-only steps price a pass over the weights (less their tokens); steps with a sizeable
+  // prompt part price a token (less one pass). Moving averages, so that a model's costs settle
+  // after a few requests and follow the machine's load.
+  constexpr double kWeight = 0.2;
+  const auto blend = [](double& avg, double sample) { avg = avg == 0 ? sample : avg + kWeight * (sample - avg); };
+  const double n = static_cast<double>(tokens);
+  if (prompt_tokens == 0 && tokens <= 4) {
+    blend(pass_ms_, std::max(ms - n * token_ms_, ms / 2));
+  } else if (prompt_tokens >= 32) {
+    blend(token_ms_, std::max(ms - pass_ms_, ms / 2) / n);
+  }
+}
+
+SpreadPolicy SlotScheduler::spread_policy() const {
+  SpreadPolicy p;
+  p.budget = config_.prefill_spread;
+  if (config_.pass_tokens > 0) p.pass = config_.pass_tokens;
+  else if (pass_ms_ > 0 && token_ms_ > 0) p.pass = pass_ms_ / token_ms_;
+  return p;
 }
 
 void SlotScheduler::on_token(Slot& s, Token token) {

@@ -35,6 +35,11 @@ struct SchedulerConfig {
   // Starting from idle, how long the first step waits for more requests (a burst of clients
   // arriving together), so that their prompts share it instead of queueing behind the first.
   std::chrono::microseconds gather_window{0};
+  // Prompts waiting together are completed over several steps when the extra time this costs the
+  // last of them stays under this fraction of their prompt work (see SpreadPolicy); 0: all in one.
+  double prefill_spread = 0;
+  // What one pass over the weights costs, in prompt tokens; 0: measured from the steps' timings.
+  double pass_tokens = 0;
 };
 
 // Counters for tests and /metrics. Monotonic unless noted.
@@ -104,6 +109,10 @@ class SlotScheduler {
   std::uint64_t clock_ = 0;
   std::vector<DecodeBackend::BatchItem> batch_;
   bool busy_since_release_ = false;  // work was done since free memory was last released
+  // Step timings (moving averages, 0 until measured): a pass over the weights, and a prompt token.
+  double pass_ms_ = 0, token_ms_ = 0;
+  void record_step_time(size_t tokens, size_t prompt_tokens, double ms);
+  SpreadPolicy spread_policy() const;
 
   std::thread thread_;
   friend class RequestHandle;

@@ -78,24 +78,39 @@ SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Toke
   return choice;
 }
 
-std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch) {
+size_t prompts_this_step(size_t waiting, size_t waiting_tokens, size_t generating, const SpreadPolicy& spread) {
+  if (waiting <= 1 || spread.budget <= 0 || spread.pass <= 0) return waiting;
+  const double per_extra_step =
+      2 * spread.pass + static_cast<double>(generating) + static_cast<double>(waiting) / 2;
+  const double allowed = spread.budget * static_cast<double>(waiting_tokens);
+  const size_t steps = std::min(waiting, 1 + static_cast<size_t>(allowed / per_extra_step));
+  return (waiting + steps - 1) / steps;
+}
+
+std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch, const SpreadPolicy& spread) {
   std::vector<PlanEntry> plan;
   size_t budget = n_batch;
+  size_t generating = 0;
   for (const auto& s : slots) {
     if (s.phase != SlotPhase::kGenerate || budget == 0) continue;
     plan.push_back({s.id, 1, false});
     --budget;
+    ++generating;
   }
   std::vector<const PlanInput*> prefill;
+  size_t waiting_tokens = 0;
   for (const auto& s : slots) {
-    if (s.phase == SlotPhase::kPrefill && s.prompt_remaining > 0) prefill.push_back(&s);
+    if (s.phase == SlotPhase::kPrefill && s.prompt_remaining > 0) {
+      prefill.push_back(&s);
+      waiting_tokens += s.prompt_remaining;
+    }
   }
   std::sort(prefill.begin(), prefill.end(),
             [](const PlanInput* a, const PlanInput* b) { return a->admitted < b->admitted; });
-  for (const PlanInput* s : prefill) {
-    if (budget == 0) break;
-    const size_t n = std::min(budget, s->prompt_remaining);
-    plan.push_back({s->id, n, n == s->prompt_remaining});
+  const size_t take = prompts_this_step(prefill.size(), waiting_tokens, generating, spread);
+  for (size_t i = 0; i < take && budget > 0; ++i) {
+    const size_t n = std::min(budget, prefill[i]->prompt_remaining);
+    plan.push_back({prefill[i]->id, n, n == prefill[i]->prompt_remaining});
     budget -= n;
   }
   std::sort(plan.begin(), plan.end(), [](const PlanEntry& a, const PlanEntry& b) { return a.id < b.id; });

@@ -60,9 +60,24 @@ struct PlanEntry {
   bool completes_prompt = false;
 };
 
+// How the prompts waiting together are spread over steps. All in one step, each of them gets its
+// first token only when the whole batch is done; one after another, the first gets it after its
+// own prompt, and the mean time to first token nearly halves, but every extra step costs the last
+// one a pass over the weights for the prompt part, one for the decoding part, and the tokens of
+// the streams that started meanwhile. The planner takes as many steps as that extra time allows:
+//   (steps - 1) * (2 * pass + generating + waiting / 2) <= budget * waiting prompt tokens
+// and completes the oldest ceil(waiting / steps) prompts in this step. It recomputes every step.
+struct SpreadPolicy {
+  double budget = 0;  // the extra time allowed, as a fraction of the prompt work; 0: never spread
+  double pass = 0;    // one pass over the weights, in prompt tokens' time; 0 (unknown): never spread
+};
+
+// Number of the waiting prompts (oldest first) this step should complete.
+size_t prompts_this_step(size_t waiting, size_t waiting_tokens, size_t generating, const SpreadPolicy& spread);
+
 // Every generating slot gets one token; the rest of the budget goes to prompt chunks, oldest
-// admission first. Returns entries in batch order: by slot id, so that consecutive sequences can
-// share a micro-batch when each has its own KV stream.
-std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch);
+// admission first, for the first prompts_this_step() of them. Returns entries in batch order: by
+// slot id, so that consecutive sequences can share a micro-batch when each has its own KV stream.
+std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch, const SpreadPolicy& spread = {});
 
 }  // namespace hearth

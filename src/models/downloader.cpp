@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 #include "core/sha256.h"
@@ -16,13 +15,6 @@
 namespace hearth {
 namespace fs = std::filesystem;
 namespace {
-
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl::easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl::slist_free_all(l); }
-};
 
 struct Transfer {
   std::FILE* file = nullptr;
@@ -74,13 +66,13 @@ Result<bool> attempt(const DownloadOptions& opt, const std::string& part, bool& 
   if (!f) return internal_error(fmt::format("cannot write {}", part));
   std::fseek(f, 0, SEEK_END);
 
-  std::unique_ptr<CURL, CurlDeleter> curl(curl::easy_init());
+  curl::Easy curl(curl::easy_init());
   Transfer t;
   t.file = f;
   t.offset = have;
   t.curl = curl.get();
   t.opt = &opt;
-  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  curl::Slist headers;
   if (!opt.bearer_token.empty()) {
     headers.reset(curl::slist_append(nullptr, ("Authorization: Bearer " + opt.bearer_token).c_str()));
   }

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include <ctime>
+#include <memory>
 #include <type_traits>
 
 #include "core/result.h"
@@ -57,6 +58,16 @@ CURLcode easy_setopt(CURL* handle, CURLoption option, T value) {
   const detail::Api* a = detail::api();
   return a ? a->easy_setopt(handle, option, value) : CURLE_FAILED_INIT;
 }
+
+// Owning handles.
+struct EasyDeleter {
+  void operator()(CURL* handle) const { easy_cleanup(handle); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { slist_free_all(list); }
+};
+using Easy = std::unique_ptr<CURL, EasyDeleter>;
+using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
 template <class T>
 CURLcode easy_getinfo(CURL* handle, CURLINFO info, T* out) {

@@ -48,8 +48,10 @@ struct FakeLog {
 
 class FakeBackend final : public DecodeBackend {
  public:
-  FakeBackend(int n_slots, std::shared_ptr<FakeLog> log, std::chrono::microseconds delay = 0us)
-      : kv_(static_cast<size_t>(n_slots)), log_(std::move(log)), delay_(delay) {}
+  // Each decode takes `delay` plus `per_token` for each token of the batch.
+  FakeBackend(int n_slots, std::shared_ptr<FakeLog> log, std::chrono::microseconds delay = 0us,
+              std::chrono::microseconds per_token = 0us)
+      : kv_(static_cast<size_t>(n_slots)), log_(std::move(log)), delay_(delay), per_token_(per_token) {}
 
   Status begin(int, const SamplingParams& p) override {
     if (p.grammar == "bad") return invalid_argument("the grammar could not be parsed", "response_format");
@@ -74,7 +76,8 @@ class FakeBackend final : public DecodeBackend {
         return internal_error("injected decode failure");
       }
     }
-    if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
+    const auto delay = delay_ + per_token_ * static_cast<long>(batch.size());
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
     outputs_.clear();
     for (size_t i = 0; i < batch.size(); ++i) {
       auto& kv = kv_[static_cast<size_t>(batch[i].slot)];
@@ -101,7 +104,7 @@ class FakeBackend final : public DecodeBackend {
   std::vector<std::vector<Token>> kv_;
   std::map<int, Token> outputs_;
   std::shared_ptr<FakeLog> log_;
-  std::chrono::microseconds delay_;
+  std::chrono::microseconds delay_, per_token_;
 };
 
 // What the generation of `prompt` must produce, computed without the scheduler.
@@ -173,8 +176,8 @@ GenerationRequest request(std::vector<Token> prompt, int max_tokens) {
 struct Fixture {
   std::shared_ptr<FakeLog> log = std::make_shared<FakeLog>();
   std::unique_ptr<SlotScheduler> sched;
-  Fixture(SchedulerConfig cfg, std::chrono::microseconds delay = 0us) {
-    sched = std::make_unique<SlotScheduler>(std::make_unique<FakeBackend>(cfg.n_slots, log, delay), cfg);
+  Fixture(SchedulerConfig cfg, std::chrono::microseconds delay = 0us, std::chrono::microseconds per_token = 0us) {
+    sched = std::make_unique<SlotScheduler>(std::make_unique<FakeBackend>(cfg.n_slots, log, delay, per_token), cfg);
   }
 };
 
@@ -250,6 +253,90 @@ TEST(SlotScheduler, RequestsArrivingTogetherShareTheFirstStep) {
       EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s) << "the wait ends once all four arrived";
     }
   }
+}
+
+namespace {
+// Prompts completed by each step of a run, and the prompt tokens it carried.
+std::vector<std::pair<int, size_t>> completions_per_step(FakeLog& log, size_t prompt_len) {
+  std::vector<std::pair<int, size_t>> out;
+  std::map<int, size_t> fed;  // slot -> prompt tokens in the KV
+  std::lock_guard lk(log.mu);
+  for (const auto& b : log.batches) {
+    int completed = 0;
+    size_t prompt_tokens = 0;
+    std::map<int, size_t> in_batch;
+    for (const auto& item : b) {
+      if (static_cast<size_t>(item.pos) < prompt_len) ++in_batch[item.slot];
+    }
+    for (const auto& [slot, n] : in_batch) {
+      prompt_tokens += n;
+      fed[slot] += n;
+      if (fed[slot] == prompt_len) ++completed;
+    }
+    if (prompt_tokens > 0) out.emplace_back(completed, prompt_tokens);
+  }
+  return out;
+}
+}  // namespace
+
+TEST(SlotScheduler, PromptsArrivingTogetherCompleteOverSeveralStepsWhenThatIsCheap) {
+  // Four 40-token prompts arrive together; a pass over the weights costs 4 prompt tokens and the
+  // spread may cost the last of them 15%: the first step completes two, the next ones one each
+  // (see SpreadPolicy). With spreading off all four complete in one step. Outputs never change.
+  for (const double spread : {0.15, 0.0}) {
+    SchedulerConfig cfg = config(4, 512);
+    cfg.gather_window = 5s;  // ends as soon as all four are in
+    cfg.prefill_spread = spread;
+    cfg.pass_tokens = 4;
+    Fixture f(cfg);
+    std::vector<std::unique_ptr<Collected>> cs;
+    std::vector<std::vector<Token>> prompts;
+    for (int i = 0; i < 4; ++i) {
+      cs.push_back(std::make_unique<Collected>());
+      prompts.push_back(make_prompt(40, 20 + i));
+    }
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(f.sched->submit(request(prompts[i], 3), cs[i]->sink()).ok());
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE(cs[i]->wait());
+      EXPECT_EQ(cs[i]->text, render(reference(prompts[i], 3)));
+    }
+    const auto steps = completions_per_step(*f.log, 40);
+    std::vector<int> completed;
+    for (const auto& [n, tokens] : steps) {
+      completed.push_back(n);
+      EXPECT_EQ(tokens, 40u * static_cast<size_t>(n)) << "each step carries whole prompts here";
+    }
+    EXPECT_EQ(completed, spread > 0 ? std::vector<int>({2, 1, 1}) : std::vector<int>({4})) << "spread=" << spread;
+  }
+}
+
+TEST(SlotScheduler, SpreadingUsesMeasuredStepCosts) {
+  // No price given: the scheduler measures a pass (decoding-only steps) and a prompt token
+  // (steps with prompts) from its own steps. A decode here takes 20 ms plus 1 ms a token (a pass
+  // is worth about 20 tokens); once a first request has been served, a burst of four 200-token
+  // prompts is spread out. Before any measurement nothing is spread.
+  SchedulerConfig cfg = config(4, 1024, 1024);
+  cfg.gather_window = 5s;
+  cfg.prefill_spread = 0.5;
+  Fixture f(cfg, 20ms, 1ms);
+  const auto burst = [&](int seed) {
+    std::vector<std::unique_ptr<Collected>> cs;
+    for (int i = 0; i < 4; ++i) cs.push_back(std::make_unique<Collected>());
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(f.sched->submit(request(make_prompt(200, seed + i), 4), cs[i]->sink()).ok());
+    for (auto& c : cs) ASSERT_TRUE(c->wait());
+  };
+  burst(40);
+  size_t first_burst_steps = 0;
+  {
+    auto steps = completions_per_step(*f.log, 200);
+    first_burst_steps = steps.size();
+    ASSERT_FALSE(steps.empty());
+    EXPECT_EQ(steps.front().first, 4) << "nothing measured yet: all four in one step";
+  }
+  burst(50);
+  auto steps = completions_per_step(*f.log, 200);
+  ASSERT_GT(steps.size(), first_burst_steps);
+  EXPECT_LT(steps[first_burst_steps].first, 4) << "measured costs: the second burst is spread";
 }
 
 TEST(SlotScheduler, BatchesNeverExceedBudgetAndPromptsArePrefilledInChunks) {
@@ -662,6 +749,43 @@ TEST(SlotPlanning, SplitCostKeepsBusySlotsAdjacent) {
   EXPECT_EQ(ch2.slot, 3);
   EXPECT_EQ(ch2.copy_from, 5);
   EXPECT_EQ(ch2.reuse, 400u);
+}
+
+TEST(SlotPlanning, SpreadTakesAsManyStepsAsTheBudgetAllows) {
+  const SpreadPolicy off{};
+  const SpreadPolicy p{0.15, 4};
+  EXPECT_EQ(prompts_this_step(4, 160, 0, off), 4u);
+  EXPECT_EQ(prompts_this_step(4, 160, 0, {0.15, 0}), 4u) << "unknown pass cost: no spreading";
+  // 24 tokens' time allowed; each extra step costs 2 * 4 + 0 + 2 = 10: 3 steps, so 2 now.
+  EXPECT_EQ(prompts_this_step(4, 160, 0, p), 2u);
+  // Then 12 allowed, 8 + 2 + 1 = 11 an extra step: 2 steps, one now.
+  EXPECT_EQ(prompts_this_step(2, 80, 2, p), 1u);
+  EXPECT_EQ(prompts_this_step(1, 40, 3, p), 1u);
+  // Short prompts are not worth a pass each: all together.
+  EXPECT_EQ(prompts_this_step(8, 40, 0, p), 8u);
+  // Long prompts: one after another.
+  EXPECT_EQ(prompts_this_step(4, 8000, 0, p), 1u);
+  // Many streams already decoding make extra steps dearer.
+  EXPECT_EQ(prompts_this_step(4, 400, 0, p), 1u);
+  EXPECT_EQ(prompts_this_step(4, 400, 64, p), 4u);
+  EXPECT_EQ(prompts_this_step(0, 0, 3, p), 0u);
+}
+
+TEST(SlotPlanning, PlanCompletesTheOldestPromptsThisStepAndDecodesTheRest) {
+  std::vector<PlanInput> in{
+      {0, SlotPhase::kGenerate, 0, 1},   {1, SlotPhase::kPrefill, 40, 5}, {2, SlotPhase::kPrefill, 40, 3},
+      {3, SlotPhase::kPrefill, 40, 4},   {4, SlotPhase::kPrefill, 40, 2},
+  };
+  // 160 waiting tokens, 1 decoding: an extra step costs 8 + 1 + 2 = 11 of 24 allowed: 3 steps,
+  // so the two oldest prompts (slots 4 and 2) complete now, alongside slot 0's decode.
+  auto plan = plan_batch(in, 512, {0.15, 4});
+  ASSERT_EQ(plan.size(), 3u);
+  EXPECT_EQ(plan[0].id, 0);
+  EXPECT_EQ(plan[1].id, 2);
+  EXPECT_TRUE(plan[1].completes_prompt);
+  EXPECT_EQ(plan[2].id, 4);
+  EXPECT_EQ(plan[2].n_tokens, 40u);
+  EXPECT_EQ(plan_batch(in, 512).size(), 5u) << "no spreading: every prompt now";
 }
 
 TEST(SlotPlanning, PlanRespectsTinyBudgets) {

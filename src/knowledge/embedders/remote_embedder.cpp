@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
-#include <mutex>
 #include <thread>
 
 namespace hearth::knowledge {
@@ -16,13 +15,6 @@ using json = nlohmann::json;
 namespace {
 
 constexpr std::size_t kMaxResponseBytes = 256u << 20;
-
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl::easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl::slist_free_all(l); }
-};
 
 struct Reply {
   long status = 0;
@@ -229,8 +221,8 @@ Result<std::vector<std::vector<float>>> parse_embeddings_response(const std::str
 }
 
 struct RemoteEmbedder::Http {
-  std::unique_ptr<CURL, CurlDeleter> curl;
-  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  curl::Easy curl;
+  curl::Slist headers;
 };
 
 RemoteEmbedder::RemoteEmbedder(RemoteEmbedderOptions options)

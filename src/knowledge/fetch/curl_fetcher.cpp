@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <mutex>
 
 namespace hearth::knowledge {
 namespace {
@@ -35,7 +34,7 @@ class CurlFetcher final : public UrlFetcher {
     }
     // libcurl is loaded at the first fetch, not at start-up (see net/curl.h).
     HEARTH_TRY(curl::load());
-    std::unique_ptr<CURL, decltype(&curl::easy_cleanup)> h(curl::easy_init(), &curl::easy_cleanup);
+    curl::Easy h(curl::easy_init());
     if (!h) return internal_error("curl_easy_init failed");
     Transfer t;
     t.max_bytes = limits.max_bytes;
