@@ -5,6 +5,13 @@ import os
 import sys
 
 
+def mean_ratio(h, l):
+    """llama-server's mean time to first token over Hearth's ('-' for runs that did not record it)."""
+    if "ttft_mean_ms" not in h or "ttft_mean_ms" not in l:
+        return "-"
+    return f"{l['ttft_mean_ms'] / h['ttft_mean_ms']:.2f}"
+
+
 def load(path):
     with open(path) as f:
         return [json.loads(l) for l in f if l.strip()]
@@ -61,8 +68,8 @@ def main():
             print(f"\nllama-bench prefill pp256, for reference: {fmt_(pp and pp['avg_ts'])} tok/s (fa off), "
                   f"{fmt_(ppf and ppf['avg_ts'])} tok/s (fa auto). Medians of {tg.get('repeats', 1) if tg else 0} interleaved trials.")
 
-        print("\n| streams | Hearth agg tok/s | llama-server agg tok/s | ratio | Hearth TTFT p50 / p99 ms | llama-server TTFT p50 / p99 ms | p50 ratio | p99 ratio |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("\n| streams | Hearth agg tok/s | llama-server agg tok/s | ratio | Hearth TTFT p50 / p99 ms | llama-server TTFT p50 / p99 ms | p50 ratio | p99 ratio | mean TTFT ratio |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for h in find(rows, server="hearth", test="concurrency") + find(rows, server="hearth-invariant", test="concurrency"):
             l = one(rows, server="llama-server", test="concurrency", streams=h["streams"])
             if not l:
@@ -71,9 +78,10 @@ def main():
             print(f"| {label} | {h['aggregate_tok_s']:.1f} | {l['aggregate_tok_s']:.1f} | "
                   f"{h['aggregate_tok_s'] / l['aggregate_tok_s']:.2f} | {h['ttft_p50_ms']:.0f} / {h['ttft_p99_ms']:.0f} | "
                   f"{l['ttft_p50_ms']:.0f} / {l['ttft_p99_ms']:.0f} | {l['ttft_p50_ms'] / h['ttft_p50_ms']:.2f} | "
-                  f"{l['ttft_p99_ms'] / h['ttft_p99_ms']:.2f} |")
+                  f"{l['ttft_p99_ms'] / h['ttft_p99_ms']:.2f} | {mean_ratio(h, l)} |")
         print("\n(Aggregate ratio is Hearth / llama-server; TTFT ratios are llama-server / Hearth: above 1 means "
-              "Hearth answers sooner. llama-server runs with its default flash attention, auto = on.)")
+              "Hearth answers sooner. Percentiles interpolate between the closest ranks, over all the level's "
+              "requests (streams x rounds). llama-server runs with its default flash attention, auto = on.)")
 
         print("\n| shared 2,000-token prefix | cold TTFT ms | warm TTFT ms | speed-up |")
         print("|---|---:|---:|---:|")

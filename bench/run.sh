@@ -5,11 +5,13 @@
 # and every measurement interleaves them, so the shared machine's drifting speed hits all alike.
 # Results: bench/results/<stamp>/*.jsonl and summary.md (bench/report.py). Never part of the tests.
 #
-# Usage: bench/run.sh [--quick]      (after scripts/setup.sh)
+# Usage: bench/run.sh [--quick | --concurrency-only]      (after scripts/setup.sh)
+#   --concurrency-only: Hearth's defaults and llama-server, the concurrency levels only.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$HEARTH_ROOT"
 QUICK=0; [[ ${1:-} == --quick ]] && QUICK=1
+CONC=0; [[ ${1:-} == --concurrency-only ]] && CONC=1
 THREADS="${BENCH_THREADS:-2}"
 SLOTS=16
 CTX=4096      # per sequence
@@ -43,7 +45,7 @@ for t in "${types[@]}"; do
   # runs them), Hearth with --batch-invariant (reference kernels, weights not repacked: output
   # independent of batching), and llama-server's defaults.
   for name in hearth hearth-invariant; do
-    ((QUICK)) && [[ $name == hearth-invariant ]] && continue
+    ((QUICK || CONC)) && [[ $name == hearth-invariant ]] && continue
     fa=(); [[ $name == hearth-invariant ]] && fa=(--batch-invariant)
     port=$(free_port)
     $HEARTH serve --model "$model" --host 127.0.0.1 --port "$port" --ctx-size $CTX --parallel $SLOTS \
@@ -58,6 +60,11 @@ for t in "${types[@]}"; do
   for name in "${!url[@]}"; do wait_http "${url[$name]}"; targets+=(--target "$name=${url[$name]}"); done
   B="python3 bench/serving_bench.py ${targets[*]}"
 
+  if ((CONC)); then
+    $B concurrency --levels 1 4 8 16 --rounds 5 >> "$jsonl"
+    cleanup; pids=(); unset url pid
+    continue
+  fi
   # Single stream, interleaved with llama-bench's decode (tg) and prefill (pp) runs.
   for trial in $(seq 1 $((QUICK ? 1 : 5))); do
     # llama-bench with flash attention off, and with its own default (auto: on for CPU).

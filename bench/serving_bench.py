@@ -62,6 +62,15 @@ def stream_completion(url, body, timeout=600):
     return {"t_start": t_start, "t_first": t_first or t_end, "t_end": t_end, "tokens": tokens}
 
 
+def percentile(values, q):
+    """The q-quantile of sorted values, interpolating linearly between the closest ranks (numpy's
+    default; the median of an even count is the mean of the middle two)."""
+    pos = q * (len(values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
+
+
 def body_for(prompt, max_tokens):
     return {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True, "ignore_eos": True,
             "stream_options": {"include_usage": True}}
@@ -101,12 +110,12 @@ def cmd_concurrency(args):
         for name, _ in args.target:
             res = results[name]
             ttft = sorted((o["t_first"] - o["t_start"]) * 1000 for o in res)
-            p = lambda q: ttft[min(len(ttft) - 1, int(round(q * (len(ttft) - 1))))]
             per_stream = [(o["tokens"] - 1) / (o["t_end"] - o["t_first"]) for o in res if o["tokens"] > 1]
             print(json.dumps({
                 "server": name, "test": "concurrency", "streams": n, "rounds": args.rounds,
                 "aggregate_tok_s": sum(t for _, t in walls[name]) / sum(w for w, _ in walls[name]),
-                "ttft_p50_ms": p(0.50), "ttft_p99_ms": p(0.99),
+                "ttft_p50_ms": percentile(ttft, 0.50), "ttft_p99_ms": percentile(ttft, 0.99),
+                "ttft_mean_ms": statistics.fmean(ttft), "ttft_ms": [round(t, 1) for t in ttft],
                 "per_stream_tok_s_median": statistics.median(per_stream) if per_stream else 0,
                 "tokens": sum(o["tokens"] for o in res)}), flush=True)
 
