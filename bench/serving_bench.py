@@ -15,6 +15,7 @@ import statistics
 import threading
 import time
 import urllib.parse
+import zlib
 
 WORDS = ("the quick brown fox jumps over a lazy dog while seven wizards quietly hex jolly "
          "zebras near forty big quaint vexed jumps of many small birds").split()
@@ -82,8 +83,9 @@ def one_round(url, n, tag, args):
     barrier = threading.Barrier(n)
 
     def worker(i):
-        # Unique per run, server, level, round and stream: no prompt is served from a cache.
-        prompt = f"{SALT} {tag} stream {i}: " + text_of(args.prompt_words, hash((tag, i)) % 1000)
+        # Unique per run, level, round and stream, so no prompt is served from a cache; the same
+        # for every server (each has its own cache), so all compute prompts of the same lengths.
+        prompt = f"{SALT} {tag} stream {i}: " + text_of(args.prompt_words, zlib.crc32(f"{tag} {i}".encode()) % 1000)
         barrier.wait()
         out[i] = stream_completion(url, body_for(prompt, args.max_tokens))
 
@@ -101,9 +103,10 @@ def cmd_concurrency(args):
     for n in args.levels:
         results = {name: [] for name, _ in args.target}
         walls = {name: [] for name, _ in args.target}
-        for r in range(args.rounds):
+        rounds = max(args.rounds, -(-args.min_samples // n))  # enough first tokens at low levels
+        for r in range(rounds):
             for name, url in args.target:  # interleaved
-                out = one_round(url, n, f"{name} level {n} round {r}", args)
+                out = one_round(url, n, f"level {n} round {r}", args)
                 walls[name].append((max(o["t_end"] for o in out) - min(o["t_start"] for o in out),
                                     sum(o["tokens"] for o in out)))
                 results[name] += out
@@ -112,7 +115,7 @@ def cmd_concurrency(args):
             ttft = sorted((o["t_first"] - o["t_start"]) * 1000 for o in res)
             per_stream = [(o["tokens"] - 1) / (o["t_end"] - o["t_first"]) for o in res if o["tokens"] > 1]
             print(json.dumps({
-                "server": name, "test": "concurrency", "streams": n, "rounds": args.rounds,
+                "server": name, "test": "concurrency", "streams": n, "rounds": rounds,
                 "aggregate_tok_s": sum(t for _, t in walls[name]) / sum(w for w, _ in walls[name]),
                 "ttft_p50_ms": percentile(ttft, 0.50), "ttft_p99_ms": percentile(ttft, 0.99),
                 "ttft_mean_ms": statistics.fmean(ttft), "ttft_ms": [round(t, 1) for t in ttft],
@@ -125,7 +128,7 @@ def cmd_prefix(args):
     out = {name: [] for name, _ in args.target}
     for trial in range(args.trials):
         for name, url in args.target:
-            base = f"[{SALT} {name} {trial}] " + shared
+            base = f"[{SALT} {trial}] " + shared
             cold = stream_completion(url, body_for(base + " Question A: what is it?", 8))
             warm = stream_completion(url, body_for(base + " Question B: why is it so?", 8))
             out[name].append(((cold["t_first"] - cold["t_start"]) * 1000, (warm["t_first"] - warm["t_start"]) * 1000))
@@ -143,7 +146,7 @@ def cmd_single(args):
         stream_completion(url, body_for(f"{SALT} warm up", 8))
     for t in range(args.trials):
         for name, url in args.target:
-            o = stream_completion(url, body_for(f"{SALT} {name} {t} Tell me " + text_of(6, t), args.max_tokens))
+            o = stream_completion(url, body_for(f"{SALT} {t} Tell me " + text_of(6, t), args.max_tokens))
             rates[name].append((o["tokens"] - 1) / (o["t_end"] - o["t_first"]))
     for name, _ in args.target:
         print(json.dumps({"server": name, "test": "single", "tokens": args.max_tokens,
@@ -164,6 +167,7 @@ def main():
     c = sub.add_parser("concurrency")
     c.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8, 16])
     c.add_argument("--rounds", type=int, default=3)
+    c.add_argument("--min-samples", type=int, default=20, help="more rounds where streams x rounds is below this")
     c.add_argument("--max-tokens", type=int, default=64)
     c.add_argument("--prompt-words", type=int, default=32)
     p = sub.add_parser("prefix")

@@ -9,8 +9,10 @@
 
 namespace hearth {
 
-// Fixed mmap and trim thresholds (128 KiB). Call once at start, before threads start.
-void configure_allocator();
+// Fixed mmap and trim thresholds (128 KiB). Call once at start, before threads start. Returns
+// false, changing nothing, when the environment tunes malloc itself (MALLOC_MMAP_THRESHOLD_,
+// MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES set): an operator's settings win.
+bool configure_allocator();
 
 // Returns the free pages of every malloc arena to the system (malloc_trim). Takes each arena's
 // lock in turn; call it when idle, not on a hot path.
