@@ -1,0 +1,207 @@
+// The scheduler's pure decisions (slot_planning.h): prefix matching, slot choice, batch plans.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "engine/slot_planning.h"
+
+using namespace hearth;
+
+TEST(SlotPlanning, CommonPrefix) {
+  std::vector<Token> a{1, 2, 3, 4}, b{1, 2, 9}, c;
+  EXPECT_EQ(common_prefix_length(a, b), 2u);
+  EXPECT_EQ(common_prefix_length(a, a), 4u);
+  EXPECT_EQ(common_prefix_length(a, c), 0u);
+}
+
+TEST(SlotPlanning, ChooseSlotPrefersLongestOwnPrefixThenLeastRecentlyUsed) {
+  std::vector<Token> p{1, 2, 3, 4, 5};
+  std::vector<Token> c0{1, 2}, c1{1, 2, 3, 4}, c2{9};
+  std::vector<SlotSnapshot> s{{0, false, c0, 5}, {1, false, c1, 9}, {2, false, c2, 1}};
+  auto ch = choose_slot(s, p);
+  EXPECT_EQ(ch.slot, 1);
+  EXPECT_EQ(ch.reuse, 4u);
+  EXPECT_EQ(ch.copy_from, -1);
+  // No prefix anywhere: least recently used free slot.
+  std::vector<Token> q{7, 7};
+  auto ch2 = choose_slot(s, q);
+  EXPECT_EQ(ch2.slot, 2);
+  EXPECT_EQ(ch2.reuse, 0u);
+}
+
+TEST(SlotPlanning, ChooseSlotCopiesFromABusySlotWithALongerPrefix) {
+  std::vector<Token> p{1, 2, 3, 4, 5, 6};
+  std::vector<Token> busy{1, 2, 3, 4, 5, 6, 7}, free_cache{8};
+  std::vector<SlotSnapshot> s{{0, true, busy, 1}, {1, false, free_cache, 1}};
+  auto ch = choose_slot(s, p);
+  EXPECT_EQ(ch.slot, 1);
+  EXPECT_EQ(ch.copy_from, 0);
+  EXPECT_EQ(ch.reuse, 5u);  // capped: the last prompt token is always computed
+}
+
+TEST(SlotPlanning, ATinySharedPrefixDoesNotEvictALongCache) {
+  // Slot 0 holds an 800-token conversation sharing only a 3-token template prefix with the new
+  // prompt; slot 1 is empty. Taking slot 0 would throw away 797 useful tokens to save 3.
+  std::vector<Token> long_cache(800, 5);
+  long_cache[0] = 1, long_cache[1] = 2, long_cache[2] = 3;
+  std::vector<Token> prompt{1, 2, 3, 9, 9, 9};
+  std::vector<SlotSnapshot> s{{0, false, long_cache, 1}, {1, false, {}, 2}};
+  auto ch = choose_slot(s, prompt);
+  EXPECT_EQ(ch.slot, 1);
+  EXPECT_EQ(ch.copy_from, 0);  // the 3 shared tokens are still reused, by copying
+  EXPECT_EQ(ch.reuse, 3u);
+  // A long shared prefix is copied into the empty slot, which keeps slot 0's whole cache too...
+  std::vector<Token> continued(long_cache.begin(), long_cache.begin() + 700);
+  continued.push_back(42);
+  auto ch2 = choose_slot(s, continued);
+  EXPECT_EQ(ch2.slot, 1);
+  EXPECT_EQ(ch2.reuse, 700u);
+  EXPECT_EQ(ch2.copy_from, 0);
+  // ...and without copies (a split KV pool) it is worth taking the slot itself.
+  auto ch3 = choose_slot(s, continued, false);
+  EXPECT_EQ(ch3.slot, 0);
+  EXPECT_EQ(ch3.reuse, 700u);
+  EXPECT_EQ(ch3.copy_from, -1);
+  // Without copies, the tiny prefix still does not justify evicting the long cache.
+  auto ch4 = choose_slot(s, prompt, false);
+  EXPECT_EQ(ch4.slot, 1);
+  EXPECT_EQ(ch4.reuse, 0u);
+}
+
+TEST(SlotPlanning, NoFreeSlot) {
+  std::vector<Token> p{1};
+  std::vector<SlotSnapshot> s{{0, true, {}, 0}};
+  EXPECT_EQ(choose_slot(s, p).slot, -1);
+}
+
+TEST(SlotPlanning, PlanGivesDecodesFirstThenOldestPrefillsInSlotOrder) {
+  std::vector<PlanInput> in{
+      {0, SlotPhase::kPrefill, 100, 2},
+      {1, SlotPhase::kGenerate, 0, 1},
+      {2, SlotPhase::kIdle, 0, 0},
+      {3, SlotPhase::kPrefill, 10, 1},
+      {4, SlotPhase::kGenerate, 0, 5},
+  };
+  auto plan = plan_batch(in, 32);
+  ASSERT_EQ(plan.size(), 4u);
+  // The budget goes to decodes, then to the prefill admitted first (slot 3)...
+  EXPECT_EQ(plan[2].id, 3);
+  EXPECT_EQ(plan[2].n_tokens, 10u);
+  EXPECT_TRUE(plan[2].completes_prompt);
+  EXPECT_EQ(plan[0].id, 0);
+  EXPECT_EQ(plan[0].n_tokens, 20u);  // 32 - 2 decodes - 10
+  EXPECT_FALSE(plan[0].completes_prompt);
+  // ...and the batch lists slots in id order (consecutive sequences share micro-batches).
+  EXPECT_EQ(plan[1].id, 1);
+  EXPECT_EQ(plan[1].n_tokens, 1u);
+  EXPECT_EQ(plan[3].id, 4);
+  EXPECT_EQ(plan[3].n_tokens, 1u);
+}
+
+TEST(SlotPlanning, BusyRunsCountsGroupsOfAdjacentBusySlots) {
+  std::vector<SlotSnapshot> s{{0, true, {}, 0}, {1, true, {}, 0}, {2, false, {}, 0},
+                              {3, true, {}, 0}, {4, false, {}, 0}, {5, false, {}, 0}};
+  EXPECT_EQ(busy_runs(s), 2);
+  EXPECT_EQ(busy_runs(s, 2), 1);  // closes the gap
+  EXPECT_EQ(busy_runs(s, 4), 2);  // extends a run
+  EXPECT_EQ(busy_runs(s, 5), 3);  // starts a new run
+  std::vector<SlotSnapshot> none{{0, false, {}, 0}, {1, false, {}, 0}};
+  EXPECT_EQ(busy_runs(none), 0);
+}
+
+TEST(SlotPlanning, SplitCostKeepsBusySlotsAdjacent) {
+  // Slots 0 and 2 are busy; 1 (used long ago) closes the gap, 3 extends a run, 5 (least recently
+  // used) would start a third run.
+  std::vector<Token> p{7, 8, 9};
+  std::vector<SlotSnapshot> s{{0, true, {}, 1}, {1, false, {}, 4}, {2, true, {}, 2},
+                              {3, false, {}, 5}, {4, false, {}, 6}, {5, false, {}, 0}};
+  EXPECT_EQ(choose_slot(s, p).slot, 5);           // no split cost: least recently used
+  EXPECT_EQ(choose_slot(s, p, true, 0, 128).slot, 1);
+  s[1].busy = true;
+  EXPECT_EQ(choose_slot(s, p, true, 0, 128).slot, 3);
+  // A long own prefix in a slot that splits the runs is still worth more than the split...
+  std::vector<Token> cached(400, 3), prompt(cached);
+  prompt.push_back(4);
+  s[5].cached = cached;
+  auto ch = choose_slot(s, prompt, false, 0, 128);
+  EXPECT_EQ(ch.slot, 5);
+  EXPECT_EQ(ch.reuse, 400u);
+  // ...but when copies are cheap it is copied next to the busy slots instead.
+  auto ch2 = choose_slot(s, prompt, true, 64, 128);
+  EXPECT_EQ(ch2.slot, 3);
+  EXPECT_EQ(ch2.copy_from, 5);
+  EXPECT_EQ(ch2.reuse, 400u);
+}
+
+TEST(SlotPlanning, SpreadTakesAsManyStepsAsTheBudgetAllows) {
+  const SpreadPolicy off{};
+  const SpreadPolicy p{0.15, 4};
+  EXPECT_EQ(prompts_this_step(4, 160, 0, off), 4u);
+  EXPECT_EQ(prompts_this_step(4, 160, 0, {0.15, 0}), 4u) << "unknown pass cost: no spreading";
+  // 24 tokens' time allowed; each extra step costs 2 * 4 + 0 + 2 = 10: 3 steps, so 2 now.
+  EXPECT_EQ(prompts_this_step(4, 160, 0, p), 2u);
+  // Then 12 allowed, 8 + 2 + 1 = 11 an extra step: 2 steps, one now.
+  EXPECT_EQ(prompts_this_step(2, 80, 2, p), 1u);
+  EXPECT_EQ(prompts_this_step(1, 40, 3, p), 1u);
+  // Short prompts are not worth a pass each: all together.
+  EXPECT_EQ(prompts_this_step(8, 40, 0, p), 8u);
+  // Long prompts: one after another.
+  EXPECT_EQ(prompts_this_step(4, 8000, 0, p), 1u);
+  // Many streams already decoding make extra steps dearer.
+  EXPECT_EQ(prompts_this_step(4, 400, 0, p), 1u);
+  EXPECT_EQ(prompts_this_step(4, 400, 64, p), 4u);
+  EXPECT_EQ(prompts_this_step(0, 0, 3, p), 0u);
+}
+
+TEST(SlotPlanning, PlanCompletesTheOldestPromptsThisStepAndDecodesTheRest) {
+  std::vector<PlanInput> in{
+      {0, SlotPhase::kGenerate, 0, 1},   {1, SlotPhase::kPrefill, 40, 5}, {2, SlotPhase::kPrefill, 40, 3},
+      {3, SlotPhase::kPrefill, 40, 4},   {4, SlotPhase::kPrefill, 40, 2},
+  };
+  // 160 waiting tokens, 1 decoding: an extra step costs 8 + 1 + 2 = 11 of 24 allowed: 3 steps,
+  // so the two oldest prompts (slots 4 and 2) complete now, alongside slot 0's decode.
+  auto plan = plan_batch(in, 512, {0.15, 4});
+  ASSERT_EQ(plan.size(), 3u);
+  EXPECT_EQ(plan[0].id, 0);
+  EXPECT_EQ(plan[1].id, 2);
+  EXPECT_TRUE(plan[1].completes_prompt);
+  EXPECT_EQ(plan[2].id, 4);
+  EXPECT_EQ(plan[2].n_tokens, 40u);
+  EXPECT_EQ(plan_batch(in, 512).size(), 5u) << "no spreading: every prompt now";
+}
+
+TEST(SlotPlanning, PlanRespectsTinyBudgets) {
+  std::vector<PlanInput> in{{0, SlotPhase::kGenerate, 0, 1}, {1, SlotPhase::kGenerate, 0, 2},
+                            {2, SlotPhase::kPrefill, 5, 3}};
+  auto plan = plan_batch(in, 2);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[0].n_tokens + plan[1].n_tokens, 2u);
+  EXPECT_TRUE(plan_batch(in, 0).empty());
+}
+
+TEST(SlotPlanning, CopiesThatCostMoreThanTheyReuseAreSkipped) {
+  std::vector<Token> other(100, 7);
+  other[0] = 1, other[1] = 2;
+  std::vector<Token> prompt{1, 2, 9, 9, 9, 9};
+  std::vector<SlotSnapshot> s{{0, false, other, 1}, {1, false, {}, 2}};
+  // Free copies: the 2 shared tokens are copied into the empty slot.
+  EXPECT_EQ(choose_slot(s, prompt, true, 0).copy_from, 0);
+  // A copy that costs 32 tokens is not worth 2 tokens: the empty slot computes everything.
+  auto ch = choose_slot(s, prompt, true, 32);
+  EXPECT_EQ(ch.slot, 1);
+  EXPECT_EQ(ch.copy_from, -1);
+  EXPECT_EQ(ch.reuse, 0u);
+  // A long shared prefix: its own slot is taken when free...
+  std::vector<Token> longer(other.begin(), other.begin() + 90);
+  longer.push_back(5);
+  auto ch2 = choose_slot(s, longer, true, 32);
+  EXPECT_EQ(ch2.slot, 0);
+  EXPECT_EQ(ch2.copy_from, -1);
+  EXPECT_EQ(ch2.reuse, 90u);
+  // ...and copied from it while it is busy: 90 reused tokens are worth the copy.
+  s[0].busy = true;
+  auto ch3 = choose_slot(s, longer, true, 32);
+  EXPECT_EQ(ch3.slot, 1);
+  EXPECT_EQ(ch3.copy_from, 0);
+  EXPECT_EQ(ch3.reuse, 90u);
+}
