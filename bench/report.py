@@ -37,6 +37,19 @@ def one(rows, **kw):
     return out
 
 
+def paired(rows, server):
+    """Median, lowest and highest of server's decode rate over llama-bench's tg (flash attention
+    auto) measured next to it (rows with the same 'pair'), and the number of pairs; None without."""
+    bench = {r["pair"]: r["avg_ts"] for r in find(rows, server="llama-bench-fa", test="tg") if "pair" in r}
+    ratios = sorted(r["decode_tok_s_median"] / bench[r["pair"]]
+                    for r in find(rows, server=server, test="single") if r.get("pair") in bench)
+    if not ratios:
+        return None
+    n = len(ratios)
+    median = ratios[n // 2] if n % 2 else (ratios[n // 2 - 1] + ratios[n // 2]) / 2
+    return median, ratios[0], ratios[-1], n
+
+
 def main():
     d = sys.argv[1]
     for name in sorted(os.listdir(d)):
@@ -61,13 +74,22 @@ def main():
         h = rate(hs)
         print(f"| Hearth defaults (flash attention auto, llama.cpp's fast kernels) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | {fmt_(l)} | {ratio(h, l)} |")
         h = rate(hf)
-        print(f"| Hearth --batch-invariant (reference kernels, weights not repacked) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | {fmt_(l)} | {ratio(h, l)} |")
+        if h:
+            print(f"| Hearth --batch-invariant (reference kernels, weights not repacked) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | {fmt_(l)} | {ratio(h, l)} |")
+        for name, label in (("hearth", "Hearth defaults"), ("hearth-invariant", "Hearth --batch-invariant"),
+                            ("llama-server", "llama-server")):
+            p = paired(rows, name)
+            if p:
+                print(f"\n{label} / llama-bench tg128, median of {p[3]} pairs measured side by side (ABBA order): "
+                      f"**{p[0]:.3f}** (lowest {p[1]:.3f}, highest {p[2]:.3f}).")
         if tg:
             print(f"\nllama-bench tg128 with flash attention off, for reference: {fmt_(tg['avg_ts'])} tok/s.")
         if pp or ppf:
             print(f"\nllama-bench prefill pp256, for reference: {fmt_(pp and pp['avg_ts'])} tok/s (fa off), "
-                  f"{fmt_(ppf and ppf['avg_ts'])} tok/s (fa auto). Medians of {tg.get('repeats', 1) if tg else 0} interleaved trials.")
+                  f"{fmt_(ppf and ppf['avg_ts'])} tok/s (fa auto). Medians of {(pp or ppf).get('repeats', 1)} trials.")
 
+        if not find(rows, test="concurrency"):
+            continue  # a --decode-only run
         print("\n| streams | Hearth agg tok/s | llama-server agg tok/s | ratio | Hearth TTFT p50 / p99 ms | llama-server TTFT p50 / p99 ms | p50 ratio | p99 ratio | mean TTFT ratio |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for h in find(rows, server="hearth", test="concurrency") + find(rows, server="hearth-invariant", test="concurrency"):
@@ -83,6 +105,8 @@ def main():
               "Hearth answers sooner. Percentiles interpolate between the closest ranks, over all the level's "
               "requests (streams x rounds). llama-server runs with its default flash attention, auto = on.)")
 
+        if not find(rows, test="prefix"):
+            continue  # a --concurrency-only run
         print("\n| shared 2,000-token prefix | cold TTFT ms | warm TTFT ms | speed-up |")
         print("|---|---:|---:|---:|")
         for s in ("hearth", "hearth-invariant", "llama-server"):

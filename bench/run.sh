@@ -5,13 +5,17 @@
 # and every measurement interleaves them, so the shared machine's drifting speed hits all alike.
 # Results: bench/results/<stamp>/*.jsonl and summary.md (bench/report.py). Never part of the tests.
 #
-# Usage: bench/run.sh [--quick | --concurrency-only]      (after scripts/setup.sh)
+# Usage: bench/run.sh [--quick | --concurrency-only | --decode-only]      (after scripts/setup.sh)
 #   --concurrency-only: Hearth's defaults and llama-server, the concurrency levels only.
+#   --decode-only: Hearth's defaults, llama-server and llama-bench, single-stream decode only.
+#   BENCH_DECODE_PAIRS (default 10): decode pairs per model.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$HEARTH_ROOT"
 QUICK=0; [[ ${1:-} == --quick ]] && QUICK=1
 CONC=0; [[ ${1:-} == --concurrency-only ]] && CONC=1
+DECODE=0; [[ ${1:-} == --decode-only ]] && DECODE=1
+DECODE_PAIRS="${BENCH_DECODE_PAIRS:-10}"
 THREADS="${BENCH_THREADS:-2}"
 SLOTS=16
 CTX=4096      # per sequence
@@ -45,7 +49,7 @@ for t in "${types[@]}"; do
   # runs them), Hearth with --batch-invariant (reference kernels, weights not repacked: output
   # independent of batching), and llama-server's defaults.
   for name in hearth hearth-invariant; do
-    ((QUICK || CONC)) && [[ $name == hearth-invariant ]] && continue
+    ((QUICK || CONC || DECODE)) && [[ $name == hearth-invariant ]] && continue
     fa=(); [[ $name == hearth-invariant ]] && fa=(--batch-invariant)
     port=$(free_port)
     $HEARTH serve --model "$model" --host 127.0.0.1 --port "$port" --ctx-size $CTX --parallel $SLOTS \
@@ -65,15 +69,27 @@ for t in "${types[@]}"; do
     cleanup; pids=(); unset url pid
     continue
   fi
-  # Single stream, interleaved with llama-bench's decode (tg) and prefill (pp) runs.
-  for trial in $(seq 1 $((QUICK ? 1 : 5))); do
-    # llama-bench with flash attention off, and with its own default (auto: on for CPU).
-    "$LB" -m "$model" -t "$THREADS" -p 256 -n 128 -r 1 -fa off,auto -o jsonl 2>/dev/null | python3 -c 'import json,sys
+  # Single stream. Decode is measured in pairs, llama-bench's tg128 (flash attention auto, its
+  # default) next to one 128-token stream on every server, in ABBA order (odd pairs llama-bench
+  # first, even pairs the servers first), so that the machine's drift cancels within a pair; the
+  # report takes the median of the pairs' ratios. Prefill (pp256) and tg128 with flash attention
+  # off are for reference, measured between the pairs.
+  lb_jsonl() { python3 -c 'import json,sys
 for l in sys.stdin:
-    r=json.loads(l); print(json.dumps({"server":"llama-bench" if int(r["flash_attn"])==0 else "llama-bench-fa",
-      "test":"pp" if r["n_gen"]==0 else "tg","n":r["n_prompt"] or r["n_gen"],"avg_ts":r["avg_ts"]}))' >> "$jsonl"
-    $B single --max-tokens 128 --trials 1 >> "$jsonl"
+    r=json.loads(l); o={"server":"llama-bench" if int(r["flash_attn"])==0 else "llama-bench-fa",
+      "test":"pp" if r["n_gen"]==0 else "tg","n":r["n_prompt"] or r["n_gen"],"avg_ts":r["avg_ts"]}
+    if len(sys.argv) > 1: o["pair"]=int(sys.argv[1])
+    print(json.dumps(o))' "$@"; }
+  lb_tg() { "$LB" -m "$model" -t "$THREADS" -p 0 -n 128 -r 1 -fa auto -o jsonl 2>/dev/null | lb_jsonl "$1" >> "$jsonl"; }
+  servers_tg() { $B single --max-tokens 128 --trials 1 --pair "$1" >> "$jsonl"; }
+  for pair in $(seq 1 $((QUICK ? 2 : DECODE_PAIRS))); do
+    if ((pair % 2)); then lb_tg "$pair"; servers_tg "$pair"; else servers_tg "$pair"; lb_tg "$pair"; fi
+    if ((pair <= (QUICK ? 1 : 3))); then
+      "$LB" -m "$model" -t "$THREADS" -p 256 -n 0 -r 1 -fa off,auto -o jsonl 2>/dev/null | lb_jsonl >> "$jsonl"
+      "$LB" -m "$model" -t "$THREADS" -p 0 -n 128 -r 1 -fa off -o jsonl 2>/dev/null | lb_jsonl >> "$jsonl"
+    fi
   done
+  ((DECODE)) && { cleanup; pids=(); unset url pid; continue; }
   if ((QUICK)); then
     $B concurrency --levels 1 4 --rounds 1 >> "$jsonl"
     $B prefix --trials 1 >> "$jsonl"

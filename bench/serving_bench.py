@@ -149,8 +149,11 @@ def cmd_single(args):
             o = stream_completion(url, body_for(f"{SALT} {t} Tell me " + text_of(6, t), args.max_tokens))
             rates[name].append((o["tokens"] - 1) / (o["t_end"] - o["t_first"]))
     for name, _ in args.target:
-        print(json.dumps({"server": name, "test": "single", "tokens": args.max_tokens,
-                          "decode_tok_s_median": statistics.median(rates[name]), "trials": args.trials}), flush=True)
+        row = {"server": name, "test": "single", "tokens": args.max_tokens,
+               "decode_tok_s_median": statistics.median(rates[name]), "trials": args.trials}
+        if args.pair is not None:
+            row["pair"] = args.pair
+        print(json.dumps(row), flush=True)
 
 
 def target(s):
@@ -176,6 +179,7 @@ def main():
     s = sub.add_parser("single")
     s.add_argument("--max-tokens", type=int, default=128)
     s.add_argument("--trials", type=int, default=5)
+    s.add_argument("--pair", type=int, help="recorded as 'pair', to pair this with a llama-bench run")
     args = ap.parse_args()
     {"concurrency": cmd_concurrency, "prefix": cmd_prefix, "single": cmd_single}[args.cmd](args)
 
