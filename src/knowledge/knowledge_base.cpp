@@ -27,19 +27,20 @@ constexpr std::size_t kMaxFileBytes = 64u << 20;
 
 class StaticAdapter final : public Embedder {
  public:
-  StaticAdapter(const StaticEmbedder& e, TextTokenizer& t) : e_(e), t_(t) {}
-  std::string name() const override { return StaticEmbedder::kName; }
+  StaticAdapter(const StaticEmbedder& e, TextTokenizer& t, StaticVersion v) : e_(e), t_(t), v_(v) {}
+  std::string name() const override { return StaticEmbedder::name_of(v_); }
   int dimensions() const override { return e_.dimensions(); }
   Result<std::vector<std::vector<float>>> embed(std::span<const std::string> texts) override {
     std::vector<std::vector<float>> out;
     out.reserve(texts.size());
-    for (const std::string& t : texts) out.push_back(e_.embed(t, t_));
+    for (const std::string& t : texts) out.push_back(e_.embed(t, t_, v_));
     return out;
   }
 
  private:
   const StaticEmbedder& e_;
   TextTokenizer& t_;
+  StaticVersion v_;
 };
 
 std::vector<std::string> split_globs(const std::string& s) {
@@ -110,8 +111,13 @@ bool under(const std::string& uri, const std::string& root) {
 
 }  // namespace
 
+std::unique_ptr<Embedder> make_static_embedder(const StaticEmbedder& embedder, TextTokenizer& tokenizer,
+                                               StaticVersion version) {
+  return std::make_unique<StaticAdapter>(embedder, tokenizer, version);
+}
+
 std::unique_ptr<Embedder> make_static_embedder(const StaticEmbedder& embedder, TextTokenizer& tokenizer) {
-  return std::make_unique<StaticAdapter>(embedder, tokenizer);
+  return make_static_embedder(embedder, tokenizer, StaticVersion::kAllButTheTop);
 }
 
 KnowledgeBase::KnowledgeBase(KnowledgeStore& store, Embedder& embedder, ChunkerOptions chunking)

@@ -57,7 +57,11 @@ class Reranker {
 
 class StaticEmbedder;
 class TextTokenizer;
-// The StaticEmbedder as an Embedder (it and the tokenizer must outlive the adapter).
+enum class StaticVersion;
+// The StaticEmbedder as an Embedder (it and the tokenizer must outlive the adapter), embedding as
+// `version` does (static_embedder.h; make_static_embedder(e, t) gives the default version).
+std::unique_ptr<Embedder> make_static_embedder(const StaticEmbedder& embedder, TextTokenizer& tokenizer,
+                                               StaticVersion version);
 std::unique_ptr<Embedder> make_static_embedder(const StaticEmbedder& embedder, TextTokenizer& tokenizer);
 
 struct SyncCounters {

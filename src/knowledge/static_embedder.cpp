@@ -1,5 +1,6 @@
 #include "knowledge/static_embedder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +19,10 @@ std::string default_static_embeddings_path() {
 namespace {
 
 constexpr double kSifA = 1e-3;
+// Version 2: the mean and the top principal directions of the most frequent words' vectors
+// (the rare words' vectors are noisier and would pull the directions towards noise).
+constexpr std::size_t kCommonWords = 50'000;
+constexpr int kCommonDirections = 2;
 
 template <typename T>
 bool read_le(std::string_view data, std::size_t& pos, T& out) {
@@ -70,11 +75,57 @@ Result<std::unique_ptr<StaticEmbedder>> StaticEmbedder::load(const std::string& 
     e->index_.emplace(std::string_view(e->words_).substr(spans[i].first, spans[i].second), i);
     e->harmonic_ += 1.0 / (i + 1.0);
   }
+  e->find_common_directions(std::min<std::size_t>(n, kCommonWords), kCommonDirections);
   return e;
 }
 
-std::vector<float> StaticEmbedder::embed_words(std::span<const std::string> words) const {
+void StaticEmbedder::find_common_directions(std::size_t words, int count) {
+  const std::size_t dims = static_cast<std::size_t>(dims_);
+  mean_.assign(dims, 0.0);
+  std::vector<double> v(dims);
+  auto vector_of = [&](std::size_t w) {
+    for (std::size_t d = 0; d < dims; ++d) v[d] = scales_[w] * values_[w * dims + d];
+  };
+  for (std::size_t w = 0; w < words; ++w) {
+    vector_of(w);
+    for (std::size_t d = 0; d < dims; ++d) mean_[d] += v[d] / static_cast<double>(words);
+  }
+  std::vector<double> cov(dims * dims, 0.0);
+  for (std::size_t w = 0; w < words; ++w) {
+    vector_of(w);
+    for (std::size_t d = 0; d < dims; ++d) v[d] -= mean_[d];
+    for (std::size_t i = 0; i < dims; ++i)
+      for (std::size_t j = 0; j <= i; ++j) cov[i * dims + j] += v[i] * v[j];
+  }
+  for (std::size_t i = 0; i < dims; ++i)
+    for (std::size_t j = 0; j < i; ++j) cov[j * dims + i] = cov[i * dims + j];
+  common_.clear();
+  for (int k = 0; k < count; ++k) {  // power iteration, deflated by the directions found before
+    std::vector<double> u(dims, 1.0 / std::sqrt(static_cast<double>(dims))), next(dims);
+    for (int it = 0; it < 200; ++it) {
+      for (std::size_t i = 0; i < dims; ++i) {
+        double s = 0;
+        for (std::size_t j = 0; j < dims; ++j) s += cov[i * dims + j] * u[j];
+        next[i] = s;
+      }
+      for (const auto& c : common_) {  // deflate: stay orthogonal to the directions found
+        double dot = 0;
+        for (std::size_t d = 0; d < dims; ++d) dot += next[d] * c[d];
+        for (std::size_t d = 0; d < dims; ++d) next[d] -= dot * c[d];
+      }
+      double norm = 0;
+      for (double x : next) norm += x * x;
+      norm = std::sqrt(norm);
+      if (norm == 0) break;
+      for (std::size_t d = 0; d < dims; ++d) u[d] = next[d] / norm;
+    }
+    common_.push_back(u);
+  }
+}
+
+std::vector<float> StaticEmbedder::embed_words(std::span<const std::string> words, StaticVersion version) const {
   std::vector<double> acc(static_cast<std::size_t>(dims_), 0.0);
+  double total_weight = 0;
   for (const std::string& w : words) {
     auto it = index_.find(w);
     if (it == index_.end() && w.size() > 2 && w.ends_with("'s")) it = index_.find(std::string_view(w).substr(0, w.size() - 2));
@@ -84,6 +135,17 @@ std::vector<float> StaticEmbedder::embed_words(std::span<const std::string> word
     const double weight = kSifA / (kSifA + p) * scales_[rank];
     const std::int8_t* v = &values_[static_cast<std::size_t>(rank) * static_cast<std::size_t>(dims_)];
     for (int d = 0; d < dims_; ++d) acc[static_cast<std::size_t>(d)] += weight * v[d];
+    total_weight += kSifA / (kSifA + p);
+  }
+  if (version == StaticVersion::kAllButTheTop && total_weight > 0) {
+    // acc is the SIF-weighted sum of the word vectors; take each vector's part along the mean and
+    // the common directions out of it (all-but-the-top, Mu & Viswanath 2018).
+    for (std::size_t d = 0; d < acc.size(); ++d) acc[d] -= total_weight * mean_[d];
+    for (const auto& c : common_) {
+      double dot = 0;
+      for (std::size_t d = 0; d < acc.size(); ++d) dot += acc[d] * c[d];
+      for (std::size_t d = 0; d < acc.size(); ++d) acc[d] -= dot * c[d];
+    }
   }
   double norm = 0;
   for (double x : acc) norm += x * x;
@@ -95,8 +157,9 @@ std::vector<float> StaticEmbedder::embed_words(std::span<const std::string> word
   return out;
 }
 
-std::vector<float> StaticEmbedder::embed(std::string_view text, TextTokenizer& tokenizer) const {
-  return embed_words(tokenizer.words(text));
+std::vector<float> StaticEmbedder::embed(std::string_view text, TextTokenizer& tokenizer,
+                                         StaticVersion version) const {
+  return embed_words(tokenizer.words(text), version);
 }
 
 }  // namespace hearth::knowledge

@@ -115,7 +115,7 @@ class KnowledgeCliTest(unittest.TestCase):
     def test_ingest_search_sync_remove(self):
         r = self.kb("create", "office")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("static:glove-6b-100d", r.stdout)
+        self.assertIn("static:glove-6b-100d-v2", r.stdout)
         self.assertNotEqual(self.kb("create", "office").returncode, 0)
         r = self.kb("add", "office", self.docs, "--exclude", "*.log")
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -128,7 +128,7 @@ class KnowledgeApiTest(unittest.TestCase):
     def test_1_collections_and_uploads(self):
         status, c = self.server.post("/v1/knowledge/collections", {"name": "manuals"})
         self.assertEqual(status, 201, c)
-        self.assertEqual(c["embedder"], "static:glove-6b-100d")
+        self.assertEqual(c["embedder"], "static:glove-6b-100d-v2")
         self.assertEqual(c["dimensions"], 100)
         status, dup = self.server.post("/v1/knowledge/collections", {"name": "manuals"})
         self.assertEqual(status, 400, dup)

@@ -379,6 +379,7 @@ TEST_F(KnowledgeBaseTest, TheInMemoryKeywordIndexRanksAsFts5Does) {
   ASSERT_EQ(z->size(), 1u);
   EXPECT_EQ(z->front().hit.document_uri, "upload://new.md");
   EXPECT_EQ(default_alpha("static:glove-6b-100d"), 0.1);
+  EXPECT_EQ(default_alpha("static:glove-6b-100d-v2"), 0.1);
   EXPECT_EQ(default_alpha("gguf:bge-small"), 0.5);
 }
 

@@ -62,15 +62,43 @@ TEST_F(KnowledgeEmbedder, FrequentWordsWeighLessAndOutputIsNormalized) {
   ASSERT_TRUE(e) << e.error().message;
   EXPECT_EQ((*e)->dimensions(), 3);
   EXPECT_EQ((*e)->vocabulary_size(), 3u);
-  const auto v = (*e)->embed("The CAT", *tok);
+  // Version 1, the plain weighted average (version 2 takes 2 common directions out of these 3).
+  const auto v = (*e)->embed("The CAT", *tok, StaticVersion::kAverage);
   ASSERT_EQ(v.size(), 3u);
   EXPECT_NEAR(v[0] * v[0] + v[1] * v[1] + v[2] * v[2], 1.0, 1e-6);
   EXPECT_GT(v[1], v[0]) << "a rare word outweighs a frequent one";
   EXPECT_GT(v[0], 0.0f);
-  const auto poss = (*e)->embed("cat's", *tok);
+  const auto poss = (*e)->embed("cat's", *tok, StaticVersion::kAverage);
   EXPECT_NEAR(poss[1], 1.0f, 1e-6) << "possessive 's falls back to the word";
   const auto none = (*e)->embed("unknown 中文", *tok);
   EXPECT_EQ(none, std::vector<float>(3, 0.0f));
+  std::filesystem::remove(path);
+}
+
+TEST_F(KnowledgeEmbedder, VersionTwoTakesTheSharedDirectionOut) {
+  const std::string path = temp_path("-offset.bin");
+  // Every word shares a large offset along the first axis, which says nothing about meaning.
+  std::vector<std::pair<std::string, std::vector<float>>> words;
+  const char* names[] = {"alpha", "bravo", "charlie", "delta", "echo"};
+  for (int i = 0; i < 5; ++i) {
+    std::vector<float> v(6, 0.0f);
+    v[0] = 5.0f;
+    v[static_cast<std::size_t>(i) + 1] = static_cast<float>(i + 1);
+    words.emplace_back(names[i], v);
+  }
+  write_file(path, words, 6);
+  auto e = StaticEmbedder::load(path);
+  ASSERT_TRUE(e) << e.error().message;
+  const auto v1 = (*e)->embed("alpha", *tok, StaticVersion::kAverage);
+  const auto v2 = (*e)->embed("alpha", *tok);
+  EXPECT_GT(v1[0], 0.9f) << "the plain average is mostly the offset";
+  EXPECT_NEAR(v2[0], 0.0f, 1e-4) << "version 2 removes the vocabulary's mean";
+  double norm = 0;
+  for (float x : v2) norm += x * x;
+  EXPECT_NEAR(norm, 1.0, 1e-6);
+  EXPECT_LT(cosine((*e)->embed("alpha", *tok), (*e)->embed("bravo", *tok)),
+            cosine(v1, (*e)->embed("bravo", *tok, StaticVersion::kAverage)))
+      << "unrelated words are further apart without the shared offset";
   std::filesystem::remove(path);
 }
 
@@ -96,12 +124,29 @@ TEST_F(KnowledgeEmbedder, RealVectorsCarryMeaning) {
   ASSERT_TRUE(e) << e.error().message;
   EXPECT_EQ((*e)->dimensions(), 100);
   EXPECT_GT((*e)->vocabulary_size(), 300000u);
-  auto sim = [&](const char* a, const char* b) { return cosine((*e)->embed(a, *tok), (*e)->embed(b, *tok)); };
-  EXPECT_GT(sim("car", "automobile"), sim("car", "banana"));
-  EXPECT_GT(sim("The cat sat on the mat.", "A kitten rested on a rug."),
-            sim("The cat sat on the mat.", "Stock prices fell sharply in March."));
-  EXPECT_GT(sim("How do I configure the network interface?", "Setting up an ethernet adapter"),
-            sim("How do I configure the network interface?", "A recipe for chocolate cake"));
+  for (StaticVersion version : {StaticVersion::kAverage, StaticVersion::kAllButTheTop}) {
+    SCOPED_TRACE(StaticEmbedder::name_of(version));
+    auto sim = [&](const char* a, const char* b) {
+      return cosine((*e)->embed(a, *tok, version), (*e)->embed(b, *tok, version));
+    };
+    EXPECT_GT(sim("car", "automobile"), sim("car", "banana"));
+    EXPECT_GT(sim("The cat sat on the mat.", "A kitten rested on a rug."),
+              sim("The cat sat on the mat.", "Stock prices fell sharply in March."));
+    EXPECT_GT(sim("How do I configure the network interface?", "Setting up an ethernet adapter"),
+              sim("How do I configure the network interface?", "A recipe for chocolate cake"));
+  }
+  // Version 2 spreads unrelated texts further apart: the plain averages share the vocabulary's
+  // common directions.
+  const char* texts[] = {"Stock prices fell sharply in March.", "A recipe for chocolate cake",
+                         "The kernel schedules threads on each processor.", "Whales migrate across the ocean."};
+  auto mean_cosine = [&](StaticVersion version) {
+    double sum = 0;
+    int pairs = 0;
+    for (int i = 0; i < 4; ++i)
+      for (int j = i + 1; j < 4; ++j, ++pairs) sum += cosine((*e)->embed(texts[i], *tok, version), (*e)->embed(texts[j], *tok, version));
+    return sum / pairs;
+  };
+  EXPECT_LT(mean_cosine(StaticVersion::kAllButTheTop), mean_cosine(StaticVersion::kAverage) - 0.1);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "knowledge/embedders/embedder_factory.h"
+#include "knowledge/fusion.h"
 #include "knowledge/embedders/model_embedder.h"
 #include "knowledge/embedders/model_reranker.h"
 #include "knowledge/embedders/remote_embedder.h"
@@ -38,12 +39,21 @@ using json = nlohmann::json;
 // ---- spec parsing ----
 
 TEST(EmbedderSpec, StaticForms) {
-  for (const char* s : {"", "static", "static:glove-100d", "static:glove-6b-100d"}) {
+  for (const char* s : {"", "static", "static:glove-100d", "static:glove-6b-100d-v2"}) {
     auto spec = parse_embedder_spec(s);
     ASSERT_TRUE(spec) << s;
     EXPECT_EQ(spec->kind, EmbedderSpec::Kind::kStatic);
-    EXPECT_EQ(spec->canonical(), "static:glove-6b-100d");
+    EXPECT_EQ(spec->static_version, StaticVersion::kAllButTheTop);
+    EXPECT_EQ(spec->canonical(), "static:glove-6b-100d-v2");
   }
+  // Collections made before version 2 keep embedding their queries as their chunks were.
+  auto v1 = parse_embedder_spec("static:glove-6b-100d");
+  ASSERT_TRUE(v1);
+  EXPECT_EQ(v1->static_version, StaticVersion::kAverage);
+  EXPECT_EQ(v1->canonical(), "static:glove-6b-100d");
+  auto v3 = parse_embedder_spec("static:glove-6b-100d-v3");
+  ASSERT_FALSE(v3);
+  EXPECT_THAT(v3.error().message, HasSubstr("static:glove-6b-100d-v2"));
 }
 
 TEST(EmbedderSpec, Gguf) {
@@ -134,6 +144,29 @@ TEST(EmbedderFactory, MissingEnvironmentIsAClearError) {
   auto bad = make_embedder("nonsense", env);
   ASSERT_FALSE(bad);
   EXPECT_THAT(bad.error().message, HasSubstr("'nonsense'"));
+}
+
+// A collection's stored spec picks the static version its queries are embedded with.
+TEST(EmbedderFactory, StaticVersionsFollowTheSpec) {
+  const char* path = std::getenv("HEARTH_STATIC_EMBEDDINGS");
+  if (!path) GTEST_SKIP() << "HEARTH_STATIC_EMBEDDINGS is not set (scripts/test.sh sets it)";
+  auto vectors = StaticEmbedder::load(path);
+  ASSERT_TRUE(vectors) << vectors.error().message;
+  auto tok = TextTokenizer::create();
+  ASSERT_TRUE(tok);
+  EmbedderEnv env;
+  env.static_vectors = vectors->get();
+  const std::string text[] = {"How do I configure the network interface?"};
+  for (StaticVersion v : {StaticVersion::kAverage, StaticVersion::kAllButTheTop}) {
+    auto e = make_embedder(StaticEmbedder::name_of(v), env);
+    ASSERT_TRUE(e) << e.error().message;
+    EXPECT_EQ((*e)->name(), StaticEmbedder::name_of(v));
+    auto out = (*e)->embed(text);
+    ASSERT_TRUE(out);
+    EXPECT_EQ(out->at(0), (*vectors)->embed(text[0], **tok, v));
+  }
+  auto v1 = (*vectors)->embed(text[0], **tok, StaticVersion::kAverage);
+  EXPECT_LT(cosine(v1, (*vectors)->embed(text[0], **tok)), 0.99) << "the versions differ";
 }
 
 TEST(EmbedderFactory, CollectionEmbedderKeepsTheStoredName) {

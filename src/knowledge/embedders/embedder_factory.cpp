@@ -16,19 +16,20 @@ namespace {
 // The static embedder with a tokenizer of its own, so each instance can live on its own thread.
 class OwnedStaticEmbedder final : public Embedder {
  public:
-  OwnedStaticEmbedder(const StaticEmbedder& vectors, std::unique_ptr<TextTokenizer> tokenizer)
-      : vectors_(vectors), tokenizer_(std::move(tokenizer)) {}
-  std::string name() const override { return StaticEmbedder::kName; }
+  OwnedStaticEmbedder(const StaticEmbedder& vectors, StaticVersion version, std::unique_ptr<TextTokenizer> tokenizer)
+      : vectors_(vectors), version_(version), tokenizer_(std::move(tokenizer)) {}
+  std::string name() const override { return StaticEmbedder::name_of(version_); }
   int dimensions() const override { return vectors_.dimensions(); }
   Result<std::vector<std::vector<float>>> embed(std::span<const std::string> texts) override {
     std::vector<std::vector<float>> out;
     out.reserve(texts.size());
-    for (const std::string& t : texts) out.push_back(vectors_.embed(t, *tokenizer_));
+    for (const std::string& t : texts) out.push_back(vectors_.embed(t, *tokenizer_, version_));
     return out;
   }
 
  private:
   const StaticEmbedder& vectors_;
+  StaticVersion version_;
   std::unique_ptr<TextTokenizer> tokenizer_;
 };
 
@@ -135,7 +136,7 @@ Result<EmbedderSpec> parse_openai(const std::string& spec, std::string_view rest
 std::string EmbedderSpec::canonical() const {
   switch (kind) {
     case Kind::kStatic:
-      return StaticEmbedder::kName;
+      return StaticEmbedder::name_of(static_version);
     case Kind::kGguf:
       return "gguf:" + model;
     case Kind::kOpenAI:
@@ -157,8 +158,14 @@ Result<EmbedderSpec> parse_embedder_spec(const std::string& spec) {
   if (spec.empty() || spec == "static" || spec == "static:glove-100d" || spec == StaticEmbedder::kName) {
     return EmbedderSpec{};
   }
+  if (spec == StaticEmbedder::kNameV1) {
+    EmbedderSpec v1;
+    v1.static_version = StaticVersion::kAverage;
+    return v1;
+  }
   if (starts_with(spec, "static:")) {
-    return bad_spec(spec, fmt::format("the static embedder is '{}' (or 'static')", StaticEmbedder::kName));
+    return bad_spec(spec, fmt::format("the static embedder is '{}' (or 'static'; '{}' for the first version)",
+                                      StaticEmbedder::kName, StaticEmbedder::kNameV1));
   }
   if (starts_with(spec, "gguf:")) {
     EmbedderSpec out;
@@ -187,7 +194,8 @@ Result<std::unique_ptr<Embedder>> build(const std::string& spec_text, const Embe
       }
       auto tokenizer = TextTokenizer::create();
       if (!tokenizer) return tokenizer.take_error();
-      return std::unique_ptr<Embedder>(new OwnedStaticEmbedder(*env.static_vectors, std::move(*tokenizer)));
+      return std::unique_ptr<Embedder>(
+          new OwnedStaticEmbedder(*env.static_vectors, spec->static_version, std::move(*tokenizer)));
     }
     case EmbedderSpec::Kind::kGguf: {
       if (!env.models) {

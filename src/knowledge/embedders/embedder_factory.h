@@ -2,9 +2,11 @@
 // and what `hearth kb create --embedder SPEC` and the HTTP API take.
 //
 // Specs:
-//   static                      the default: GloVe 6B 100-d word vectors (StaticEmbedder).
-//   static:glove-100d           the same; its canonical name is "static:glove-6b-100d", as stored
-//   static:glove-6b-100d        by collections made before this factory existed.
+//   static                      the default: GloVe 6B 100-d word vectors (StaticEmbedder), version 2
+//   static:glove-100d           (all-but-the-top). The canonical name is "static:glove-6b-100d-v2".
+//   static:glove-6b-100d-v2
+//   static:glove-6b-100d        version 1 (the plain weighted average), as stored by collections
+//                               made before version 2; their queries are embedded the same way.
 //   gguf:<model>                a catalog embedding model (id or alias) run by the engine
 //                               (ModelEmbedder). Canonical form: "gguf:<catalog id>".
 //   openai:<base url>#<model>[?<options>]
@@ -44,6 +46,7 @@
 
 #include "core/result.h"
 #include "knowledge/knowledge_base.h"
+#include "knowledge/static_embedder.h"
 #include "knowledge/store.h"
 
 namespace hearth {
@@ -52,11 +55,10 @@ class ModelRegistry;
 
 namespace hearth::knowledge {
 
-class StaticEmbedder;
-
 struct EmbedderSpec {
   enum class Kind { kStatic, kGguf, kOpenAI };
   Kind kind = Kind::kStatic;
+  StaticVersion static_version = StaticVersion::kAllButTheTop;  // static
   std::string model;     // gguf: catalog id or alias; openai: the remote model
   std::string base_url;  // openai: without a trailing '/'
   std::string key_env;   // openai: empty means HEARTH_EMBEDDINGS_API_KEY, optional
@@ -70,7 +72,7 @@ struct EmbedderSpec {
   std::string canonical() const;
 };
 
-inline constexpr const char* kDefaultEmbedderSpec = "static:glove-6b-100d";
+inline constexpr const char* kDefaultEmbedderSpec = StaticEmbedder::kName;
 inline constexpr const char* kDefaultApiKeyEnv = "HEARTH_EMBEDDINGS_API_KEY";
 
 // invalid_argument naming the spec (param "embedder") when it is unknown or malformed.
