@@ -85,9 +85,9 @@ int main(int argc, char** argv) {
   kc->add_option("--embedder", kb.embedder,
                  "static (default), gguf:<model id>, or openai:<base url>#<model>[?key_env=VAR&batch=N&dims=N&"
                  "timeout=S&connect_timeout=S&retries=N]");
-  auto* ka = k->add_subcommand("add", "Add files or directories (recursively) to a collection and ingest them");
+  auto* ka = k->add_subcommand("add", "Add files, directories (recursively) or web pages to a collection and ingest them");
   ka->add_option("collection", kb.collection, "Collection name")->required();
-  ka->add_option("paths", kb.paths, "Files or directories")->required();
+  ka->add_option("paths", kb.paths, "Files, directories or http(s) URLs (one page each)")->required();
   ka->add_option("--include", kb.include, "Globs to include, comma-separated (default: all supported files)");
   ka->add_option("--exclude", kb.exclude, "Globs to exclude, comma-separated");
   ka->add_option("--chunk-tokens", kb.chunk_tokens, "Target chunk size in tokens (default 256)");

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "core/log.h"
 #include "knowledge/embedders/embedder_factory.h"
+#include "knowledge/fetch/curl_fetcher.h"
 #include "knowledge/knowledge_base.h"
 #include "knowledge/static_embedder.h"
 #include "models/catalog.h"
@@ -177,8 +178,10 @@ int cmd_kb(const std::string& action, const KbArgs& a) {
   }
   auto embedder = existing ? make_collection_embedder(*existing, env) : make_embedder(spec_text, env);
   if (!embedder) return fail(embedder.error());
+  const std::unique_ptr<UrlFetcher> fetcher = make_curl_fetcher();  // URL sources; outlives kb
   KnowledgeBase kb(**store, **embedder,
                    ChunkerOptions{static_cast<std::size_t>(a.chunk_tokens), static_cast<std::size_t>(a.overlap_tokens)});
+  kb.set_url_fetcher(fetcher.get());
 
   if (action == "create") {
     auto dims = probe_dimensions(**embedder);  // a remote or model embedder learns them now

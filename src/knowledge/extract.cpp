@@ -521,6 +521,12 @@ Result<Extracted> extract_document(std::string_view name, std::string_view bytes
       BlockBuilder bb;
       walk_html(html->root, bb, out.title, 0);
       bb.end();
+      // Broken markup is recovered as browsers recover it (gumbo is an HTML5 parser); a page with
+      // no text left at all is an error, so that a sync names it instead of indexing nothing.
+      if (bb.blocks.empty()) {
+        return invalid_argument(
+            fmt::format("'{}' has no text to index (markup, scripts or styles only, or not HTML at all)", name), "file");
+      }
       out.blocks = std::move(bb.blocks);
       break;
     }

@@ -1,9 +1,11 @@
 """The `hearth` command line: help on every command, `run` (one-shot and interactive), and
 `make-test-model`."""
+import http.server
 import json
 import os
 import subprocess
 import tempfile
+import threading
 import unittest
 
 from tests.integration.harness import BIN, MODELS, SLOW
@@ -87,6 +89,23 @@ class MakeTestModelTest(unittest.TestCase):
         self.assertIn("unknown preset", r.stderr)
 
 
+class PageHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path != "/handbook.html":
+            self.send_error(404)
+            return
+        body = ("<html><head><title>Forklift handbook</title></head><body><h1>Forklift handbook</h1>"
+                "<p>Drivers sound the horn at blind corners.</p></body></html>").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 class KnowledgeCliTest(unittest.TestCase):
     """`hearth kb`: ingest a directory, search it, edit/delete and sync, remove (real GloVe vectors)."""
 
@@ -101,6 +120,10 @@ class KnowledgeCliTest(unittest.TestCase):
         self.write("sub/假期.md", "# 休假制度\n\n员工每年享有十五天带薪休假。")
         self.write("broken.pdf", "%PDF-1.4 this is not a pdf")
         self.write("notes.log", "ignored by the exclude glob")
+        # Broken markup keeps the text a browser would show; a page with no text is an error.
+        self.write("boiler.html", "<html><body><h1>Boiler<p>Open the relief valve<div><b>above three bar</i>"
+                                  "</table><p>Call maintenance</span>")
+        self.write("scripts.html", "<html><head><script>var x = 1;</script></head><body><div></div></body></html>")
 
     def tearDown(self):
         self.tmp.cleanup()
@@ -112,6 +135,24 @@ class KnowledgeCliTest(unittest.TestCase):
     def kb(self, *args):
         return hearth("kb", "--db", self.db, *args)
 
+    def test_web_page_source(self):
+        web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PageHandler)
+        threading.Thread(target=web.serve_forever, daemon=True).start()
+        try:
+            base = f"http://127.0.0.1:{web.server_address[1]}"
+            self.assertEqual(self.kb("create", "web").returncode, 0)
+            r = self.kb("add", "web", base + "/handbook.html")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("documents: 1 added", r.stdout)
+            hits = json.loads(self.kb("search", "web", "horn blind corners", "--json").stdout)
+            self.assertEqual(hits[0]["document"], base + "/handbook.html")
+            self.assertEqual(hits[0]["title"], "Forklift handbook")
+            r = self.kb("add", "web", base + "/missing.html")
+            self.assertIn("404", r.stdout + r.stderr)
+        finally:
+            web.shutdown()
+            web.server_close()
+
     def test_ingest_search_sync_remove(self):
         r = self.kb("create", "office")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -119,9 +160,14 @@ class KnowledgeCliTest(unittest.TestCase):
         self.assertNotEqual(self.kb("create", "office").returncode, 0)
         r = self.kb("add", "office", self.docs, "--exclude", "*.log")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("documents: 3 added, 0 changed, 0 removed, 0 unchanged, 1 failed", r.stdout)
+        self.assertIn("documents: 4 added, 0 changed, 0 removed, 0 unchanged, 2 failed", r.stdout)
         self.assertIn("broken.pdf", r.stderr)
         self.assertIn("not a readable PDF", r.stderr)
+        self.assertIn("scripts.html", r.stderr)
+        self.assertIn("no text to index", r.stderr)
+        boiler = json.loads(self.kb("search", "office", "relief valve maintenance", "--json", "--alpha", "0").stdout)
+        self.assertTrue(boiler[0]["document"].endswith("boiler.html"), boiler)
+        self.assertIn("Call maintenance", " ".join(h["text"] for h in boiler))
 
         r = self.kb("search", "office", "paper stuck in the tray", "--json", "-k", "2")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -139,7 +185,7 @@ class KnowledgeCliTest(unittest.TestCase):
         os.remove(os.path.join(self.docs, "printers.md"))
         r = self.kb("sync", "office")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("documents: 0 added, 1 changed, 1 removed, 1 unchanged, 1 failed", r.stdout)
+        self.assertIn("documents: 0 added, 1 changed, 1 removed, 2 unchanged, 2 failed", r.stdout)
         listing = self.kb("ls", "office").stdout
         self.assertNotIn("printers.md", listing)
         self.assertIn("network.txt", listing)

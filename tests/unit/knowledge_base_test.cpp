@@ -1,4 +1,5 @@
 #include "knowledge/knowledge_base.h"
+#include "knowledge/extract.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -105,7 +107,8 @@ TEST_F(KnowledgeBaseTest, IngestEditDeleteSyncReembedsOnlyWhatChanged) {
   EXPECT_EQ(embedder.embedded, 0u);
 
   // Edit one paragraph of network.md, delete storage.md.
-  std::string net = paragraphs("network", 6);
+  const std::string net_before = paragraphs("network", 6);
+  std::string net = net_before;
   const std::string old_para = "Paragraph 5 about network";
   net.replace(net.find(old_para), old_para.size(), "Paragraph five, rewritten, about network");
   write(dir / "src/network.md", net);
@@ -116,9 +119,25 @@ TEST_F(KnowledgeBaseTest, IngestEditDeleteSyncReembedsOnlyWhatChanged) {
   EXPECT_EQ(c3.documents_changed, 1u);
   EXPECT_EQ(c3.documents_removed, 1u);
   EXPECT_EQ(c3.documents_unchanged, 2u);
-  EXPECT_GE(c3.chunks_embedded, 1u);
-  EXPECT_LE(c3.chunks_embedded, 2u) << "only the chunks holding the edited paragraph";
-  EXPECT_GT(c3.chunks_reused, 2u);
+  // Exactly the chunks whose text the edit touched: the new version's chunks the old one lacks.
+  auto chunk_texts = [](const std::string& markdown) {
+    auto doc = extract_document("network.md", markdown);
+    std::multiset<std::string> out;
+    if (!doc) return out;
+    for (const Chunk& ch : Chunker(ChunkerOptions{48, 8}).chunk(doc->blocks)) {
+      std::string path;
+      for (const std::string& h : ch.heading_path) path += h + "\n";
+      out.insert(path + ch.text);
+    }
+    return out;
+  };
+  const auto old_chunks = chunk_texts(net_before), new_chunks = chunk_texts(net);
+  std::size_t touched = 0;
+  for (const std::string& t : new_chunks) touched += old_chunks.count(t) == 0 ? 1 : 0;
+  ASSERT_GE(touched, 1u);
+  EXPECT_LT(touched, new_chunks.size());
+  EXPECT_EQ(c3.chunks_embedded, touched) << "only the chunks holding the edited paragraph";
+  EXPECT_EQ(c3.chunks_reused, new_chunks.size() - touched);
   EXPECT_EQ(embedder.embedded, c3.chunks_embedded);
   auto docs = store->documents(store->collection("docs")->id);
   ASSERT_TRUE(docs);

@@ -64,6 +64,17 @@ TEST(KnowledgeExtract, HtmlSkipsScriptsAndNavigation) {
   EXPECT_EQ(e.title, "The Title");
 }
 
+// Broken markup is read as browsers read it: whatever text the HTML5 parser recovers is kept.
+TEST(KnowledgeExtract, MalformedHtmlKeepsTheTextItCanRecover) {
+  const Extracted e = ok("broken.html",
+                         "<html><body><h1>Pumps<p>Replace the seals<div><b>every spring</i></table>"
+                         "<p>Check the valves</span>");
+  // The unclosed <h1> holds the rest of the page as the HTML5 parser builds it, so no text is a
+  // heading and the title falls back to the file name; every sentence is kept.
+  EXPECT_THAT(texts(e), ::testing::ElementsAre("Pumps", "Replace the seals", "every spring", "Check the valves"));
+  EXPECT_EQ(e.title, "broken");
+}
+
 // A one-page PDF with a Title and two text lines, offsets computed so the xref table is exact.
 std::string make_pdf() {
   std::vector<std::string> objs = {
@@ -149,6 +160,9 @@ TEST(KnowledgeExtract, BadInputIsAClearError) {
       {"noext", "text", "unsupported file type '(none)'"},
       {"bin.txt", std::string("ab\0cd", 5), "binary file"},
       {"page.html", std::string("<p>\0</p>", 8), "binary file"},
+      {"scripts.html", "<html><head><script>var x = 1;</script></head><body><div><br></div></body></html>",
+       "no text to index"},
+      {"empty.htm", "", "no text to index"},
       {"fake.pdf", "hello", "not a PDF"},
       {"broken.pdf", "%PDF-1.4\nthis is not a pdf at all", "not a readable PDF"},
       {"fake.docx", "hello", "not a DOCX"},
