@@ -1,6 +1,15 @@
-// How a fetched page is named for extraction: Content-Type first, then the URL's extension.
+// How a fetched page is named for extraction: Content-Type first, then the URL's extension; the
+// curl fetcher's time limit.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "knowledge/fetch/curl_fetcher.h"
 #include "knowledge/url_fetcher.h"
 
 namespace hearth::knowledge {
@@ -17,6 +26,30 @@ TEST(FetchedFileName, ContentTypeDecidesThenTheExtension) {
   EXPECT_EQ(fetched_file_name("https://example.com/a/spec.docx", "application/octet-stream"), "spec.docx");
   EXPECT_EQ(fetched_file_name("https://example.com/a/page", "application/octet-stream"), "page.html");
   EXPECT_EQ(fetched_file_name("http://例子.cn/文档/手册.PDF", "application/pdf"), "手册.PDF");  // the extension matches, case aside
+}
+
+// A server that accepts the connection (the kernel does, from the backlog) and never answers:
+// the fetch ends with the total time limit, as a deadline error naming the URL.
+TEST(CurlFetcher, ASilentServerTimesOut) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string url = fmt::format("http://127.0.0.1:{}/page.html", ntohs(addr.sin_port));
+  FetchLimits limits;
+  limits.connect_timeout_s = 1;
+  limits.timeout_s = 1;
+  auto r = make_curl_fetcher()->fetch(url, limits);
+  ::close(fd);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kDeadlineExceeded);
+  EXPECT_THAT(r.error().message, ::testing::HasSubstr("timed out"));
+  EXPECT_THAT(r.error().message, ::testing::HasSubstr(url));
 }
 
 }  // namespace
