@@ -33,6 +33,7 @@ struct SlotScheduler::Slot {
   int reused = 0;
   int batch_index = -1;
   std::uint64_t admitted = 0;
+  std::uint64_t hold_until = 0;  // see PlanInput
   std::uint64_t last_used = 0;
   Utf8Assembler utf8;
   StopMatcher stop;
@@ -237,6 +238,7 @@ void SlotScheduler::admit_waiting() {
     slot.generated = 0;
     slot.phase = SlotPhase::kPrefill;
     slot.admitted = ++clock_;
+    slot.hold_until = 0;
     slot.utf8 = Utf8Assembler{};
     slot.stop = StopMatcher(task->req.stop);
     slot.t_admit = Clock::now();
@@ -252,7 +254,7 @@ bool SlotScheduler::step() {
   inputs.reserve(slots_.size());
   for (const auto& s : slots_) {
     const size_t remaining = s.task ? s.task->req.prompt.size() - s.prompt_done : 0;
-    inputs.push_back({s.id, s.phase, remaining, s.admitted});
+    inputs.push_back({s.id, s.phase, remaining, s.admitted, s.hold_until});
   }
   const auto plan = plan_batch(inputs, static_cast<size_t>(config_.n_batch), spread_policy());
   if (plan.empty()) return false;
@@ -306,6 +308,7 @@ bool SlotScheduler::step() {
       s.prompt_done += e.n_tokens;
       if (!e.completes_prompt) continue;
       s.phase = SlotPhase::kGenerate;
+      s.hold_until = e.hold_until;
       s.t_first = Clock::now();
     }
     on_token(s, backend_->sample(s.id, s.batch_index));

@@ -80,23 +80,15 @@ SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Toke
 
 size_t prompts_this_step(size_t waiting, size_t waiting_tokens, size_t generating, const SpreadPolicy& spread) {
   if (waiting <= 1 || spread.budget <= 0 || spread.pass <= 0) return waiting;
+  const double passes = generating > 0 ? 2 : 1;
   const double per_extra_step =
-      2 * spread.pass + static_cast<double>(generating) + static_cast<double>(waiting) / 2;
+      passes * spread.pass + static_cast<double>(generating) + static_cast<double>(waiting) / 2;
   const double allowed = spread.budget * static_cast<double>(waiting_tokens);
   const size_t steps = std::min(waiting, 1 + static_cast<size_t>(allowed / per_extra_step));
   return (waiting + steps - 1) / steps;
 }
 
 std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch, const SpreadPolicy& spread) {
-  std::vector<PlanEntry> plan;
-  size_t budget = n_batch;
-  size_t generating = 0;
-  for (const auto& s : slots) {
-    if (s.phase != SlotPhase::kGenerate || budget == 0) continue;
-    plan.push_back({s.id, 1, false});
-    --budget;
-    ++generating;
-  }
   std::vector<const PlanInput*> prefill;
   size_t waiting_tokens = 0;
   for (const auto& s : slots) {
@@ -107,10 +99,30 @@ std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_bat
   }
   std::sort(prefill.begin(), prefill.end(),
             [](const PlanInput* a, const PlanInput* b) { return a->admitted < b->admitted; });
+  const auto held = [&](const PlanInput& s) { return !prefill.empty() && prefill.front()->admitted <= s.hold_until; };
+
+  std::vector<PlanEntry> plan;
+  size_t budget = n_batch;
+  size_t generating = 0;
+  for (const auto& s : slots) {
+    if (s.phase != SlotPhase::kGenerate || budget == 0 || held(s)) continue;
+    plan.push_back({s.id, 1, false});
+    --budget;
+    ++generating;
+  }
   const size_t take = prompts_this_step(prefill.size(), waiting_tokens, generating, spread);
+  // The streams this step starts wait for the prompts that one unspread step would have completed
+  // along with theirs (oldest first, as many as fit), not for any longer: a short prompt is never
+  // held behind a long one's chunked prefill.
+  size_t fits = 0;
+  for (size_t left = budget; fits < prefill.size() && prefill[fits]->prompt_remaining <= left; ++fits) {
+    left -= prefill[fits]->prompt_remaining;
+  }
+  const std::uint64_t hold = fits > take ? prefill[fits - 1]->admitted : 0;
   for (size_t i = 0; i < take && budget > 0; ++i) {
     const size_t n = std::min(budget, prefill[i]->prompt_remaining);
-    plan.push_back({prefill[i]->id, n, n == prefill[i]->prompt_remaining});
+    const bool completes = n == prefill[i]->prompt_remaining;
+    plan.push_back({prefill[i]->id, n, completes, completes ? hold : 0});
     budget -= n;
   }
   std::sort(plan.begin(), plan.end(), [](const PlanEntry& a, const PlanEntry& b) { return a.id < b.id; });

@@ -52,20 +52,31 @@ struct PlanInput {
   SlotPhase phase = SlotPhase::kIdle;
   size_t prompt_remaining = 0;   // kPrefill: prompt tokens not yet computed
   std::uint64_t admitted = 0;    // admission order; earlier prefills go first
+  // kGenerate: skip decoding while a prompt admitted no later than this is still pending (a
+  // stream that a spread burst started early waits for the rest of its burst); 0: never.
+  std::uint64_t hold_until = 0;
 };
 
 struct PlanEntry {
   int id = 0;
   size_t n_tokens = 0;      // generating: 1; prefilling: a chunk of the prompt
   bool completes_prompt = false;
+  // completes_prompt: the hold_until the stream gets (PlanInput): the latest admission among the
+  // prompts that this step defers but would have completed without spreading; 0 when none.
+  std::uint64_t hold_until = 0;
 };
 
 // How the prompts waiting together are spread over steps. All in one step, each of them gets its
 // first token only when the whole batch is done; one after another, the first gets it after its
-// own prompt, and the mean time to first token nearly halves, but every extra step costs the last
-// one a pass over the weights for the prompt part, one for the decoding part, and the tokens of
-// the streams that started meanwhile. The planner takes as many steps as that extra time allows:
-//   (steps - 1) * (2 * pass + generating + waiting / 2) <= budget * waiting prompt tokens
+// own prompt, and the mean time to first token nearly halves. A stream that a spread burst starts
+// early then waits (no decoding) until the prompts deferred from its step have been computed
+// (those that would have fit in it; never a long prompt's chunked prefill), so that the
+// extra steps carry no decode tokens of its own and its second token comes when one big step
+// would have given it. So every extra step costs the last prompt only a pass over the weights for
+// the prompt part, one for the decoding part when streams from before the burst are generating,
+// their tokens, and the micro-batches that prompts of different lengths split into (about one
+// for two prompts with a KV stream each). The planner takes as many steps as that extra time allows:
+//   (steps - 1) * ((generating ? 2 : 1) * pass + generating + waiting / 2) <= budget * waiting prompt tokens
 // and completes the oldest ceil(waiting / steps) prompts in this step. It recomputes every step.
 struct SpreadPolicy {
   double budget = 0;  // the extra time allowed, as a fraction of the prompt work; 0: never spread
@@ -75,8 +86,8 @@ struct SpreadPolicy {
 // Number of the waiting prompts (oldest first) this step should complete.
 size_t prompts_this_step(size_t waiting, size_t waiting_tokens, size_t generating, const SpreadPolicy& spread);
 
-// Every generating slot gets one token; the rest of the budget goes to prompt chunks, oldest
-// admission first, for the first prompts_this_step() of them. Returns entries in batch order: by
+// Every generating slot that is not held gets one token; the rest of the budget goes to prompt
+// chunks, oldest admission first, for the first prompts_this_step() of them. Returns entries in batch order: by
 // slot id, so that consecutive sequences can share a micro-batch when each has its own KV stream.
 std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch, const SpreadPolicy& spread = {});
 

@@ -281,8 +281,10 @@ std::vector<std::pair<int, size_t>> completions_per_step(FakeLog& log, size_t pr
 
 TEST(SlotScheduler, PromptsArrivingTogetherCompleteOverSeveralStepsWhenThatIsCheap) {
   // Four 40-token prompts arrive together; a pass over the weights costs 4 prompt tokens and the
-  // spread may cost the last of them 15%: the first step completes two, the next ones one each
-  // (see SpreadPolicy). With spreading off all four complete in one step. Outputs never change.
+  // spread may cost the last of them 15%: each step completes one (see SpreadPolicy), and the
+  // streams started early do not decode until the fourth prompt is done, so every step of the
+  // burst carries prompt tokens only. With spreading off all four complete in one step. Outputs
+  // never change.
   for (const double spread : {0.15, 0.0}) {
     SchedulerConfig cfg = config(4, 512);
     cfg.gather_window = 5s;  // ends as soon as all four are in
@@ -306,7 +308,13 @@ TEST(SlotScheduler, PromptsArrivingTogetherCompleteOverSeveralStepsWhenThatIsChe
       completed.push_back(n);
       EXPECT_EQ(tokens, 40u * static_cast<size_t>(n)) << "each step carries whole prompts here";
     }
-    EXPECT_EQ(completed, spread > 0 ? std::vector<int>({2, 1, 1}) : std::vector<int>({4})) << "spread=" << spread;
+    EXPECT_EQ(completed, spread > 0 ? std::vector<int>({1, 1, 1, 1}) : std::vector<int>({4})) << "spread=" << spread;
+    std::lock_guard lk(f.log->mu);
+    ASSERT_GT(f.log->batches.size(), completed.size());
+    for (size_t i = 0; i < completed.size(); ++i) {
+      EXPECT_EQ(f.log->batches[i].size(), 40u * static_cast<size_t>(completed[i])) << "no decode tokens in step " << i;
+    }
+    EXPECT_EQ(f.log->batches[completed.size()].size(), 4u) << "then all four decode together";
   }
 }
 

@@ -138,9 +138,13 @@ TEST(SlotPlanning, SpreadTakesAsManyStepsAsTheBudgetAllows) {
   const SpreadPolicy p{0.15, 4};
   EXPECT_EQ(prompts_this_step(4, 160, 0, off), 4u);
   EXPECT_EQ(prompts_this_step(4, 160, 0, {0.15, 0}), 4u) << "unknown pass cost: no spreading";
-  // 24 tokens' time allowed; each extra step costs 2 * 4 + 0 + 2 = 10: 3 steps, so 2 now.
-  EXPECT_EQ(prompts_this_step(4, 160, 0, p), 2u);
-  // Then 12 allowed, 8 + 2 + 1 = 11 an extra step: 2 steps, one now.
+  // 24 tokens' time allowed; with nothing else decoding an extra step costs one pass and the
+  // split micro-batches, 4 + 2 = 6: 4 steps, so one now.
+  EXPECT_EQ(prompts_this_step(4, 160, 0, p), 1u);
+  // Streams from before the burst decoding: a second pass and their tokens, 8 + 4 + 2 = 14 an
+  // extra step: 2 steps, so two now.
+  EXPECT_EQ(prompts_this_step(4, 160, 4, p), 2u);
+  // 12 allowed, 8 + 2 + 1 = 11 an extra step: 2 steps, one now.
   EXPECT_EQ(prompts_this_step(2, 80, 2, p), 1u);
   EXPECT_EQ(prompts_this_step(1, 40, 3, p), 1u);
   // Short prompts are not worth a pass each: all together.
@@ -167,7 +171,52 @@ TEST(SlotPlanning, PlanCompletesTheOldestPromptsThisStepAndDecodesTheRest) {
   EXPECT_TRUE(plan[1].completes_prompt);
   EXPECT_EQ(plan[2].id, 4);
   EXPECT_EQ(plan[2].n_tokens, 40u);
-  EXPECT_EQ(plan_batch(in, 512).size(), 5u) << "no spreading: every prompt now";
+  // Their streams wait for the prompts left pending, the latest of which was admitted 5th.
+  EXPECT_EQ(plan[1].hold_until, 5u);
+  EXPECT_EQ(plan[2].hold_until, 5u);
+  EXPECT_EQ(plan[0].hold_until, 0u);
+  const auto all = plan_batch(in, 512);
+  ASSERT_EQ(all.size(), 5u) << "no spreading: every prompt now";
+  for (const auto& e : all) EXPECT_EQ(e.hold_until, 0u) << "nothing left pending, nothing held";
+}
+
+TEST(SlotPlanning, StreamsStartedByASpreadBurstWaitForTheRestOfIt) {
+  // Slot 0 was generating before the burst; slot 1 got its first token early in a burst whose
+  // latest prompt was admitted 5th; slot 2 (admitted 4th) is still pending, and slot 3 arrived after.
+  std::vector<PlanInput> in{
+      {0, SlotPhase::kGenerate, 0, 1, 0},
+      {1, SlotPhase::kGenerate, 0, 3, 5},
+      {2, SlotPhase::kPrefill, 40, 4},
+      {3, SlotPhase::kPrefill, 40, 6},
+  };
+  const auto ids = [](const std::vector<PlanEntry>& plan) {
+    std::vector<int> out;
+    for (const auto& e : plan) out.push_back(e.id);
+    return out;
+  };
+  EXPECT_EQ(ids(plan_batch(in, 512)), (std::vector<int>{0, 2, 3})) << "slot 1 waits for slot 2's prompt";
+  // A later arrival does not hold it: once its own burst is done it decodes again.
+  in[2] = {2, SlotPhase::kGenerate, 0, 4, 0};
+  EXPECT_EQ(ids(plan_batch(in, 512)), (std::vector<int>{0, 1, 2, 3}));
+  in[3] = {3, SlotPhase::kIdle, 0, 0};
+  EXPECT_EQ(ids(plan_batch(in, 512)), (std::vector<int>{0, 1, 2})) << "no prompt pending";
+}
+
+TEST(SlotPlanning, AShortPromptIsNotHeldBehindALongOnesChunkedPrefill) {
+  // A 40-token prompt admitted first and a 4,000-token one: spread, the short one completes now
+  // and the long one takes many 512-token steps. Had nothing been spread, the short one would
+  // have completed alone in this step too, so its stream decodes right away.
+  std::vector<PlanInput> in{{0, SlotPhase::kPrefill, 40, 1}, {1, SlotPhase::kPrefill, 4000, 2}};
+  auto plan = plan_batch(in, 512, {0.15, 4});
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_TRUE(plan[0].completes_prompt);
+  EXPECT_EQ(plan[0].hold_until, 0u);
+  // Two short ones ahead of the long one: the second would have fit, so the first waits for it only.
+  in = {{0, SlotPhase::kPrefill, 40, 1}, {1, SlotPhase::kPrefill, 40, 2}, {2, SlotPhase::kPrefill, 4000, 3}};
+  plan = plan_batch(in, 512, {0.15, 4});
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan[0].id, 0);
+  EXPECT_EQ(plan[0].hold_until, 2u);
 }
 
 TEST(SlotPlanning, PlanRespectsTinyBudgets) {
