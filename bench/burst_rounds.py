@@ -13,7 +13,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import serving_bench as sb  # noqa: E402
 
-targets = [a.split('=',1) for a in sys.argv[3:]]
+if len(sys.argv) < 4 or any('=' not in a for a in sys.argv[3:]):
+    sys.exit(__doc__)
+targets = [a.split('=', 1) for a in sys.argv[3:]]
 levels = [int(x) for x in sys.argv[1].split(',')]; rounds = int(sys.argv[2])
 args = argparse.Namespace(prompt_words=32, max_tokens=64)
 for name, url in targets:
