@@ -111,14 +111,18 @@ std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_bat
     ++generating;
   }
   const size_t take = prompts_this_step(prefill.size(), waiting_tokens, generating, spread);
-  // The streams this step starts wait for the prompts that one unspread step would have completed
-  // along with theirs (oldest first, as many as fit), not for any longer: a short prompt is never
-  // held behind a long one's chunked prefill.
-  size_t fits = 0;
-  for (size_t left = budget; fits < prefill.size() && prefill[fits]->prompt_remaining <= left; ++fits) {
-    left -= prefill[fits]->prompt_remaining;
-  }
-  const std::uint64_t hold = fits > take ? prefill[fits - 1]->admitted : 0;
+  // When this step defers prompts that it could have completed, the streams it starts wait for
+  // the prompts that two unspread steps would have completed (oldest first, as many as fit), not
+  // for any longer. Unspread, a stream started by the first of those steps gets its second token
+  // when the second ends, so waiting for them costs it little it would have had; and a short
+  // prompt is never held behind a long one's chunked prefill.
+  const auto fitting = [&](size_t left) {
+    size_t n = 0;
+    for (; n < prefill.size() && prefill[n]->prompt_remaining <= left; ++n) left -= prefill[n]->prompt_remaining;
+    return n;
+  };
+  const size_t horizon = fitting(2 * budget);
+  const std::uint64_t hold = fitting(budget) > take ? prefill[horizon - 1]->admitted : 0;
   for (size_t i = 0; i < take && budget > 0; ++i) {
     const size_t n = std::min(budget, prefill[i]->prompt_remaining);
     const bool completes = n == prefill[i]->prompt_remaining;

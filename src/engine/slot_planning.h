@@ -61,8 +61,9 @@ struct PlanEntry {
   int id = 0;
   size_t n_tokens = 0;      // generating: 1; prefilling: a chunk of the prompt
   bool completes_prompt = false;
-  // completes_prompt: the hold_until the stream gets (PlanInput): the latest admission among the
-  // prompts that this step defers but would have completed without spreading; 0 when none.
+  // completes_prompt: the hold_until the stream gets (PlanInput). When the step defers prompts it
+  // could have completed, the latest admission among the prompts that two unspread steps would
+  // have completed; 0 when nothing was deferred.
   std::uint64_t hold_until = 0;
 };
 

@@ -219,6 +219,23 @@ TEST(SlotPlanning, AShortPromptIsNotHeldBehindALongOnesChunkedPrefill) {
   EXPECT_EQ(plan[0].hold_until, 2u);
 }
 
+TEST(SlotPlanning, ABurstLargerThanOneBatchHoldsItsStreamsUntilTwoBatchesAreDone) {
+  // 16 prompts of 64 tokens: unspread, 8 complete in the first 512-token step and 8 in the second.
+  // Spread, the streams started first wait for all 16 (those started by the first unspread step
+  // would have got their second token only when the second step ended), and no longer: a 17th
+  // prompt beyond the two batches does not hold them.
+  std::vector<PlanInput> in;
+  for (int i = 0; i < 17; ++i) in.push_back({i, SlotPhase::kPrefill, 64, static_cast<std::uint64_t>(i + 1)});
+  auto plan = plan_batch(in, 512, {0.05, 2});
+  ASSERT_FALSE(plan.empty());
+  ASSERT_LT(plan.size(), 8u) << "spread";
+  for (const auto& e : plan) EXPECT_EQ(e.hold_until, 16u) << "slot " << e.id;
+  // Not spread (no budget): 8 complete now and their streams decode in the next step, as before.
+  plan = plan_batch(in, 512, {0, 2});
+  ASSERT_EQ(plan.size(), 8u);
+  for (const auto& e : plan) EXPECT_EQ(e.hold_until, 0u) << "slot " << e.id;
+}
+
 TEST(SlotPlanning, PlanRespectsTinyBudgets) {
   std::vector<PlanInput> in{{0, SlotPhase::kGenerate, 0, 1}, {1, SlotPhase::kGenerate, 0, 2},
                             {2, SlotPhase::kPrefill, 5, 3}};
