@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
   s->add_option("--threads", serve.threads, "CPU threads for --model files");
   s->add_option("--batch-size", serve.batch_size, "Tokens per decode step for --model files (default 512)");
   s->add_option("--ubatch-size", serve.ubatch_size, "Tokens per llama.cpp micro-batch for --model files (default 256)");
+  s->add_option("--prefill-spread", serve.prefill_spread,
+                "For --model files: how much later (a fraction) the last prompt of a burst may complete so "
+                "that the first ones answer sooner (default 0.05; 0: one big step)")
+      ->check(CLI::Range(0.0, 1.0));
   s->add_flag("--mmap", serve.mmap, "Memory-map --model files instead of reading them into memory");
   s->add_option("--flash-attn", serve.flash_attn, "auto, on or off for --model files (default auto: on where supported)")
       ->check(CLI::IsMember({"auto", "on", "off"}));

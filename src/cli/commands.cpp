@@ -81,6 +81,7 @@ int cmd_serve(const ServeArgs& a) {
     if (a.threads) e.load.threads = *a.threads;
     if (a.batch_size) e.load.batch_size = *a.batch_size;
     if (a.ubatch_size) e.load.ubatch_size = *a.ubatch_size;
+    if (a.prefill_spread) e.load.prefill_spread = *a.prefill_spread;
     if (a.mmap) e.load.mmap = true;
     if (!a.flash_attn.empty()) e.load.flash_attn = a.flash_attn;
     if (a.batch_invariant) e.load.batch_invariant = true;

@@ -15,6 +15,7 @@ struct ServeArgs {
   std::string port_file;
   std::string log_level;
   std::optional<int> context_size, parallel, threads, batch_size, ubatch_size;
+  std::optional<double> prefill_spread;
   std::string flash_attn;
   bool batch_invariant = false;
   bool mmap = false;

@@ -271,12 +271,12 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     // one prompt step, which their median and slowest time to first token gain from.
     sc.gather_window = std::chrono::milliseconds(3);
     // Prompts that arrive together complete over several steps when that costs the last of them
-    // at most 5% more (the steps' costs are measured as the model runs), and the streams started
-    // early wait for the rest of their burst: on the Qwen2-0.5B shape, 8 prompts of ~60 tokens
-    // complete 2 per step, the median user gets the first token ~1.8x sooner than with one big
-    // step and the last about as late (15% let the unheld streams' decode tokens cost the last
-    // ones up to 20%).
-    sc.prefill_spread = 0.05;
+    // at most prefill_spread more (default 5%; the steps' costs are measured as the model runs),
+    // and the streams started early wait for the rest of their burst: on the Qwen2-0.5B shape,
+    // 8 prompts of ~60 tokens complete 2 per step, the median user gets the first token ~1.3-1.8x
+    // sooner than with one big step and the last about as late (15% without the hold let the
+    // early streams' decode tokens cost the last ones up to 20%).
+    sc.prefill_spread = opt.prefill_spread;
     sc.allow_kv_copy = true;
     // Prices in prompt tokens, for separate KV streams only (in a unified pool a copy just shares
     // cells and there are no streams to keep adjacent):
@@ -286,6 +286,8 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     //   worth) to every decoding step while the request generates; 128 is a conservative price.
     sc.kv_copy_cost = opt.kv_unified ? 0 : std::max(8, opt.context_size / 256);
     sc.kv_split_cost = opt.kv_unified ? 0 : 128;
+    spdlog::info("{}: {} sequences x {} tokens, {}-token steps ({}-token micro-batches), prefill spread {}", file_name,
+                 sc.n_slots, sc.n_ctx_per_seq, sc.n_batch, cp.n_ubatch, sc.prefill_spread);
     auto backend = std::make_unique<LlamaBackend>(model, std::move(ctx), opt.parallel, opt.batch_size, opt.kv_unified);
     impl->scheduler = std::make_unique<SlotScheduler>(std::move(backend), sc);
   }

@@ -55,6 +55,10 @@ struct ModelLoadOptions {
   // still vary). false (the default, as llama-server): llama.cpp's fastest kernels.
   bool batch_invariant = false;
   int max_queue = 64;
+  // Prompts that arrive together complete over several steps when that costs the last of them at
+  // most this fraction more than one big step (the first users get their first token sooner);
+  // 0: one big step, as llama-server. See docs/OPERATIONS.md.
+  double prefill_spread = 0.05;
   std::string chat_template;  // override; empty: the model's own
 };
 

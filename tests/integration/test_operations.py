@@ -736,6 +736,33 @@ class ModelLifecycleTest(unittest.TestCase):
             self.assertTrue(s.alive())
 
 
+    def test_prefill_spread_setting_reaches_each_models_scheduler(self):
+        # Catalog key, its default, and `serve --prefill-spread` for --model files; the scheduler
+        # logs the value it was given when the model loads.
+        r1 = os.path.join(MODELS, "hearth-tiny-deepseek-r1.gguf")
+        with Server(models=[mb(QWEN, QWEN_FILE, context_size=512, parallel=2, prefill_spread=0),
+                            mb(LLAMA3, LLAMA3_FILE, context_size=512, parallel=2)],
+                    extra_args=["--model", r1, "--prefill-spread", "0.2"]) as s:
+            for model in (QWEN, LLAMA3, "hearth-tiny-deepseek-r1"):
+                s.chat([{"role": "user", "content": "hi"}], model=model, max_tokens=2)
+            log = s.read_log()
+            for file, spread in ((QWEN_FILE, "0"), (LLAMA3_FILE, "0.05"), ("hearth-tiny-deepseek-r1.gguf", "0.2")):
+                line = next((ln for ln in log.splitlines() if f"{file}: " in ln and "prefill spread" in ln), None)
+                self.assertIsNotNone(line, f"no scheduler settings logged for {file}:\n{log[-3000:]}")
+                self.assertTrue(line.endswith(f"prefill spread {spread}"), line)
+        for bad in (1.5, -0.1):
+            s = Server(models=[mb(QWEN, QWEN_FILE, prefill_spread=bad)])
+            self.addCleanup(s.tmp.cleanup)
+            self.addCleanup(s.stop)
+            with self.assertRaises(RuntimeError) as ctx:
+                s.start()
+            self.assertIn("prefill_spread must be between 0 and 1", str(ctx.exception))
+        out = subprocess.run([BIN, "serve", "--model", r1, "--prefill-spread", "2"], capture_output=True, text=True,
+                             timeout=30)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("--prefill-spread", out.stdout + out.stderr)
+
+
 # ---------------------------------------------------------------------------------------------
 # 11. `hearth models pull|verify|list|rm` against a local HTTP server.
 # ---------------------------------------------------------------------------------------------
