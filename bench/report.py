@@ -114,6 +114,19 @@ def main():
             if p:
                 print(f"| {s} | {p['cold_ttft_ms']:.0f} | {p['warm_ttft_ms']:.0f} | {p['speedup']:.1f}x |")
 
+        if find(rows, test="shared_burst"):
+            print("\n| burst sharing a new system prompt: streams | Hearth TTFT p50 / p99 ms | llama-server TTFT p50 / p99 ms | p50 ratio | p99 ratio |")
+            print("|---:|---:|---:|---:|---:|")
+            for h in find(rows, server="hearth", test="shared_burst"):
+                l = one(rows, server="llama-server", test="shared_burst", streams=h["streams"])
+                if l:
+                    print(f"| {h['streams']} | {h['ttft_p50_ms']:.0f} / {h['ttft_p99_ms']:.0f} | "
+                          f"{l['ttft_p50_ms']:.0f} / {l['ttft_p99_ms']:.0f} | {l['ttft_p50_ms'] / h['ttft_p50_ms']:.2f} | "
+                          f"{l['ttft_p99_ms'] / h['ttft_p99_ms']:.2f} |")
+            b = find(rows, server="hearth", test="shared_burst")[0]
+            print(f"\n(Each stream's prompt: a {b['shared_words']}-word block that is new in every round and the "
+                  f"same for the round's streams, then its own question; {b['rounds']} rounds per level.)")
+
         print("\n| memory | RSS MiB | file-backed (weights mmap) MiB | anonymous MiB | weights MiB | KV cache MiB | beyond weights + KV MiB |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for s in ("hearth", "hearth-invariant", "llama-server"):

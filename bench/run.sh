@@ -93,9 +93,11 @@ for l in sys.stdin:
   if ((QUICK)); then
     $B concurrency --levels 1 4 --rounds 1 >> "$jsonl"
     $B prefix --trials 1 >> "$jsonl"
+    $B shared-burst --levels 4 --rounds 1 >> "$jsonl"
   else
     $B concurrency --levels 1 4 8 16 --rounds 5 >> "$jsonl"
     $B prefix --trials 3 >> "$jsonl"
+    $B shared-burst --levels 4 8 --rounds 3 >> "$jsonl"
   fi
   # Memory: RSS after all of the above, against the model file and the KV cache of this shape
   # (24 layers x K+V x 128 (2 KV heads x 64) x cells x f16).

@@ -123,6 +123,38 @@ def cmd_concurrency(args):
                 "tokens": sum(o["tokens"] for o in res)}), flush=True)
 
 
+def cmd_shared_burst(args):
+    """Bursts whose prompts share a long beginning that no cache holds yet (one application's system
+    prompt, new for every round), each with its own question."""
+    for name, url in args.target:
+        stream_completion(url, body_for(f"{SALT} warm up " + text_of(8, 999), 8))
+    for n in args.levels:
+        ttfts = {name: [] for name, _ in args.target}
+        for r in range(args.rounds):
+            for name, url in args.target:
+                system = f"[{SALT} shared {n} {r}] Instructions. " + text_of(args.shared_words, 77 + r)
+                out = [None] * n
+                barrier = threading.Barrier(n)
+
+                def worker(i):
+                    prompt = f"{system}\nQuestion {i}: " + text_of(args.question_words, 500 + i) + "?\nAnswer:"
+                    barrier.wait()
+                    out[i] = stream_completion(url, body_for(prompt, args.max_tokens))
+
+                threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                ttfts[name] += [(o["t_first"] - o["t_start"]) * 1000 for o in out]
+        for name, _ in args.target:
+            ttft = sorted(ttfts[name])
+            print(json.dumps({"server": name, "test": "shared_burst", "streams": n, "rounds": args.rounds,
+                              "shared_words": args.shared_words, "ttft_p50_ms": percentile(ttft, 0.50),
+                              "ttft_p99_ms": percentile(ttft, 0.99), "ttft_ms": [round(t, 1) for t in ttft]}),
+                  flush=True)
+
+
 def cmd_prefix(args):
     shared = "Background document. " + text_of(args.prefix_words, 4242)  # about one token per word
     out = {name: [] for name, _ in args.target}
@@ -173,6 +205,12 @@ def main():
     c.add_argument("--min-samples", type=int, default=20, help="more rounds where streams x rounds is below this")
     c.add_argument("--max-tokens", type=int, default=64)
     c.add_argument("--prompt-words", type=int, default=32)
+    b = sub.add_parser("shared-burst")
+    b.add_argument("--levels", type=int, nargs="+", default=[4, 8])
+    b.add_argument("--rounds", type=int, default=3)
+    b.add_argument("--shared-words", type=int, default=200)
+    b.add_argument("--question-words", type=int, default=12)
+    b.add_argument("--max-tokens", type=int, default=16)
     p = sub.add_parser("prefix")
     p.add_argument("--prefix-words", type=int, default=2000)
     p.add_argument("--trials", type=int, default=3)
@@ -181,7 +219,8 @@ def main():
     s.add_argument("--trials", type=int, default=5)
     s.add_argument("--pair", type=int, help="recorded as 'pair', to pair this with a llama-bench run")
     args = ap.parse_args()
-    {"concurrency": cmd_concurrency, "prefix": cmd_prefix, "single": cmd_single}[args.cmd](args)
+    {"concurrency": cmd_concurrency, "prefix": cmd_prefix, "single": cmd_single,
+     "shared-burst": cmd_shared_burst}[args.cmd](args)
 
 
 if __name__ == "__main__":

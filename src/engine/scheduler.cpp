@@ -249,12 +249,49 @@ void SlotScheduler::admit_waiting() {
   }
 }
 
+std::vector<bool> SlotScheduler::share_prefixes() {
+  std::vector<bool> waits(slots_.size(), false);
+  if (!config_.allow_kv_copy) return waits;
+  std::vector<PrefillState> prefills;
+  for (const auto& s : slots_) {
+    if (s.phase == SlotPhase::kPrefill) prefills.push_back({s.id, s.task->req.prompt, s.prompt_done, s.admitted});
+  }
+  if (prefills.empty()) return waits;
+  std::vector<SlotSnapshot> snaps;
+  snaps.reserve(slots_.size());
+  for (const auto& s : slots_) snaps.push_back({s.id, s.phase != SlotPhase::kIdle, s.cached, s.last_used});
+  const auto shares = hearth::share_prefixes(snaps, prefills, static_cast<size_t>(config_.kv_copy_cost));
+  snaps.clear();  // the copies below change the slots' caches
+  for (const auto& d : shares) {
+    Slot& s = slots_[static_cast<size_t>(d.id)];
+    if (d.wait) {
+      waits[static_cast<size_t>(d.id)] = true;
+      continue;
+    }
+    backend_->kv_copy(d.copy_from, s.id, static_cast<int>(d.reuse));
+    const auto& prompt = s.task->req.prompt;
+    spdlog::trace("scheduler: slot {} copies {} prompt tokens from slot {} (had {})", s.id, d.reuse, d.copy_from,
+                  s.prompt_done);
+    // Usage counts as cached what this request did not compute: prompt = computed + cached.
+    const size_t gained = d.reuse - s.prompt_done;
+    {
+      std::lock_guard lk(shared_->mu);
+      shared_->stats.prompt_tokens_reused += gained;
+    }
+    s.cached.assign(prompt.begin(), prompt.begin() + static_cast<long>(d.reuse));
+    s.prompt_done = d.reuse;
+    s.reused += static_cast<int>(gained);
+  }
+  return waits;
+}
+
 bool SlotScheduler::step() {
+  const std::vector<bool> waits = share_prefixes();
   std::vector<PlanInput> inputs;
   inputs.reserve(slots_.size());
   for (const auto& s : slots_) {
     const size_t remaining = s.task ? s.task->req.prompt.size() - s.prompt_done : 0;
-    inputs.push_back({s.id, s.phase, remaining, s.admitted, s.hold_until});
+    inputs.push_back({s.id, s.phase, remaining, s.admitted, s.hold_until, waits[static_cast<size_t>(s.id)]});
   }
   const auto plan = plan_batch(inputs, static_cast<size_t>(config_.n_batch), spread_policy());
   if (plan.empty()) return false;

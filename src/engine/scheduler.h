@@ -85,6 +85,9 @@ class SlotScheduler {
   void admit_waiting();
   void start_on_slot(Slot& slot, std::shared_ptr<Task> task);
   void reap_cancelled();
+  // Copies prefixes that other slots now hold into prompts still in prefill, and returns which of
+  // those wait for an earlier prompt to compute what they share (see hearth::share_prefixes).
+  std::vector<bool> share_prefixes();
   bool step();
   void on_token(Slot& slot, Token token);
   void finish(Slot& slot, FinishReason reason);

@@ -78,6 +78,37 @@ SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Toke
   return choice;
 }
 
+std::vector<PrefixShare> share_prefixes(std::span<const SlotSnapshot> slots, std::span<const PrefillState> prefills,
+                                        size_t copy_cost) {
+  std::vector<PrefixShare> out;
+  for (const auto& p : prefills) {
+    if (p.prompt.empty()) continue;
+    const size_t cap = p.prompt.size() - 1;
+    size_t cached = 0;
+    int source = -1;
+    for (const auto& s : slots) {
+      if (s.id == p.id) continue;
+      const size_t n = std::min(common_prefix_length(s.cached, p.prompt), cap);
+      if (n > cached) {
+        cached = n;
+        source = s.id;
+      }
+    }
+    size_t coming = 0;  // the longest shared prefix an earlier prompt has yet to compute
+    for (const auto& q : prefills) {
+      if (q.admitted >= p.admitted) continue;
+      const size_t shared = std::min(common_prefix_length(q.prompt, p.prompt), cap);
+      if (q.done < shared) coming = std::max(coming, shared);
+    }
+    if (coming > cached && coming > p.done + copy_cost) {
+      out.push_back({p.id, -1, 0, true});
+    } else if (cached > p.done + copy_cost) {
+      out.push_back({p.id, source, cached, false});
+    }
+  }
+  return out;
+}
+
 size_t prompts_this_step(size_t waiting, size_t waiting_tokens, size_t generating, const SpreadPolicy& spread) {
   if (waiting <= 1 || spread.budget <= 0 || spread.pass <= 0) return waiting;
   const double passes = generating > 0 ? 2 : 1;
@@ -92,7 +123,7 @@ std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_bat
   std::vector<const PlanInput*> prefill;
   size_t waiting_tokens = 0;
   for (const auto& s : slots) {
-    if (s.phase == SlotPhase::kPrefill && s.prompt_remaining > 0) {
+    if (s.phase == SlotPhase::kPrefill && s.prompt_remaining > 0 && !s.waits_for_prefix) {
       prefill.push_back(&s);
       waiting_tokens += s.prompt_remaining;
     }

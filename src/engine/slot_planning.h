@@ -45,6 +45,32 @@ SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Toke
 // Runs of consecutive busy slot ids, counting `extra` (a slot id, or -1) as busy too.
 int busy_runs(std::span<const SlotSnapshot> slots, int extra = -1);
 
+// Prefix sharing among prompts that are still being computed. Prompts that arrive together often
+// begin alike (one application's system prompt, a document several users ask about): rather than
+// each computing the shared part, the first computes it and the others copy its KV.
+struct PrefillState {
+  int id = 0;
+  std::span<const Token> prompt;
+  size_t done = 0;             // prompt tokens in the slot's KV
+  std::uint64_t admitted = 0;  // admission order
+};
+
+struct PrefixShare {
+  int id = 0;
+  int copy_from = -1;  // >= 0: make the slot's first `reuse` cells a copy of this slot's now
+  size_t reuse = 0;
+  bool wait = false;   // an earlier prompt is computing a longer shared prefix: not this step
+};
+
+// For every prompt in prefill: it waits when an earlier-admitted prompt, still in prefill, shares
+// more with it than any cache holds and than its own KV plus copy_cost, until that prompt has
+// computed the shared part; otherwise it copies when some other slot's cache (a finished
+// request's, or one computed meanwhile) holds more of it than its own KV plus copy_cost. The
+// earliest prompt never waits, so some prompt always advances. At least one prompt token is
+// always left to compute. Returns entries only for the prompts that copy or wait.
+std::vector<PrefixShare> share_prefixes(std::span<const SlotSnapshot> slots, std::span<const PrefillState> prefills,
+                                        size_t copy_cost);
+
 enum class SlotPhase { kIdle, kPrefill, kGenerate };
 
 struct PlanInput {
@@ -55,6 +81,7 @@ struct PlanInput {
   // kGenerate: skip decoding while a prompt admitted no later than this is still pending (a
   // stream that a spread burst started early waits for the rest of its burst); 0: never.
   std::uint64_t hold_until = 0;
+  bool waits_for_prefix = false;  // kPrefill: skipped this step (see share_prefixes)
 };
 
 struct PlanEntry {

@@ -442,6 +442,48 @@ TEST(SlotScheduler, PrefixCachedInAnotherSlotIsCopied) {
   EXPECT_EQ(c3.text, render(reference(p3, 3)));
 }
 
+TEST(SlotScheduler, PromptsArrivingTogetherComputeTheirSharedPrefixOnce) {
+  // Four requests arrive together with one 60-token system prompt and their own 5-token
+  // questions. The first computes the system prompt; the others copy its KV and compute only
+  // their questions: 80 prompt tokens instead of 260, the system prompt in one batch entry only,
+  // usage reporting the copied tokens as cached, and outputs unchanged. Without copying, every
+  // request computes all of its prompt.
+  for (const bool copy : {true, false}) {
+    SchedulerConfig cfg = config(4, 512);
+    cfg.gather_window = 5s;  // ends as soon as all four are in
+    cfg.allow_kv_copy = copy;
+    cfg.kv_copy_cost = 8;
+    Fixture f(cfg);
+    const auto system = make_prompt(60, 31);
+    std::vector<std::unique_ptr<Collected>> cs;
+    std::vector<std::vector<Token>> prompts;
+    for (int i = 0; i < 4; ++i) {
+      cs.push_back(std::make_unique<Collected>());
+      auto p = system;
+      for (int k = 0; k < 5; ++k) p.push_back(static_cast<Token>(160 + i * 5 + k));
+      prompts.push_back(p);
+    }
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(f.sched->submit(request(prompts[i], 4), cs[i]->sink()).ok());
+    int cached_total = 0;
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE(cs[i]->wait());
+      EXPECT_EQ(cs[i]->text, render(reference(prompts[i], 4))) << i;
+      EXPECT_EQ(cs[i]->last.usage.prompt_tokens, 65);
+      cached_total += cs[i]->last.usage.cached_tokens;
+    }
+    const auto st = f.sched->stats();
+    EXPECT_EQ(st.prompt_tokens_computed, copy ? 80u : 260u) << "copy=" << copy;
+    EXPECT_EQ(st.prompt_tokens_reused, copy ? 180u : 0u);
+    EXPECT_EQ(cached_total, copy ? 180 : 0);
+    std::lock_guard lk(f.log->mu);
+    int system_tokens_fed = 0;
+    for (const auto& b : f.log->batches) {
+      for (const auto& item : b) system_tokens_fed += item.pos < 60 ? 1 : 0;
+    }
+    EXPECT_EQ(system_tokens_fed, copy ? 60 : 240);
+  }
+}
+
 TEST(SlotScheduler, MaxTokensAndContextLimitEndWithLength) {
   Fixture f(config(1, 64, 40));
   auto p = make_prompt(30, 11);

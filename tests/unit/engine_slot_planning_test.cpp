@@ -271,3 +271,94 @@ TEST(SlotPlanning, CopiesThatCostMoreThanTheyReuseAreSkipped) {
   EXPECT_EQ(ch3.copy_from, 0);
   EXPECT_EQ(ch3.reuse, 90u);
 }
+
+namespace {
+std::vector<Token> shared_then(size_t shared, std::vector<Token> tail) {
+  std::vector<Token> p;
+  for (size_t i = 0; i < shared; ++i) p.push_back(static_cast<Token>(100 + i));
+  p.insert(p.end(), tail.begin(), tail.end());
+  return p;
+}
+}  // namespace
+
+TEST(SlotPlanning, PromptsOfABurstWaitForTheFirstToComputeTheirSharedPrefix) {
+  // Three prompts admitted together share 40 tokens. The first computes them; the others wait.
+  const auto a = shared_then(40, {1, 2}), b = shared_then(40, {3}), c = shared_then(40, {4, 5, 6});
+  std::vector<Token> none;
+  std::vector<SlotSnapshot> slots{{0, true, none, 0}, {1, true, none, 0}, {2, true, none, 0}};
+  std::vector<PrefillState> pre{{0, a, 0, 1}, {1, b, 0, 2}, {2, c, 0, 3}};
+  auto d = share_prefixes(slots, pre, 8);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].id, 1);
+  EXPECT_TRUE(d[0].wait);
+  EXPECT_EQ(d[1].id, 2);
+  EXPECT_TRUE(d[1].wait);
+
+  // Half computed: still waiting (one copy of the whole shared part, not two).
+  std::vector<Token> half(a.begin(), a.begin() + 20);
+  slots[0].cached = half;
+  pre[0].done = 20;
+  d = share_prefixes(slots, pre, 8);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_TRUE(d[0].wait && d[1].wait);
+
+  // Computed: both copy it from slot 0.
+  slots[0].cached = a;
+  pre[0].done = a.size();
+  d = share_prefixes(slots, pre, 8);
+  ASSERT_EQ(d.size(), 2u);
+  for (const auto& e : d) {
+    EXPECT_FALSE(e.wait);
+    EXPECT_EQ(e.copy_from, 0);
+    EXPECT_EQ(e.reuse, 40u);
+  }
+}
+
+TEST(SlotPlanning, PrefixSharingLeavesAlonePromptsThatShareLittle) {
+  // A shared part no longer than the copy cost, or already in the prompt's own KV, changes nothing;
+  // the earliest prompt never waits; the last prompt token is always computed.
+  const auto a = shared_then(8, {1, 2, 3}), b = shared_then(8, {4, 5, 6});
+  std::vector<Token> none;
+  std::vector<SlotSnapshot> slots{{0, true, none, 0}, {1, true, none, 0}};
+  std::vector<PrefillState> pre{{0, a, 0, 1}, {1, b, 0, 2}};
+  EXPECT_TRUE(share_prefixes(slots, pre, 8).empty());
+  EXPECT_EQ(share_prefixes(slots, pre, 7).size(), 1u);
+
+  const auto long_a = shared_then(40, {1}), long_b = shared_then(40, {2});
+  std::vector<Token> own(long_b.begin(), long_b.begin() + 36), first(long_a.begin(), long_a.begin() + 40);
+  slots[0].cached = first;
+  slots[1].cached = own;
+  pre = {{0, long_a, 40, 1}, {1, long_b, 36, 2}};
+  EXPECT_TRUE(share_prefixes(slots, pre, 8).empty()) << "4 more tokens are not worth a copy of 8";
+
+  const auto same = shared_then(40, {});
+  slots[0].cached = same;
+  slots[1].cached = none;
+  pre = {{1, same, 0, 2}};
+  auto d = share_prefixes(slots, pre, 8);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reuse, 39u);
+}
+
+TEST(SlotPlanning, APromptCopiesFromTheLongestCacheAndWaitsOnlyForMore) {
+  // Slot 3 (idle) holds 30 of the shared 50 tokens; the earlier prompt in slot 0 will compute all
+  // 50: the later prompt waits for it rather than copying twice. Once slot 0 is done, it copies
+  // 50 from there. Prompts admitted later never make an earlier one wait.
+  const auto a = shared_then(50, {1}), b = shared_then(50, {2});
+  std::vector<Token> part(a.begin(), a.begin() + 30), none;
+  std::vector<SlotSnapshot> slots{{0, true, none, 0}, {1, true, none, 0}, {3, false, part, 0}};
+  std::vector<PrefillState> pre{{0, a, 0, 1}, {1, b, 0, 2}};
+  auto d = share_prefixes(slots, pre, 8);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].id, 0);
+  EXPECT_FALSE(d[0].wait);
+  EXPECT_EQ(d[0].copy_from, 3);  // the earliest copies what the idle cache has
+  EXPECT_EQ(d[0].reuse, 30u);
+  EXPECT_EQ(d[1].id, 1);
+  EXPECT_TRUE(d[1].wait);
+
+  std::vector<PlanInput> in{{0, SlotPhase::kPrefill, 21, 1}, {1, SlotPhase::kPrefill, 51, 2, 0, true}};
+  const auto plan = plan_batch(in, 512);
+  ASSERT_EQ(plan.size(), 1u) << "a waiting prompt is not in the batch";
+  EXPECT_EQ(plan[0].id, 0);
+}
