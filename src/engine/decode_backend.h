@@ -29,8 +29,9 @@ class DecodeBackend {
   virtual void end(int slot) = 0;
   // Removes the slot's KV cells from position `from` on.
   virtual void kv_truncate(int slot, int from) = 0;
-  // Makes dst's first n cells the same as src's (dst is emptied first).
-  virtual void kv_copy(int src, int dst, int n) = 0;
+  // Makes dst's first n cells the same as src's (dst is emptied first). false: the copy failed
+  // and dst is empty.
+  virtual bool kv_copy(int src, int dst, int n) = 0;
   // Computes one batch. On failure, the cells of the batch are not guaranteed to be present.
   virtual Status decode(std::span<const BatchItem> batch) = 0;
   // Samples (and accepts) the next token of `slot` from the output at `batch_index`.

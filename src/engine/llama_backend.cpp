@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdint>
 #include <random>
 
 namespace hearth {
@@ -76,17 +77,28 @@ void LlamaBackend::kv_truncate(int slot, int from) {
   llama_memory_seq_rm(llama_get_memory(ctx_.get()), slot, from, -1);
 }
 
-void LlamaBackend::kv_copy(int src, int dst, int n) {
+bool LlamaBackend::kv_copy(int src, int dst, int n) {
   llama_memory_t mem = llama_get_memory(ctx_.get());
   llama_memory_seq_rm(mem, dst, -1, -1);
   if (unified_) {
     llama_memory_seq_cp(mem, src, dst, 0, n);  // shares the cells: no data is copied
-    return;
+    return true;
   }
-  // Separate streams: llama.cpp copies whole streams only (the copy runs at the next decode);
-  // then the part past the shared prefix is dropped.
-  llama_memory_seq_cp(mem, src, dst, -1, -1);
+  // Separate streams. llama_memory_seq_cp would copy the whole stream (every cell of the
+  // per-sequence context, used or not, at the next decode); the sequence-state API moves only the
+  // cells the source holds, at once: written out, then read into dst's stream (a buffer freed
+  // right after, so it never adds to the resident memory at rest). Then the part past the shared
+  // prefix is dropped.
+  llama_context* ctx = ctx_.get();
+  const size_t size = llama_state_seq_get_size(ctx, src);
+  std::vector<std::uint8_t> cells(size);
+  if (size == 0 || llama_state_seq_get_data(ctx, cells.data(), size, src) != size ||
+      llama_state_seq_set_data(ctx, cells.data(), size, dst) == 0) {
+    llama_memory_seq_rm(mem, dst, -1, -1);
+    return false;
+  }
   llama_memory_seq_rm(mem, dst, n, -1);
+  return true;
 }
 
 Status LlamaBackend::decode(std::span<const BatchItem> items) {

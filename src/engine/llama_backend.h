@@ -23,7 +23,7 @@ class LlamaBackend final : public DecodeBackend {
   Status begin(int slot, const SamplingParams& params) override;
   void end(int slot) override;
   void kv_truncate(int slot, int from) override;
-  void kv_copy(int src, int dst, int n) override;
+  bool kv_copy(int src, int dst, int n) override;
   Status decode(std::span<const BatchItem> batch) override;
   Token sample(int slot, int batch_index) override;
   std::string piece(Token token) const override;

@@ -280,11 +280,12 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     sc.allow_kv_copy = true;
     // Prices in prompt tokens, for separate KV streams only (in a unified pool a copy just shares
     // cells and there are no streams to keep adjacent):
-    // - a copy moves a whole stream (context_size cells); measured on the Qwen2-0.5B shape with
-    //   4,096 cells, it costs about what 8-15 prompt tokens do;
+    // - a copy moves the cells the source sequence holds (LlamaBackend::kv_copy); measured on the
+    //   Qwen2-0.5B shape, 250 cells take about 3 ms, 0.4 prompt tokens' time: priced at 2 tokens
+    //   plus one per 256 cells (a 4,096-cell source: 18);
     // - each gap between busy sequences adds a pass over the weights (about 5 prompt tokens'
     //   worth) to every decoding step while the request generates; 128 is a conservative price.
-    sc.kv_copy_cost = opt.kv_unified ? 0 : std::max(8, opt.context_size / 256);
+    sc.kv_copy_price = opt.kv_unified ? CopyPrice{} : CopyPrice{2, 256};
     sc.kv_split_cost = opt.kv_unified ? 0 : 128;
     spdlog::info("{}: {} sequences x {} tokens, {}-token steps ({}-token micro-batches), prefill spread {}", file_name,
                  sc.n_slots, sc.n_ctx_per_seq, sc.n_batch, cp.n_ubatch, sc.prefill_spread);

@@ -216,7 +216,7 @@ void SlotScheduler::admit_waiting() {
     snaps.reserve(slots_.size());
     for (const auto& s : slots_) snaps.push_back({s.id, s.phase != SlotPhase::kIdle, s.cached, s.last_used});
     const SlotChoice choice = choose_slot(snaps, task->req.prompt, config_.allow_kv_copy,
-                                          static_cast<size_t>(config_.kv_copy_cost),
+                                          config_.kv_copy_price,
                                           static_cast<size_t>(config_.kv_split_cost));
     Slot& slot = slots_[static_cast<size_t>(choice.slot)];
 
@@ -227,14 +227,15 @@ void SlotScheduler::admit_waiting() {
       task->sink(std::move(ev));
       continue;
     }
+    size_t reuse = choice.reuse;
     if (choice.copy_from >= 0) {
-      backend_->kv_copy(choice.copy_from, slot.id, static_cast<int>(choice.reuse));
+      if (!backend_->kv_copy(choice.copy_from, slot.id, static_cast<int>(reuse))) reuse = 0;  // computed instead
     } else {
-      backend_->kv_truncate(slot.id, static_cast<int>(choice.reuse));
+      backend_->kv_truncate(slot.id, static_cast<int>(reuse));
     }
-    slot.cached.assign(task->req.prompt.begin(), task->req.prompt.begin() + static_cast<long>(choice.reuse));
-    slot.prompt_done = choice.reuse;
-    slot.reused = static_cast<int>(choice.reuse);
+    slot.cached.assign(task->req.prompt.begin(), task->req.prompt.begin() + static_cast<long>(reuse));
+    slot.prompt_done = reuse;
+    slot.reused = static_cast<int>(reuse);
     slot.generated = 0;
     slot.phase = SlotPhase::kPrefill;
     slot.admitted = ++clock_;
@@ -244,7 +245,7 @@ void SlotScheduler::admit_waiting() {
     slot.t_admit = Clock::now();
     slot.task = std::move(task);
     std::lock_guard lk(shared_->mu);
-    shared_->stats.prompt_tokens_reused += choice.reuse;
+    shared_->stats.prompt_tokens_reused += reuse;
     ++shared_->stats.active_slots;
   }
 }
@@ -260,7 +261,7 @@ std::vector<bool> SlotScheduler::share_prefixes() {
   std::vector<SlotSnapshot> snaps;
   snaps.reserve(slots_.size());
   for (const auto& s : slots_) snaps.push_back({s.id, s.phase != SlotPhase::kIdle, s.cached, s.last_used});
-  const auto shares = hearth::share_prefixes(snaps, prefills, static_cast<size_t>(config_.kv_copy_cost));
+  const auto shares = hearth::share_prefixes(snaps, prefills, config_.kv_copy_price);
   snaps.clear();  // the copies below change the slots' caches
   for (const auto& d : shares) {
     Slot& s = slots_[static_cast<size_t>(d.id)];
@@ -268,10 +269,17 @@ std::vector<bool> SlotScheduler::share_prefixes() {
       waits[static_cast<size_t>(d.id)] = true;
       continue;
     }
-    backend_->kv_copy(d.copy_from, s.id, static_cast<int>(d.reuse));
+    const auto t0 = Clock::now();
+    const bool copied = backend_->kv_copy(d.copy_from, s.id, static_cast<int>(d.reuse));
+    spdlog::trace("scheduler: slot {} copies {} prompt tokens from slot {} (had {}): {}, {:.1f} ms", s.id, d.reuse,
+                  d.copy_from, s.prompt_done, copied ? "done" : "failed", ms_between(t0, Clock::now()));
+    if (!copied) {  // the slot's KV is empty now: its whole prompt is computed
+      s.cached.clear();
+      s.prompt_done = 0;
+      s.reused = 0;
+      continue;
+    }
     const auto& prompt = s.task->req.prompt;
-    spdlog::trace("scheduler: slot {} copies {} prompt tokens from slot {} (had {})", s.id, d.reuse, d.copy_from,
-                  s.prompt_done);
     // Usage counts as cached what this request did not compute: prompt = computed + cached.
     const size_t gained = d.reuse - s.prompt_done;
     {

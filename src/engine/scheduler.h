@@ -30,7 +30,7 @@ struct SchedulerConfig {
   int n_batch = 512;        // tokens per llama_decode
   int max_queue = 64;       // waiting requests beyond the busy slots; more get ResourceExhausted
   bool allow_kv_copy = true; // the backend can copy a cached prefix from one sequence to another
-  int kv_copy_cost = 0;      // a copy's cost in prompt tokens (see choose_slot)
+  CopyPrice kv_copy_price;    // what a copy costs, in prompt tokens (see choose_slot)
   int kv_split_cost = 0;     // the cost of one more run of adjacent busy slots (see choose_slot)
   // Starting from idle, how long the first step waits for more requests (a burst of clients
   // arriving together), so that their prompts share it instead of queueing behind the first.

@@ -26,7 +26,7 @@ int busy_runs(std::span<const SlotSnapshot> slots, int extra) {
 }
 
 SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, bool allow_copy,
-                       size_t copy_cost, size_t split_cost) {
+                       CopyPrice copy_price, size_t split_cost) {
   SlotChoice choice;
   if (prompt.empty()) return choice;
   const size_t cap = prompt.size() - 1;  // always compute at least the last prompt token
@@ -34,11 +34,13 @@ SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Toke
   // The longest cached prefix anywhere (busy slots too: their first cells are stable).
   size_t best_any = 0;
   int best_src = -1;
+  size_t copy_cost = 0;
   for (const auto& s : slots) {
     const size_t reuse = std::min(common_prefix_length(s.cached, prompt), cap);
     if (reuse > best_any) {
       best_any = reuse;
       best_src = s.id;
+      copy_cost = copy_price.of(s.cached.size());
     }
   }
 
@@ -79,12 +81,12 @@ SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Toke
 }
 
 std::vector<PrefixShare> share_prefixes(std::span<const SlotSnapshot> slots, std::span<const PrefillState> prefills,
-                                        size_t copy_cost) {
+                                        CopyPrice copy_price) {
   std::vector<PrefixShare> out;
   for (const auto& p : prefills) {
     if (p.prompt.empty()) continue;
     const size_t cap = p.prompt.size() - 1;
-    size_t cached = 0;
+    size_t cached = 0, cached_cost = 0;
     int source = -1;
     for (const auto& s : slots) {
       if (s.id == p.id) continue;
@@ -92,17 +94,21 @@ std::vector<PrefixShare> share_prefixes(std::span<const SlotSnapshot> slots, std
       if (n > cached) {
         cached = n;
         source = s.id;
+        cached_cost = copy_price.of(s.cached.size());
       }
     }
-    size_t coming = 0;  // the longest shared prefix an earlier prompt has yet to compute
+    size_t coming = 0, coming_cost = 0;  // the longest shared prefix an earlier prompt has yet to compute
     for (const auto& q : prefills) {
       if (q.admitted >= p.admitted) continue;
       const size_t shared = std::min(common_prefix_length(q.prompt, p.prompt), cap);
-      if (q.done < shared) coming = std::max(coming, shared);
+      if (q.done < shared && shared > coming) {
+        coming = shared;
+        coming_cost = copy_price.of(q.prompt.size());
+      }
     }
-    if (coming > cached && coming > p.done + copy_cost) {
+    if (coming > cached && coming > p.done + coming_cost) {
       out.push_back({p.id, -1, 0, true});
-    } else if (cached > p.done + copy_cost) {
+    } else if (cached > p.done + cached_cost) {
       out.push_back({p.id, source, cached, false});
     }
   }
@@ -120,17 +126,21 @@ size_t prompts_this_step(size_t waiting, size_t waiting_tokens, size_t generatin
 }
 
 std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch, const SpreadPolicy& spread) {
-  std::vector<const PlanInput*> prefill;
+  // pending: every prompt still to compute, oldest first; prefill: those this step may compute
+  // (not the ones waiting for an earlier prompt's prefix, which still belong to their burst).
+  std::vector<const PlanInput*> pending, prefill;
   size_t waiting_tokens = 0;
   for (const auto& s : slots) {
-    if (s.phase == SlotPhase::kPrefill && s.prompt_remaining > 0 && !s.waits_for_prefix) {
-      prefill.push_back(&s);
-      waiting_tokens += s.prompt_remaining;
-    }
+    if (s.phase == SlotPhase::kPrefill && s.prompt_remaining > 0) pending.push_back(&s);
   }
-  std::sort(prefill.begin(), prefill.end(),
+  std::sort(pending.begin(), pending.end(),
             [](const PlanInput* a, const PlanInput* b) { return a->admitted < b->admitted; });
-  const auto held = [&](const PlanInput& s) { return !prefill.empty() && prefill.front()->admitted <= s.hold_until; };
+  for (const auto* s : pending) {
+    if (s->waits_for_prefix) continue;
+    prefill.push_back(s);
+    waiting_tokens += s->prompt_remaining;
+  }
+  const auto held = [&](const PlanInput& s) { return !pending.empty() && pending.front()->admitted <= s.hold_until; };
 
   std::vector<PlanEntry> plan;
   size_t budget = n_batch;
@@ -142,18 +152,19 @@ std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_bat
     ++generating;
   }
   const size_t take = prompts_this_step(prefill.size(), waiting_tokens, generating, spread);
-  // When this step defers prompts that it could have completed, the streams it starts wait for
+  // When this step defers prompts that it could have completed (spread, or waiting for the prefix
+  // an earlier prompt computes), the streams it starts wait for
   // the prompts that two unspread steps would have completed (oldest first, as many as fit), not
   // for any longer. Unspread, a stream started by the first of those steps gets its second token
   // when the second ends, so waiting for them costs it little it would have had; and a short
   // prompt is never held behind a long one's chunked prefill.
   const auto fitting = [&](size_t left) {
     size_t n = 0;
-    for (; n < prefill.size() && prefill[n]->prompt_remaining <= left; ++n) left -= prefill[n]->prompt_remaining;
+    for (; n < pending.size() && pending[n]->prompt_remaining <= left; ++n) left -= pending[n]->prompt_remaining;
     return n;
   };
   const size_t horizon = fitting(2 * budget);
-  const std::uint64_t hold = fitting(budget) > take ? prefill[horizon - 1]->admitted : 0;
+  const std::uint64_t hold = fitting(budget) > take ? pending[horizon - 1]->admitted : 0;
   for (size_t i = 0; i < take && budget > 0; ++i) {
     const size_t n = std::min(budget, prefill[i]->prompt_remaining);
     const bool completes = n == prefill[i]->prompt_remaining;

@@ -27,20 +27,32 @@ struct SlotChoice {
   size_t reuse = 0;      // prompt tokens whose KV is reused
 };
 
+// What copying a cached prefix from one sequence to another costs, in prompt tokens' time: `base`
+// plus a token for every `cells_per_token` cells the source holds (with a KV stream per sequence
+// all the source's cells are moved, then cut to the shared prefix). {0, 0}: free.
+struct CopyPrice {
+  size_t base = 0;
+  size_t cells_per_token = 0;  // 0: the source's size does not matter
+  constexpr CopyPrice(size_t base_tokens = 0, size_t cells = 0) : base(base_tokens), cells_per_token(cells) {}
+  constexpr size_t of(size_t source_cells) const {
+    return base + (cells_per_token > 0 ? source_cells / cells_per_token : 0);
+  }
+};
+
 // Chooses a free slot for `prompt`. The longest cached prefix anywhere (even in a busy slot, as
 // its first cells are stable) is reused, copied into the chosen slot when it lives elsewhere; at
 // least one prompt token is always left to compute, so that the request gets fresh logits. The
 // slot whose takeover destroys the least useful cache wins (reused tokens minus a quarter of the
 // cached tokens thrown away); ties go to the least recently used slot.
 // allow_copy: whether a cached prefix may be copied from one sequence to another.
-// copy_cost: what a copy costs, in prompt tokens recomputed instead (a copy between separate KV
-// streams moves the whole stream, so copying a few tokens is a loss).
+// copy_price: what a copy costs, in prompt tokens recomputed instead (copying a few tokens out of
+// a long sequence can be a loss).
 // split_cost: what one more run of adjacent busy slots costs, in prompt tokens. With a KV stream
 // per sequence, llama.cpp can only put consecutive sequence ids into one micro-batch, so every
 // gap between busy slots adds a pass over all the weights to each decoding step; a free slot
 // next to the busy ones (or one that closes a gap) avoids that.
 SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, bool allow_copy = true,
-                       size_t copy_cost = 0, size_t split_cost = 0);
+                       CopyPrice copy_price = {}, size_t split_cost = 0);
 
 // Runs of consecutive busy slot ids, counting `extra` (a slot id, or -1) as busy too.
 int busy_runs(std::span<const SlotSnapshot> slots, int extra = -1);
@@ -63,13 +75,13 @@ struct PrefixShare {
 };
 
 // For every prompt in prefill: it waits when an earlier-admitted prompt, still in prefill, shares
-// more with it than any cache holds and than its own KV plus copy_cost, until that prompt has
+// more with it than any cache holds and than its own KV plus a copy's price, until that prompt has
 // computed the shared part; otherwise it copies when some other slot's cache (a finished
-// request's, or one computed meanwhile) holds more of it than its own KV plus copy_cost. The
+// request's, or one computed meanwhile) holds more of it than its own KV plus the copy's price. The
 // earliest prompt never waits, so some prompt always advances. At least one prompt token is
 // always left to compute. Returns entries only for the prompts that copy or wait.
 std::vector<PrefixShare> share_prefixes(std::span<const SlotSnapshot> slots, std::span<const PrefillState> prefills,
-                                        size_t copy_cost);
+                                        CopyPrice copy_price);
 
 enum class SlotPhase { kIdle, kPrefill, kGenerate };
 

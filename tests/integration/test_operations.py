@@ -255,6 +255,38 @@ class PrefixReuseTest(unittest.TestCase):
         self.assertEqual(s.metric("hearth_prompt_tokens_reused_total", QWEN), reused_before + cached)
         self.assertEqual(s.metric("hearth_prompt_tokens_computed_total", QWEN), computed_before + prompt_b - cached)
 
+    def test_requests_arriving_together_compute_their_shared_prompt_once(self):
+        """Two requests with one new long system prompt, released together: one computes it, the
+        other waits for it and copies it (it is in no cache when they arrive), so the server
+        computes it once, not twice (had they come one after the other, ordinary prefix reuse
+        would give the same count; together, without sharing, both compute it)."""
+        s = self.server
+        system = "Fresh instructions for this burst. " + SYSTEM_LONG
+        questions = ["What time does the library open?", "Where is the wind coming from?"]
+        computed_before = s.metric("hearth_prompt_tokens_computed_total", QWEN)
+        barrier = threading.Barrier(len(questions))
+        out = [None] * len(questions)
+
+        def go(i):
+            barrier.wait()
+            out[i] = self.ask(system, questions[i], max_tokens=6)
+
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(len(questions))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        prompts = [o["usage"]["prompt_tokens"] for o in out]
+        cached = [o["usage"]["prompt_tokens_details"]["cached_tokens"] for o in out]
+        self.assertGreater(min(prompts), 1400)
+        shared = min(prompts) - 16  # everything but the question and the assistant header
+        self.assertGreaterEqual(max(cached), 0.9 * shared, [o["usage"] for o in out])
+        computed = s.metric("hearth_prompt_tokens_computed_total", QWEN) - computed_before
+        self.assertEqual(computed, sum(prompts) - sum(cached))
+        self.assertLess(computed, 1.2 * max(prompts), "the shared system prompt was computed twice")
+        for i, o in enumerate(out):
+            self.assertEqual(o["timings"]["prompt_n"], prompts[i] - cached[i])
+
     def test_multi_turn_reuses_the_conversation(self):
         s = self.server
         turn1 = [{"role": "user", "content": "Tell me about the weather on the coast this week."}]

@@ -44,6 +44,8 @@ struct FakeLog {
   std::mutex mu;
   std::vector<std::vector<DecodeBackend::BatchItem>> batches;
   int fail_next_decodes = 0;
+  int fail_next_copies = 0;
+  int copies = 0;
 };
 
 class FakeBackend final : public DecodeBackend {
@@ -62,10 +64,20 @@ class FakeBackend final : public DecodeBackend {
     auto& kv = kv_[static_cast<size_t>(slot)];
     if (static_cast<size_t>(from) < kv.size()) kv.resize(static_cast<size_t>(from));
   }
-  void kv_copy(int src, int dst, int n) override {
+  bool kv_copy(int src, int dst, int n) override {
     const auto& s = kv_[static_cast<size_t>(src)];
     EXPECT_LE(static_cast<size_t>(n), s.size());
+    {
+      std::lock_guard lk(log_->mu);
+      ++log_->copies;
+      if (log_->fail_next_copies > 0) {
+        --log_->fail_next_copies;
+        kv_[static_cast<size_t>(dst)].clear();
+        return false;
+      }
+    }
     kv_[static_cast<size_t>(dst)].assign(s.begin(), s.begin() + n);
+    return true;
   }
   Status decode(std::span<const BatchItem> batch) override {
     {
@@ -445,15 +457,18 @@ TEST(SlotScheduler, PrefixCachedInAnotherSlotIsCopied) {
 TEST(SlotScheduler, PromptsArrivingTogetherComputeTheirSharedPrefixOnce) {
   // Four requests arrive together with one 60-token system prompt and their own 5-token
   // questions. The first computes the system prompt; the others copy its KV and compute only
-  // their questions: 80 prompt tokens instead of 260, the system prompt in one batch entry only,
-  // usage reporting the copied tokens as cached, and outputs unchanged. Without copying, every
+  // their questions (80 prompt tokens instead of 260, the system prompt fed once),
+  // usage reporting the copied tokens as cached, and outputs unchanged. Here one of the three
+  // copies fails, so that request computes its whole prompt (140 tokens in all). Without copying, every
   // request computes all of its prompt.
   for (const bool copy : {true, false}) {
     SchedulerConfig cfg = config(4, 512);
     cfg.gather_window = 5s;  // ends as soon as all four are in
     cfg.allow_kv_copy = copy;
-    cfg.kv_copy_cost = 8;
+    cfg.kv_copy_price = 8;
     Fixture f(cfg);
+    if (copy) f.log->fail_next_copies = 1;  // one copy fails: that request computes its prompt
+    const int expected_copies = copy ? 3 : 0;
     const auto system = make_prompt(60, 31);
     std::vector<std::unique_ptr<Collected>> cs;
     std::vector<std::vector<Token>> prompts;
@@ -472,15 +487,16 @@ TEST(SlotScheduler, PromptsArrivingTogetherComputeTheirSharedPrefixOnce) {
       cached_total += cs[i]->last.usage.cached_tokens;
     }
     const auto st = f.sched->stats();
-    EXPECT_EQ(st.prompt_tokens_computed, copy ? 80u : 260u) << "copy=" << copy;
-    EXPECT_EQ(st.prompt_tokens_reused, copy ? 180u : 0u);
-    EXPECT_EQ(cached_total, copy ? 180 : 0);
+    EXPECT_EQ(st.prompt_tokens_computed, copy ? 140u : 260u) << "copy=" << copy;
+    EXPECT_EQ(st.prompt_tokens_reused, copy ? 120u : 0u);
+    EXPECT_EQ(cached_total, copy ? 120 : 0);
     std::lock_guard lk(f.log->mu);
+    EXPECT_EQ(f.log->copies, expected_copies);
     int system_tokens_fed = 0;
     for (const auto& b : f.log->batches) {
       for (const auto& item : b) system_tokens_fed += item.pos < 60 ? 1 : 0;
     }
-    EXPECT_EQ(system_tokens_fed, copy ? 60 : 240);
+    EXPECT_EQ(system_tokens_fed, copy ? 120 : 240);
   }
 }
 
@@ -536,7 +552,7 @@ TEST(SlotScheduler, Utf8CharacterSplitAcrossTokensIsHeldBack) {
     Status begin(int, const SamplingParams&) override { return {}; }
     void end(int) override {}
     void kv_truncate(int, int) override {}
-    void kv_copy(int, int, int) override {}
+    bool kv_copy(int, int, int) override { return true; }
     Status decode(std::span<const BatchItem>) override { return {}; }
     Token sample(int, int) override { return seq_[std::min(i_++, seq_.size() - 1)]; }
     std::string piece(Token t) const override { return t == 7 ? "\xE4\xBD" : t == 8 ? "\xA0" : "x"; }

@@ -361,4 +361,33 @@ TEST(SlotPlanning, APromptCopiesFromTheLongestCacheAndWaitsOnlyForMore) {
   const auto plan = plan_batch(in, 512);
   ASSERT_EQ(plan.size(), 1u) << "a waiting prompt is not in the batch";
   EXPECT_EQ(plan[0].id, 0);
+  // ...but it belongs to the burst: the stream the step starts waits for it, as for a spread one.
+  EXPECT_TRUE(plan[0].completes_prompt);
+  EXPECT_EQ(plan[0].hold_until, 2u);
+  std::vector<PlanInput> next{{0, SlotPhase::kGenerate, 0, 1, 2}, {1, SlotPhase::kPrefill, 51, 2, 0, true}};
+  EXPECT_TRUE(plan_batch(next, 512).empty()) << "held while the prompt waits, which then copies and runs";
+}
+
+TEST(SlotPlanning, CopyPricesGrowWithTheSourcesCells) {
+  // Price: 2 tokens plus one per 16 cells of the source. From a 100-cell source (8 tokens) a
+  // 7-token prefix is not worth copying, a 20-token one is; a short source with the same 7 is.
+  const CopyPrice price{2, 16};
+  EXPECT_EQ(price.of(100), 8u);
+  std::vector<Token> long_source = shared_then(7, std::vector<Token>(93, 3));
+  std::vector<Token> short_source = shared_then(7, {3});
+  const auto prompt = shared_then(7, {4, 5});
+  std::vector<SlotSnapshot> s{{0, true, long_source, 1}, {1, false, {}, 2}};
+  EXPECT_EQ(choose_slot(s, prompt, true, price).copy_from, -1);
+  s[0].cached = short_source;  // 8 cells: 2 tokens
+  EXPECT_EQ(choose_slot(s, prompt, true, price).copy_from, 0);
+  const auto longer = shared_then(20, {4});
+  std::vector<Token> long_match = shared_then(20, std::vector<Token>(80, 3));
+  s[0].cached = long_match;  // 100 cells: 8 tokens, 20 reused
+  EXPECT_EQ(choose_slot(s, longer, true, price).copy_from, 0);
+
+  std::vector<PrefillState> pre{{1, prompt, 0, 5}};
+  s[0].cached = long_source;
+  EXPECT_TRUE(share_prefixes(s, pre, price).empty());
+  s[0].cached = short_source;
+  ASSERT_EQ(share_prefixes(s, pre, price).size(), 1u);
 }
