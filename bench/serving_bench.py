@@ -77,15 +77,19 @@ def body_for(prompt, max_tokens):
             "stream_options": {"include_usage": True}}
 
 
-def one_round(url, n, tag, args):
-    """n concurrent streams released together; returns their results."""
+def one_round(url, n, tag, args, prompt_of=None):
+    """n concurrent streams released together; returns their results. prompt_of(i): stream i's
+    prompt (by default one unique per run, level, round and stream)."""
     out = [None] * n
     barrier = threading.Barrier(n)
 
     def worker(i):
-        # Unique per run, level, round and stream, so no prompt is served from a cache; the same
-        # for every server (each has its own cache), so all compute prompts of the same lengths.
-        prompt = f"{SALT} {tag} stream {i}: " + text_of(args.prompt_words, zlib.crc32(f"{tag} {i}".encode()) % 1000)
+        if prompt_of:
+            prompt = prompt_of(i)
+        else:
+            # Unique per run, level, round and stream, so no prompt is served from a cache; the same
+            # for every server (each has its own cache), so all compute prompts of the same lengths.
+            prompt = f"{SALT} {tag} stream {i}: " + text_of(args.prompt_words, zlib.crc32(f"{tag} {i}".encode()) % 1000)
         barrier.wait()
         out[i] = stream_completion(url, body_for(prompt, args.max_tokens))
 
@@ -131,21 +135,10 @@ def cmd_shared_burst(args):
     for n in args.levels:
         ttfts = {name: [] for name, _ in args.target}
         for r in range(args.rounds):
+            system = f"[{SALT} shared {n} {r}] Instructions. " + text_of(args.shared_words, 77 + r)
             for name, url in args.target:
-                system = f"[{SALT} shared {n} {r}] Instructions. " + text_of(args.shared_words, 77 + r)
-                out = [None] * n
-                barrier = threading.Barrier(n)
-
-                def worker(i):
-                    prompt = f"{system}\nQuestion {i}: " + text_of(args.question_words, 500 + i) + "?\nAnswer:"
-                    barrier.wait()
-                    out[i] = stream_completion(url, body_for(prompt, args.max_tokens))
-
-                threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
+                out = one_round(url, n, None, args, lambda i: f"{system}\nQuestion {i}: " +
+                                text_of(args.question_words, 500 + i) + "?\nAnswer:")
                 ttfts[name] += [(o["t_first"] - o["t_start"]) * 1000 for o in out]
         for name, _ in args.target:
             ttft = sorted(ttfts[name])
