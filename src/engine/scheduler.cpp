@@ -212,10 +212,7 @@ void SlotScheduler::admit_waiting() {
       shared_->waiting.pop_front();
       shared_->stats.queued = static_cast<int>(shared_->waiting.size());
     }
-    std::vector<SlotSnapshot> snaps;
-    snaps.reserve(slots_.size());
-    for (const auto& s : slots_) snaps.push_back({s.id, s.phase != SlotPhase::kIdle, s.cached, s.last_used});
-    const SlotChoice choice = choose_slot(snaps, task->req.prompt, config_.allow_kv_copy,
+    const SlotChoice choice = choose_slot(snapshots(), task->req.prompt, config_.allow_kv_copy,
                                           config_.kv_copy_price,
                                           static_cast<size_t>(config_.kv_split_cost));
     Slot& slot = slots_[static_cast<size_t>(choice.slot)];
@@ -250,6 +247,13 @@ void SlotScheduler::admit_waiting() {
   }
 }
 
+std::vector<SlotSnapshot> SlotScheduler::snapshots() const {
+  std::vector<SlotSnapshot> snaps;
+  snaps.reserve(slots_.size());
+  for (const auto& s : slots_) snaps.push_back({s.id, s.phase != SlotPhase::kIdle, s.cached, s.last_used});
+  return snaps;
+}
+
 std::vector<bool> SlotScheduler::share_prefixes() {
   std::vector<bool> waits(slots_.size(), false);
   if (!config_.allow_kv_copy) return waits;
@@ -258,11 +262,8 @@ std::vector<bool> SlotScheduler::share_prefixes() {
     if (s.phase == SlotPhase::kPrefill) prefills.push_back({s.id, s.task->req.prompt, s.prompt_done, s.admitted});
   }
   if (prefills.empty()) return waits;
-  std::vector<SlotSnapshot> snaps;
-  snaps.reserve(slots_.size());
-  for (const auto& s : slots_) snaps.push_back({s.id, s.phase != SlotPhase::kIdle, s.cached, s.last_used});
-  const auto shares = hearth::share_prefixes(snaps, prefills, config_.kv_copy_price);
-  snaps.clear();  // the copies below change the slots' caches
+  // Decided on the slots as they are, before the copies below change their caches.
+  const auto shares = hearth::share_prefixes(snapshots(), prefills, config_.kv_copy_price);
   for (const auto& d : shares) {
     Slot& s = slots_[static_cast<size_t>(d.id)];
     if (d.wait) {

@@ -88,6 +88,7 @@ class SlotScheduler {
   // Copies prefixes that other slots now hold into prompts still in prefill, and returns which of
   // those wait for an earlier prompt to compute what they share (see hearth::share_prefixes).
   std::vector<bool> share_prefixes();
+  std::vector<SlotSnapshot> snapshots() const;  // views of the slots' caches, for the planning functions
   bool step();
   void on_token(Slot& slot, Token token);
   void finish(Slot& slot, FinishReason reason);

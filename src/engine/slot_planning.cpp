@@ -25,6 +25,26 @@ int busy_runs(std::span<const SlotSnapshot> slots, int extra) {
   return runs;
 }
 
+namespace {
+struct CachedPrefix {
+  size_t length = 0;  // prompt tokens held
+  int source = -1;    // the slot holding them
+  size_t cost = 0;    // the price of copying them from there
+};
+
+// The longest prefix of `prompt` (at most cap tokens) that a slot other than `self` holds.
+CachedPrefix longest_cached(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, size_t cap,
+                            CopyPrice copy_price, int self = -1) {
+  CachedPrefix best;
+  for (const auto& s : slots) {
+    if (s.id == self) continue;
+    const size_t n = std::min(common_prefix_length(s.cached, prompt), cap);
+    if (n > best.length) best = {n, s.id, copy_price.of(s.cached.size())};
+  }
+  return best;
+}
+}  // namespace
+
 SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Token> prompt, bool allow_copy,
                        CopyPrice copy_price, size_t split_cost) {
   SlotChoice choice;
@@ -32,17 +52,7 @@ SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Toke
   const size_t cap = prompt.size() - 1;  // always compute at least the last prompt token
 
   // The longest cached prefix anywhere (busy slots too: their first cells are stable).
-  size_t best_any = 0;
-  int best_src = -1;
-  size_t copy_cost = 0;
-  for (const auto& s : slots) {
-    const size_t reuse = std::min(common_prefix_length(s.cached, prompt), cap);
-    if (reuse > best_any) {
-      best_any = reuse;
-      best_src = s.id;
-      copy_cost = copy_price.of(s.cached.size());
-    }
-  }
+  const auto [best_any, best_src, copy_cost] = longest_cached(slots, prompt, cap, copy_price);
 
   // Taking a free slot gains the prefix it can reuse and loses whatever else it had cached, which
   // later requests might have reused; a slot that splits the busy ones into more runs costs
@@ -86,17 +96,7 @@ std::vector<PrefixShare> share_prefixes(std::span<const SlotSnapshot> slots, std
   for (const auto& p : prefills) {
     if (p.prompt.empty()) continue;
     const size_t cap = p.prompt.size() - 1;
-    size_t cached = 0, cached_cost = 0;
-    int source = -1;
-    for (const auto& s : slots) {
-      if (s.id == p.id) continue;
-      const size_t n = std::min(common_prefix_length(s.cached, p.prompt), cap);
-      if (n > cached) {
-        cached = n;
-        source = s.id;
-        cached_cost = copy_price.of(s.cached.size());
-      }
-    }
+    const auto [cached, source, cached_cost] = longest_cached(slots, p.prompt, cap, copy_price, p.id);
     size_t coming = 0, coming_cost = 0;  // the longest shared prefix an earlier prompt has yet to compute
     for (const auto& q : prefills) {
       if (q.admitted >= p.admitted) continue;
