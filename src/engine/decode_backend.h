@@ -4,6 +4,7 @@
 // Threading: every method is called only from the scheduler thread.
 #pragma once
 
+#include <atomic>
 #include <span>
 #include <string>
 
@@ -34,6 +35,13 @@ class DecodeBackend {
   virtual bool kv_copy(int src, int dst, int n) = 0;
   // Computes one batch. On failure, the cells of the batch are not guaranteed to be present.
   virtual Status decode(std::span<const BatchItem> batch) = 0;
+  // Asks decode() to stop early whenever *flag is true (checked between the graph's operations):
+  // it then returns ErrorCode::kCancelled, and the batch's cells may be partly present. false:
+  // this backend cannot stop a decode once begun, and ignores the flag.
+  virtual bool watch_interrupt(const std::atomic<bool>* flag) {
+    (void)flag;
+    return false;
+  }
   // Samples (and accepts) the next token of `slot` from the output at `batch_index`.
   virtual Token sample(int slot, int batch_index) = 0;
   virtual std::string piece(Token token) const = 0;

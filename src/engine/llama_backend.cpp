@@ -19,13 +19,15 @@ Status decode_status(int32_t rc, size_t n_tokens) {
   }
 }
 
-LlamaBackend::LlamaBackend(const llama_model* model, llama_context_ptr ctx, int n_slots, int n_batch, bool unified)
+LlamaBackend::LlamaBackend(const llama_model* model, llama_context_ptr ctx, int n_slots, int n_batch, bool unified,
+                           bool interruptible)
     : model_(model),
       vocab_(llama_model_get_vocab(model)),
       ctx_(std::move(ctx)),
       batch_(llama_batch_init(n_batch, 0, 1)),
       n_vocab_(llama_vocab_n_tokens(vocab_)),
       unified_(unified),
+      interruptible_(interruptible),
       samplers_(static_cast<size_t>(n_slots)) {}
 
 LlamaBackend::~LlamaBackend() { llama_batch_free(batch_); }
@@ -111,6 +113,16 @@ Status LlamaBackend::decode(std::span<const BatchItem> items) {
     batch_.logits[i] = items[i].logits ? 1 : 0;
   }
   return decode_status(llama_decode(ctx_.get(), batch_), items.size());
+}
+
+bool LlamaBackend::watch_interrupt(const std::atomic<bool>* flag) {
+  if (!interruptible_) return false;
+  // ggml's CPU backend calls this before each operation of the graph (a load per call). A
+  // stopped llama_decode returns 2 and removes the cells of the micro-batch it was computing.
+  llama_set_abort_callback(
+      ctx_.get(), [](void* data) { return static_cast<const std::atomic<bool>*>(data)->load(std::memory_order_relaxed); },
+      const_cast<std::atomic<bool>*>(flag));
+  return true;
 }
 
 void LlamaBackend::fill_candidates(int batch_index) {

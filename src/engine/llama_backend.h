@@ -17,7 +17,10 @@ class LlamaBackend final : public DecodeBackend {
  public:
   // `ctx` is owned by the backend; `model` must outlive it.
   // unified: one KV pool shared by all sequences (else one stream per sequence).
-  LlamaBackend(const llama_model* model, llama_context_ptr ctx, int n_slots, int n_batch, bool unified);
+  // interruptible: a decode can be stopped (the CPU computes it, and the memory can drop the
+  // cells of a stopped batch: not recurrent).
+  LlamaBackend(const llama_model* model, llama_context_ptr ctx, int n_slots, int n_batch, bool unified,
+               bool interruptible);
   ~LlamaBackend() override;
 
   Status begin(int slot, const SamplingParams& params) override;
@@ -25,6 +28,7 @@ class LlamaBackend final : public DecodeBackend {
   void kv_truncate(int slot, int from) override;
   bool kv_copy(int src, int dst, int n) override;
   Status decode(std::span<const BatchItem> batch) override;
+  bool watch_interrupt(const std::atomic<bool>* flag) override;
   Token sample(int slot, int batch_index) override;
   std::string piece(Token token) const override;
   bool is_end_of_generation(Token token) const override;
@@ -43,6 +47,7 @@ class LlamaBackend final : public DecodeBackend {
   llama_batch batch_;
   int n_vocab_;
   bool unified_;
+  bool interruptible_;
   std::vector<SlotSampler> samplers_;
   // One buffer for all slots: sampling runs on the scheduler thread, one slot at a time
   // (n_vocab entries: 1.8 MB for a 152k vocabulary, instead of that per slot).

@@ -267,9 +267,15 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     sc.n_ctx_per_seq = opt.context_size;
     sc.n_batch = opt.batch_size;
     sc.max_queue = opt.max_queue;
-    // 3 ms on a ~250 ms first step: requests released together (bench: 4 streams) then share
-    // one prompt step, which their median and slowest time to first token gain from.
+    // Requests released together (bench: 4-16 streams) share their first prompt step, which
+    // their median and slowest time to first token gain from. On the CPU a step is stopped for
+    // a request arriving up to 20 ms into a busy spell (a step of a few prompts takes hundreds
+    // of ms; the stopped part is lost), so a lone request starts at once. Where a decode cannot
+    // be stopped (GPU offload, recurrent memory) the first step waits 3 ms for the rest.
+    sc.join_window = std::chrono::milliseconds(20);
     sc.gather_window = std::chrono::milliseconds(3);
+    const bool interruptible = (opt.gpu_layers == 0 || !llama_supports_gpu_offload()) &&
+                               !llama_model_is_recurrent(model) && !llama_model_is_hybrid(model);
     // Prompts that arrive together complete over several steps when that costs the last of them
     // at most prefill_spread more (default 5%; the steps' costs are measured as the model runs),
     // and the streams started early wait for the rest of their burst: on the Qwen2-0.5B shape,
@@ -289,7 +295,8 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     sc.kv_split_cost = opt.kv_unified ? 0 : 128;
     spdlog::info("{}: {} sequences x {} tokens, {}-token steps ({}-token micro-batches), prefill spread {}", file_name,
                  sc.n_slots, sc.n_ctx_per_seq, sc.n_batch, cp.n_ubatch, sc.prefill_spread);
-    auto backend = std::make_unique<LlamaBackend>(model, std::move(ctx), opt.parallel, opt.batch_size, opt.kv_unified);
+    auto backend = std::make_unique<LlamaBackend>(model, std::move(ctx), opt.parallel, opt.batch_size, opt.kv_unified,
+                                                  interruptible);
     impl->scheduler = std::make_unique<SlotScheduler>(std::move(backend), sc);
   }
   release_free_memory();  // what loading freed (the GGUF metadata, temporary buffers)

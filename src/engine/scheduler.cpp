@@ -53,6 +53,7 @@ SlotScheduler::SlotScheduler(std::unique_ptr<DecodeBackend> backend, SchedulerCo
   slots_.resize(static_cast<size_t>(config_.n_slots));
   for (int i = 0; i < config_.n_slots; ++i) slots_[static_cast<size_t>(i)].id = i;
   batch_.reserve(static_cast<size_t>(config_.n_batch));
+  interruptible_ = config_.join_window.count() > 0 && backend_->watch_interrupt(&shared_->interrupt);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -94,6 +95,7 @@ Result<std::shared_ptr<RequestHandle>> SlotScheduler::submit(GenerationRequest r
         fmt::format("the model's queue is full ({} waiting); retry later", shared_->waiting.size()), 1);
   }
   shared_->waiting.push_back(task);
+  if (shared_->join_open && task->submitted < shared_->join_until) shared_->interrupt.store(true, std::memory_order_relaxed);
   ++shared_->stats.requests_submitted;
   shared_->stats.queued = static_cast<int>(shared_->waiting.size());
   shared_->cv.notify_all();
@@ -136,7 +138,10 @@ void SlotScheduler::run() {
       const bool was_idle = !has_active();
       shared_->cv.wait(lk, ready);
       if (shared_->stopping) break;
-      if (was_idle && !has_active() && config_.gather_window.count() > 0) {
+      if (was_idle && !has_active() && !shared_->waiting.empty()) {
+        join_until_ = shared_->waiting.front()->submitted + config_.join_window;  // a new busy spell
+      }
+      if (was_idle && !has_active() && !interruptible_ && config_.gather_window.count() > 0) {
         // A burst of requests (several clients at once, their HTTP handlers still tokenizing)
         // should share the first prompt step: wait briefly, or until every free slot has one.
         int n_free = 0;
@@ -263,7 +268,9 @@ std::vector<bool> SlotScheduler::share_prefixes() {
   }
   if (prefills.empty()) return waits;
   // Decided on the slots as they are, before the copies below change their caches.
-  const auto shares = hearth::share_prefixes(snapshots(), prefills, config_.kv_copy_price);
+  // Waiting costs a prompt (at least) one more pass over the weights: priced in prompt tokens once
+  // the steps' timings are known.
+  const auto shares = hearth::share_prefixes(snapshots(), prefills, config_.kv_copy_price, spread_policy().pass);
   for (const auto& d : shares) {
     Slot& s = slots_[static_cast<size_t>(d.id)];
     if (d.wait) {
@@ -324,9 +331,35 @@ bool SlotScheduler::step() {
     prompt_tokens += e.n_tokens;
   }
 
+  const bool joinable = open_to_joiners();
+  if (joinable) {
+    std::lock_guard lk(shared_->mu);
+    if (!shared_->waiting.empty()) return true;  // arrived since admission: admitted first
+    shared_->join_open = true;
+    shared_->join_until = join_until_;
+  }
   const auto t0 = Clock::now();
   const Status st = backend_->decode(batch_);
   const double step_ms = ms_between(t0, Clock::now());
+  if (joinable) {
+    const bool stopped = !st.ok() && st.error().code == ErrorCode::kCancelled;
+    {
+      std::lock_guard lk(shared_->mu);
+      shared_->join_open = false;
+      shared_->interrupt.store(false, std::memory_order_relaxed);
+      if (stopped) ++shared_->stats.decode_interrupts;
+    }
+    if (stopped) {
+      // Stopped for a request that arrived meanwhile: drop what the step may have left in the
+      // KV, and plan again with the newcomer.
+      for (const auto& e : plan) {
+        backend_->kv_truncate(e.id, static_cast<int>(slots_[static_cast<size_t>(e.id)].cached.size()));
+      }
+      spdlog::trace("scheduler: step of {} prompt tokens stopped after {:.1f} ms: a request joins it", prompt_tokens,
+                    step_ms);
+      return true;
+    }
+  }
   if (st.ok()) record_step_time(batch_.size(), prompt_tokens, step_ms);
   if (spdlog::should_log(spdlog::level::trace)) {
     spdlog::trace("scheduler: step of {} tokens ({} prompt) over {} sequences, {:.1f} ms", batch_.size(),
@@ -360,6 +393,18 @@ bool SlotScheduler::step() {
     on_token(s, backend_->sample(s.id, s.batch_index));
   }
   return true;
+}
+
+bool SlotScheduler::open_to_joiners() const {
+  // Early in a busy spell, while no stream has its first token and a slot is free: stopping the
+  // step wastes what it computed so far (less than join_window), and saves the newcomer a step.
+  if (!interruptible_ || Clock::now() >= join_until_) return false;
+  bool free = false;
+  for (const auto& s : slots_) {
+    if (s.phase == SlotPhase::kGenerate) return false;
+    free = free || s.phase == SlotPhase::kIdle;
+  }
+  return free;
 }
 
 void SlotScheduler::record_step_time(size_t tokens, size_t prompt_tokens, double ms) {

@@ -32,8 +32,14 @@ struct SchedulerConfig {
   bool allow_kv_copy = true; // the backend can copy a cached prefix from one sequence to another
   CopyPrice kv_copy_price;    // what a copy costs, in prompt tokens (see choose_slot)
   int kv_split_cost = 0;     // the cost of one more run of adjacent busy slots (see choose_slot)
-  // Starting from idle, how long the first step waits for more requests (a burst of clients
-  // arriving together), so that their prompts share it instead of queueing behind the first.
+  // A burst of clients arriving together should share the first prompt step instead of queueing
+  // behind the first request. Two ways:
+  // - join_window (when the backend can stop a decode): for this long after the first request
+  //   of a busy spell, a step of prompts alone (no stream decoding yet) is stopped as soon as
+  //   another request arrives, and redone with it. A lone request never waits.
+  // - gather_window (otherwise): starting from idle, the first step waits this long, or until
+  //   every free slot has a request.
+  std::chrono::microseconds join_window{0};
   std::chrono::microseconds gather_window{0};
   // Prompts waiting together are completed over several steps when the extra time this costs the
   // last of them stays under this fraction of their prompt work (see SpreadPolicy); 0: all in one.
@@ -53,6 +59,7 @@ struct SchedulerStats {
   std::uint64_t tokens_generated = 0;
   std::uint64_t decode_calls = 0;
   std::uint64_t decode_failures = 0;
+  std::uint64_t decode_interrupts = 0;  // steps stopped for a request that joined them (join_window)
   std::uint64_t batched_tokens = 0;
   int active_slots = 0;  // gauge
   int queued = 0;        // gauge
@@ -104,6 +111,11 @@ class SlotScheduler {
     std::deque<std::shared_ptr<Task>> waiting;  // guarded by mu
     bool stopping = false;                      // guarded by mu
     bool cancel_pending = false;                 // guarded by mu
+    // A step open to late joiners: a request submitted before join_until raises `interrupt`,
+    // which stops the step's decode (see SchedulerConfig::join_window).
+    bool join_open = false;                            // guarded by mu
+    std::chrono::steady_clock::time_point join_until;  // guarded by mu
+    std::atomic<bool> interrupt{false};                // read by the backend during decode
     SchedulerStats stats;                       // guarded by mu
   };
   std::shared_ptr<Shared> shared_;
@@ -113,6 +125,9 @@ class SlotScheduler {
   std::uint64_t clock_ = 0;
   std::vector<DecodeBackend::BatchItem> batch_;
   bool busy_since_release_ = false;  // work was done since free memory was last released
+  bool interruptible_ = false;       // the backend can stop a decode (join_window applies)
+  std::chrono::steady_clock::time_point join_until_;  // the busy spell's steps take joiners until then
+  bool open_to_joiners() const;
   // Step timings (moving averages, 0 until measured): a pass over the weights, and a prompt token.
   double pass_ms_ = 0, token_ms_ = 0;
   void record_step_time(size_t tokens, size_t prompt_tokens, double ms);

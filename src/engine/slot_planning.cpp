@@ -91,7 +91,7 @@ SlotChoice choose_slot(std::span<const SlotSnapshot> slots, std::span<const Toke
 }
 
 std::vector<PrefixShare> share_prefixes(std::span<const SlotSnapshot> slots, std::span<const PrefillState> prefills,
-                                        CopyPrice copy_price) {
+                                        CopyPrice copy_price, double wait_price) {
   std::vector<PrefixShare> out;
   for (const auto& p : prefills) {
     if (p.prompt.empty()) continue;
@@ -106,7 +106,8 @@ std::vector<PrefixShare> share_prefixes(std::span<const SlotSnapshot> slots, std
         coming_cost = copy_price.of(q.prompt.size());
       }
     }
-    if (coming > cached && coming > p.done + coming_cost) {
+    const auto own = static_cast<double>(std::max(cached, p.done));
+    if (coming > cached && static_cast<double>(coming) > own + static_cast<double>(coming_cost) + wait_price) {
       out.push_back({p.id, -1, 0, true});
     } else if (cached > p.done + cached_cost) {
       out.push_back({p.id, source, cached, false});

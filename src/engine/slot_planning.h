@@ -75,13 +75,15 @@ struct PrefixShare {
 };
 
 // For every prompt in prefill: it waits when an earlier-admitted prompt, still in prefill, shares
-// more with it than any cache holds and than its own KV plus a copy's price, until that prompt has
-// computed the shared part; otherwise it copies when some other slot's cache (a finished
-// request's, or one computed meanwhile) holds more of it than its own KV plus the copy's price. The
-// earliest prompt never waits, so some prompt always advances. At least one prompt token is
-// always left to compute. Returns entries only for the prompts that copy or wait.
+// more with it than any cache holds and than its own KV plus a copy's price plus `wait_price` (in
+// prompt tokens: waiting puts the prompt in a later step, which costs it at least one more pass
+// over the weights), until that prompt has computed the shared part; otherwise it copies when some
+// other slot's cache (a finished request's, or one computed meanwhile) holds more of it than its
+// own KV plus the copy's price. The earliest prompt never waits, so some prompt always advances.
+// At least one prompt token is always left to compute. Returns entries only for the prompts that
+// copy or wait.
 std::vector<PrefixShare> share_prefixes(std::span<const SlotSnapshot> slots, std::span<const PrefillState> prefills,
-                                        CopyPrice copy_price);
+                                        CopyPrice copy_price, double wait_price = 0);
 
 enum class SlotPhase { kIdle, kPrefill, kGenerate };
 

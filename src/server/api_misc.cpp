@@ -85,6 +85,8 @@ Task<> handle_metrics(ApiContext& api, Exchange& ex) {
       {"hearth_tokens_generated_total", "counter", "Tokens generated", [](const SchedulerStats& s) { return double(s.tokens_generated); }},
       {"hearth_decode_calls_total", "counter", "llama_decode calls", [](const SchedulerStats& s) { return double(s.decode_calls); }},
       {"hearth_decode_failures_total", "counter", "llama_decode failures", [](const SchedulerStats& s) { return double(s.decode_failures); }},
+      {"hearth_decode_interrupts_total", "counter", "Prompt steps stopped early so that a request arriving just after them joins",
+       [](const SchedulerStats& s) { return double(s.decode_interrupts); }},
       {"hearth_batched_tokens_total", "counter", "Tokens in all batches", [](const SchedulerStats& s) { return double(s.batched_tokens); }},
       {"hearth_active_sequences", "gauge", "Sequences being decoded", [](const SchedulerStats& s) { return double(s.active_slots); }},
       {"hearth_queued_requests", "gauge", "Requests waiting for a sequence slot", [](const SchedulerStats& s) { return double(s.queued); }},

@@ -46,14 +46,28 @@ struct FakeLog {
   int fail_next_decodes = 0;
   int fail_next_copies = 0;
   int copies = 0;
+  std::vector<size_t> stopped;  // indices (in batches) of the decodes stopped by the interrupt flag
 };
 
 class FakeBackend final : public DecodeBackend {
  public:
   // Each decode takes `delay` plus `per_token` for each token of the batch.
+  // interruptible: a decode watches the interrupt flag while it waits out its delay; when stopped
+  // it leaves the first half of the batch's cells behind (llama.cpp keeps the micro-batches it
+  // finished) and returns kCancelled.
   FakeBackend(int n_slots, std::shared_ptr<FakeLog> log, std::chrono::microseconds delay = 0us,
-              std::chrono::microseconds per_token = 0us)
-      : kv_(static_cast<size_t>(n_slots)), log_(std::move(log)), delay_(delay), per_token_(per_token) {}
+              std::chrono::microseconds per_token = 0us, bool interruptible = false)
+      : kv_(static_cast<size_t>(n_slots)),
+        log_(std::move(log)),
+        delay_(delay),
+        per_token_(per_token),
+        interruptible_(interruptible) {}
+
+  bool watch_interrupt(const std::atomic<bool>* flag) override {
+    if (!interruptible_) return false;
+    interrupt_ = flag;
+    return true;
+  }
 
   Status begin(int, const SamplingParams& p) override {
     if (p.grammar == "bad") return invalid_argument("the grammar could not be parsed", "response_format");
@@ -89,7 +103,20 @@ class FakeBackend final : public DecodeBackend {
       }
     }
     const auto delay = delay_ + per_token_ * static_cast<long>(batch.size());
-    if (delay.count() > 0) std::this_thread::sleep_for(delay);
+    if (interrupt_ != nullptr) {
+      const auto end = std::chrono::steady_clock::now() + delay;
+      while (std::chrono::steady_clock::now() < end) {
+        if (interrupt_->load()) {
+          for (size_t i = 0; i < batch.size() / 2; ++i) kv_[static_cast<size_t>(batch[i].slot)].push_back(batch[i].token);
+          std::lock_guard lk(log_->mu);
+          log_->stopped.push_back(log_->batches.size() - 1);
+          return Error{ErrorCode::kCancelled, "decoding was aborted"};
+        }
+        std::this_thread::sleep_for(1ms);
+      }
+    } else if (delay.count() > 0) {
+      std::this_thread::sleep_for(delay);
+    }
     outputs_.clear();
     for (size_t i = 0; i < batch.size(); ++i) {
       auto& kv = kv_[static_cast<size_t>(batch[i].slot)];
@@ -117,6 +144,8 @@ class FakeBackend final : public DecodeBackend {
   std::map<int, Token> outputs_;
   std::shared_ptr<FakeLog> log_;
   std::chrono::microseconds delay_, per_token_;
+  bool interruptible_;
+  const std::atomic<bool>* interrupt_ = nullptr;
 };
 
 // What the generation of `prompt` must produce, computed without the scheduler.
@@ -188,8 +217,20 @@ GenerationRequest request(std::vector<Token> prompt, int max_tokens) {
 struct Fixture {
   std::shared_ptr<FakeLog> log = std::make_shared<FakeLog>();
   std::unique_ptr<SlotScheduler> sched;
-  Fixture(SchedulerConfig cfg, std::chrono::microseconds delay = 0us, std::chrono::microseconds per_token = 0us) {
-    sched = std::make_unique<SlotScheduler>(std::make_unique<FakeBackend>(cfg.n_slots, log, delay, per_token), cfg);
+  Fixture(SchedulerConfig cfg, std::chrono::microseconds delay = 0us, std::chrono::microseconds per_token = 0us,
+          bool interruptible = false) {
+    sched = std::make_unique<SlotScheduler>(
+        std::make_unique<FakeBackend>(cfg.n_slots, log, delay, per_token, interruptible), cfg);
+  }
+  // Waits until the backend has begun `n` decodes.
+  void wait_for_decodes(size_t n) {
+    for (;;) {
+      {
+        std::lock_guard lk(log->mu);
+        if (log->batches.size() >= n) return;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
   }
 };
 
@@ -264,6 +305,64 @@ TEST(SlotScheduler, RequestsArrivingTogetherShareTheFirstStep) {
     if (gather) {
       EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s) << "the wait ends once all four arrived";
     }
+  }
+}
+
+TEST(SlotScheduler, ARequestArrivingEarlyInABusySpellJoinsTheFirstStep) {
+  // join_window: a request arriving while the first step of a busy spell computes prompts alone
+  // stops that step (which leaves half its cells behind, to be dropped), and the step is redone
+  // with both prompts. A backend that cannot be stopped finishes the step first, and the
+  // gather window (unused here) is what it has instead. Outputs never change.
+  for (const bool interruptible : {true, false}) {
+    SchedulerConfig cfg = config(4, 64);
+    cfg.join_window = 10s;
+    Fixture f(cfg, 300ms, 0us, interruptible);
+    const auto a = make_prompt(6, 1), b = make_prompt(8, 2);
+    Collected ca, cb;
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(f.sched->submit(request(a, 2), ca.sink()).ok());
+    f.wait_for_decodes(1);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "a lone request does not wait for company";
+    ASSERT_TRUE(f.sched->submit(request(b, 2), cb.sink()).ok());
+    ASSERT_TRUE(ca.wait());
+    ASSERT_TRUE(cb.wait());
+    EXPECT_EQ(ca.text, render(reference(a, 2)));
+    EXPECT_EQ(cb.text, render(reference(b, 2)));
+    std::lock_guard lk(f.log->mu);
+    ASSERT_GE(f.log->batches.size(), 2u);
+    EXPECT_EQ(f.log->batches[0].size(), 6u);
+    if (interruptible) {
+      EXPECT_EQ(f.log->stopped, std::vector<size_t>{0});
+      EXPECT_EQ(f.log->batches[1].size(), 14u) << "the step is redone with both prompts";
+      EXPECT_EQ(f.sched->stats().decode_interrupts, 1u);
+      EXPECT_EQ(f.sched->stats().prompt_tokens_computed, 14u) << "the stopped step is not counted";
+    } else {
+      EXPECT_TRUE(f.log->stopped.empty());
+      EXPECT_EQ(f.sched->stats().decode_interrupts, 0u);
+    }
+  }
+}
+
+TEST(SlotScheduler, StepsAreNotStoppedOnceAStreamDecodesOrAfterTheJoinWindow) {
+  // Late in the busy spell (past join_window), or once a stream has its first token, a newcomer
+  // waits for the running step: stopping it would cost the others more than it saves.
+  for (const bool late : {true, false}) {
+    SchedulerConfig cfg = config(4, 64);
+    cfg.join_window = late ? 20ms : 10s;
+    Fixture f(cfg, 100ms, 0us, true);
+    const auto a = make_prompt(6, 1), b = make_prompt(8, 2);
+    Collected ca, cb;
+    ASSERT_TRUE(f.sched->submit(request(a, late ? 2 : 6), ca.sink()).ok());
+    f.wait_for_decodes(late ? 1 : 3);  // late: 30 ms later, in the first step; else in a decoding step
+    if (late) std::this_thread::sleep_for(30ms);
+    ASSERT_TRUE(f.sched->submit(request(b, 2), cb.sink()).ok());
+    ASSERT_TRUE(ca.wait());
+    ASSERT_TRUE(cb.wait());
+    EXPECT_EQ(ca.text, render(reference(a, late ? 2 : 6)));
+    EXPECT_EQ(cb.text, render(reference(b, 2)));
+    std::lock_guard lk(f.log->mu);
+    EXPECT_TRUE(f.log->stopped.empty()) << "late=" << late;
+    EXPECT_EQ(f.sched->stats().decode_interrupts, 0u);
   }
 }
 

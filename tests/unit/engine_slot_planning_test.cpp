@@ -293,6 +293,10 @@ TEST(SlotPlanning, PromptsOfABurstWaitForTheFirstToComputeTheirSharedPrefix) {
   EXPECT_TRUE(d[0].wait);
   EXPECT_EQ(d[1].id, 2);
   EXPECT_TRUE(d[1].wait);
+  // Waiting puts a prompt in a later step: not worth it when a pass over the weights costs more
+  // than what the wait saves beyond the copy (40 - 8 here).
+  EXPECT_EQ(share_prefixes(slots, pre, 8, 31.5).size(), 2u);
+  EXPECT_TRUE(share_prefixes(slots, pre, 8, 32.5).empty());
 
   // Half computed: still waiting (one copy of the whole shared part, not two).
   std::vector<Token> half(a.begin(), a.begin() + 20);
