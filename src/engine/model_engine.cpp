@@ -272,7 +272,7 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     // a request arriving up to 20 ms into a busy spell (a step of a few prompts takes hundreds
     // of ms; the stopped part is lost), so a lone request starts at once. Where a decode cannot
     // be stopped (GPU offload, recurrent memory) the first step waits 3 ms for the rest.
-    sc.join_window = std::chrono::milliseconds(20);
+    sc.join_window = std::chrono::milliseconds(50);
     sc.gather_window = std::chrono::milliseconds(3);
     const bool interruptible = (opt.gpu_layers == 0 || !llama_supports_gpu_offload()) &&
                                !llama_model_is_recurrent(model) && !llama_model_is_hybrid(model);
