@@ -1,7 +1,8 @@
 // The narrow interface between the slot scheduler and the thing that computes. The real one
 // (LlamaBackend) wraps a llama_context; tests use a deterministic fake, so the scheduler's logic
 // and threading are tested (under TSan too) without model weights.
-// Threading: every method is called only from the scheduler thread.
+// Threading: every method is called only from the scheduler thread (watch_interrupt also before
+// it starts and after it ends).
 #pragma once
 
 #include <atomic>
@@ -36,8 +37,8 @@ class DecodeBackend {
   // Computes one batch. On failure, the cells of the batch are not guaranteed to be present.
   virtual Status decode(std::span<const BatchItem> batch) = 0;
   // Asks decode() to stop early whenever *flag is true (checked between the graph's operations):
-  // it then returns ErrorCode::kCancelled, and the batch's cells may be partly present. false:
-  // this backend cannot stop a decode once begun, and ignores the flag.
+  // it then returns ErrorCode::kCancelled, and the batch's cells may be partly present. nullptr:
+  // forget the flag. false: this backend cannot stop a decode once begun, and ignores the flag.
   virtual bool watch_interrupt(const std::atomic<bool>* flag) {
     (void)flag;
     return false;

@@ -19,6 +19,12 @@ Status decode_status(int32_t rc, size_t n_tokens) {
   }
 }
 
+namespace {
+thread_local const std::atomic<bool>* t_decode_interrupt = nullptr;
+}  // namespace
+
+bool decode_stop_requested() { return t_decode_interrupt != nullptr && t_decode_interrupt->load(); }
+
 LlamaBackend::LlamaBackend(const llama_model* model, llama_context_ptr ctx, int n_slots, int n_batch, bool unified,
                            bool interruptible)
     : model_(model),
@@ -112,11 +118,19 @@ Status LlamaBackend::decode(std::span<const BatchItem> items) {
     batch_.seq_id[i][0] = items[i].slot;
     batch_.logits[i] = items[i].logits ? 1 : 0;
   }
-  return decode_status(llama_decode(ctx_.get(), batch_), items.size());
+  t_decode_interrupt = interrupt_;
+  const int32_t rc = llama_decode(ctx_.get(), batch_);
+  t_decode_interrupt = nullptr;
+  return decode_status(rc, items.size());
 }
 
 bool LlamaBackend::watch_interrupt(const std::atomic<bool>* flag) {
   if (!interruptible_) return false;
+  interrupt_ = flag;
+  if (flag == nullptr) {
+    llama_set_abort_callback(ctx_.get(), nullptr, nullptr);
+    return true;
+  }
   // ggml's CPU backend calls this before each operation of the graph (a load per call). A
   // stopped llama_decode returns 2 and removes the cells of the micro-batch it was computing.
   llama_set_abort_callback(

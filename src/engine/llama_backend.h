@@ -13,6 +13,10 @@ namespace hearth {
 // Maps llama_decode's return codes to our errors (the one place that knows them).
 Status decode_status(int32_t rc, size_t n_tokens);
 
+// True on a thread inside LlamaBackend::decode whose stop has been requested (the interrupt flag
+// is up): llama.cpp logs a stopped decode as errors, which are expected then.
+bool decode_stop_requested();
+
 class LlamaBackend final : public DecodeBackend {
  public:
   // `ctx` is owned by the backend; `model` must outlive it.
@@ -48,6 +52,7 @@ class LlamaBackend final : public DecodeBackend {
   int n_vocab_;
   bool unified_;
   bool interruptible_;
+  const std::atomic<bool>* interrupt_ = nullptr;  // see watch_interrupt
   std::vector<SlotSampler> samplers_;
   // One buffer for all slots: sampling runs on the scheduler thread, one slot at a time
   // (n_vocab entries: 1.8 MB for a 152k vocabulary, instead of that per slot).

@@ -50,6 +50,7 @@ void llama_log_to_spdlog(ggml_log_level level, const char* text, void*) {
   std::string_view t(text);
   while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.remove_suffix(1);
   if (t.empty()) return;
+  if (decode_stop_requested()) level = GGML_LOG_LEVEL_DEBUG;  // what llama.cpp says about a stop we asked for
   switch (level) {
     case GGML_LOG_LEVEL_ERROR: spdlog::error("llama.cpp: {}", t); break;
     case GGML_LOG_LEVEL_WARN: spdlog::warn("llama.cpp: {}", t); break;
@@ -269,13 +270,19 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     sc.max_queue = opt.max_queue;
     // Requests released together (bench: 4-16 streams) share their first prompt step, which
     // their median and slowest time to first token gain from. On the CPU a step is stopped for
-    // a request arriving up to 20 ms into a busy spell (a step of a few prompts takes hundreds
-    // of ms; the stopped part is lost), so a lone request starts at once. Where a decode cannot
-    // be stopped (GPU offload, recurrent memory) the first step waits 3 ms for the rest.
-    sc.join_window = std::chrono::milliseconds(50);
+    // a request arriving up to 50 ms after the first of a busy spell (a step of a few prompts
+    // takes hundreds of ms here; the stopped part is lost; on 2 busy cores the rest of a burst
+    // was seen to arrive up to 14 ms late), so a lone request starts at once. Where a decode
+    // cannot be stopped (GPU offload, recurrent memory) the first step waits 3 ms for the rest.
+    sc.join_window = std::chrono::milliseconds(opt.join_window_ms);
     sc.gather_window = std::chrono::milliseconds(3);
+    // A stopped llama_decode drops the cells of the micro-batch it was computing; the scheduler
+    // then truncates to what each sequence held before. That restores the KV exactly only for
+    // plain attention: recurrent state cannot be rolled back, and a sliding window may already
+    // have evicted cells that the dropped micro-batches had pushed out of the window.
     const bool interruptible = (opt.gpu_layers == 0 || !llama_supports_gpu_offload()) &&
-                               !llama_model_is_recurrent(model) && !llama_model_is_hybrid(model);
+                               !llama_model_is_recurrent(model) && !llama_model_is_hybrid(model) &&
+                               llama_model_n_swa(model) == 0;
     // Prompts that arrive together complete over several steps when that costs the last of them
     // at most prefill_spread more (default 5%; the steps' costs are measured as the model runs),
     // and the streams started early wait for the rest of their burst: on the Qwen2-0.5B shape,

@@ -59,6 +59,9 @@ struct ModelLoadOptions {
   // most this fraction more than one big step (the first users get their first token sooner);
   // 0: one big step, as llama-server. See docs/OPERATIONS.md.
   double prefill_spread = 0.05;
+  // For this long after the first request of a busy spell, a request that arrives while the first
+  // prompt step computes stops it and joins it (CPU only); 0: the first step waits 3 ms instead.
+  int join_window_ms = 50;
   std::string chat_template;  // override; empty: the model's own
 };
 

@@ -57,7 +57,10 @@ SlotScheduler::SlotScheduler(std::unique_ptr<DecodeBackend> backend, SchedulerCo
   thread_ = std::thread([this] { run(); });
 }
 
-SlotScheduler::~SlotScheduler() { stop(); }
+SlotScheduler::~SlotScheduler() {
+  stop();
+  if (interruptible_) backend_->watch_interrupt(nullptr);  // the flag lives in shared_, which may go first
+}
 
 void SlotScheduler::stop() {
   {
@@ -347,7 +350,11 @@ bool SlotScheduler::step() {
       std::lock_guard lk(shared_->mu);
       shared_->join_open = false;
       shared_->interrupt.store(false, std::memory_order_relaxed);
-      if (stopped) ++shared_->stats.decode_interrupts;
+      if (stopped) {
+        ++shared_->stats.decode_calls;
+        shared_->stats.batched_tokens += batch_.size();
+        ++shared_->stats.decode_interrupts;
+      }
     }
     if (stopped) {
       // Stopped for a request that arrived meanwhile: drop what the step may have left in the

@@ -78,7 +78,8 @@ Result<ModelEntry> parse_entry(const toml::table& t, size_t index, const std::st
   const std::string where = fmt::format("model[{}].", index);
   HEARTH_TRY(check_keys(t, {"id", "aliases", "file", "url", "sha256", "verify_on_load", "context_size", "parallel",
                             "threads", "threads_batch", "batch_size", "ubatch_size", "kv_type", "gpu_layers",
-                            "kv_unified", "flash_attn", "batch_invariant", "mmap", "max_queue", "prefill_spread", "chat_template",
+                            "kv_unified", "flash_attn", "batch_invariant", "mmap", "max_queue", "prefill_spread", "join_window_ms",
+                            "chat_template",
                             "sampling"}, where));
   ModelEntry e;
   HEARTH_TRY(get(t, "id", where, e.id));
@@ -116,6 +117,7 @@ Result<ModelEntry> parse_entry(const toml::table& t, size_t index, const std::st
   HEARTH_TRY(get(t, "mmap", where, o.mmap));
   HEARTH_TRY(get(t, "max_queue", where, o.max_queue));
   HEARTH_TRY(get(t, "prefill_spread", where, o.prefill_spread));
+  HEARTH_TRY(get(t, "join_window_ms", where, o.join_window_ms));
   HEARTH_TRY(get(t, "chat_template", where, o.chat_template));
   if (o.context_size < 16) return invalid_argument(where + "context_size must be at least 16", "context_size");
   if (o.parallel < 1) return invalid_argument(where + "parallel must be at least 1", "parallel");
@@ -124,6 +126,9 @@ Result<ModelEntry> parse_entry(const toml::table& t, size_t index, const std::st
   if (o.max_queue < 0) return invalid_argument(where + "max_queue must not be negative", "max_queue");
   if (!(o.prefill_spread >= 0 && o.prefill_spread <= 1)) {
     return invalid_argument(where + "prefill_spread must be between 0 and 1", "prefill_spread");
+  }
+  if (o.join_window_ms < 0 || o.join_window_ms > 10000) {
+    return invalid_argument(where + "join_window_ms must be between 0 and 10000", "join_window_ms");
   }
   if (t.contains("sampling")) {
     const toml::table* s = t.get_as<toml::table>("sampling");

@@ -324,6 +324,51 @@ class QuantizedBatchInvarianceTest(BatchInvarianceTest):
                           batch_invariant=True)]
 
 
+class LateJoinTest(ServerCase):
+    """A request that reaches the scheduler while the first prompt step of a busy spell computes
+    (within join_window) stops that step in llama_decode, and the step is redone with both prompts.
+    The stopped step's cells are dropped: with batch-invariant kernels both outputs must equal the
+    same requests run alone. A 5 s window (50 ms by default) keeps the test independent of how
+    slowly a sanitized build handles the second request; each attempt uses new prompts and a
+    different delay, until a stop is counted."""
+    models = [model_block(QWEN, "hearth-small-qwen2.gguf", context_size=4096, parallel=4, threads=1,
+                          batch_invariant=True, join_window_ms=5000)]
+
+    def run_one(self, prompt):
+        out = self.complete_ok({"prompt": prompt, "max_tokens": 8})
+        return out["choices"][0]["text"], out["usage"]["completion_tokens"]
+
+    def test_a_request_arriving_during_the_first_step_joins_it(self):
+        s = self.server
+        stops = 0
+        for attempt, delay in enumerate((0.01, 0.02, 0.005, 0.03, 0.015, 0.04, 0.01, 0.02)):
+            salt = f"Attempt {attempt} at {time.time()}: "  # in no cache yet
+            long_prompt = salt + " ".join(f"note {i}: shipment {i * 7} arrived at dock {i % 5}." for i in range(150))
+            short_prompt = "Explain recursion in one sentence. " + salt
+            before = s.metric("hearth_decode_interrupts_total", QWEN)
+            out = {}
+
+            def go(key, prompt, wait):
+                time.sleep(wait)
+                out[key] = self.run_one(prompt)
+
+            threads = [threading.Thread(target=go, args=("long", long_prompt, 0)),
+                       threading.Thread(target=go, args=("short", short_prompt, delay))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            stops += s.metric("hearth_decode_interrupts_total", QWEN) - before
+            with self.subTest(attempt=attempt):
+                self.assertEqual(out["long"], self.run_one(long_prompt))
+                self.assertEqual(out["short"], self.run_one(short_prompt))
+            if stops > 0:
+                break
+        self.assertGreater(stops, 0, "the second request never stopped the first one's step")
+        # llama.cpp reports a stopped decode as errors; a stop Hearth asked for is no error.
+        self.assertNotIn(" error ", self.server.read_log())
+
+
 class SplitKvPoolTest(ServerCase):
     """kv_unified = false (a documented per-model option): one KV stream per sequence."""
     models = [model_block(QWEN, "hearth-tiny-qwen2.gguf", context_size=2048, parallel=4, kv_unified=False)]

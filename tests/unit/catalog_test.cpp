@@ -53,6 +53,7 @@ batch_invariant = true
 mmap = true
 max_queue = 10
 prefill_spread = 0
+join_window_ms = 0
 chat_template = "chatml"
 sampling = { temperature = 0.6, top_k = 20, top_p = 0.9, min_p = 0.0, repeat_penalty = 1.1, presence_penalty = 0.5, frequency_penalty = 0.25, penalty_last_n = 32, seed = 7 }
 
@@ -124,6 +125,7 @@ TEST(Catalog, FullConfigParsesIntoTheRightValues) {
   EXPECT_TRUE(q.load.mmap);
   EXPECT_EQ(q.load.max_queue, 10);
   EXPECT_EQ(q.load.prefill_spread, 0.0) << "an integer 0 is accepted";
+  EXPECT_EQ(q.load.join_window_ms, 0);
   EXPECT_EQ(q.load.chat_template, "chatml");
   EXPECT_FLOAT_EQ(q.sampling.temperature, 0.6f);
   EXPECT_EQ(q.sampling.top_k, 20);
@@ -151,6 +153,7 @@ TEST(Catalog, FullConfigParsesIntoTheRightValues) {
   EXPECT_FALSE(e.load.mmap) << "weights are read into memory unless mmap = true";
   EXPECT_EQ(e.load.ubatch_size, 256);
   EXPECT_DOUBLE_EQ(e.load.prefill_spread, 0.05);
+  EXPECT_EQ(e.load.join_window_ms, 50);
   EXPECT_FALSE(e.verify_on_load);
   EXPECT_EQ(e.sha256, "");
   EXPECT_FLOAT_EQ(e.sampling.temperature, sdefaults.temperature);
@@ -255,6 +258,11 @@ TEST(Catalog, WrongTypeNamesTheKey) {
   EXPECT_THAT(e3e.message, ::testing::HasSubstr("model[0].prefill_spread has the wrong type"));
   const Error e3f = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\nprefill_spread = nan\n");
   EXPECT_THAT(e3f.message, ::testing::HasSubstr("model[0].prefill_spread must be between 0 and 1"));
+  for (const char* bad : {"-1", "10001"}) {
+    const Error e3g = parse_err(std::string("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\njoin_window_ms = ") + bad + "\n");
+    EXPECT_THAT(e3g.message, ::testing::HasSubstr("model[0].join_window_ms must be between 0 and 10000")) << bad;
+    EXPECT_EQ(e3g.param, "join_window_ms");
+  }
 
   const Error e4 = parse_err("[[model]]\nid = \"a\"\nfile = \"a.gguf\"\ncontext_size = 1.5\n");
   EXPECT_THAT(e4.message, ::testing::HasSubstr("model[0].context_size has the wrong type"));
