@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
                 "that the first ones answer sooner (default 0.05; 0: one big step)")
       ->check(CLI::Range(0.0, 1.0));
   s->add_flag("--mmap", serve.mmap, "Memory-map --model files instead of reading them into memory");
+  s->add_flag("--no-huge-pages", serve.no_huge_pages,
+              "For --model files: leave the weights in 4 KiB pages (huge_pages = false; by default Linux is asked to "
+              "back them with transparent huge pages)");
   s->add_option("--flash-attn", serve.flash_attn, "auto, on or off for --model files (default auto: on where supported)")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   s->add_flag("--batch-invariant", serve.batch_invariant,

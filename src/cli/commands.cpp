@@ -83,6 +83,7 @@ int cmd_serve(const ServeArgs& a) {
     if (a.ubatch_size) e.load.ubatch_size = *a.ubatch_size;
     if (a.prefill_spread) e.load.prefill_spread = *a.prefill_spread;
     if (a.mmap) e.load.mmap = true;
+    if (a.no_huge_pages) e.load.huge_pages = false;
     if (!a.flash_attn.empty()) e.load.flash_attn = a.flash_attn;
     if (a.batch_invariant) e.load.batch_invariant = true;
     if (config.find(e.id)) return fail(invalid_argument(fmt::format("model id '{}' is already in the catalog", e.id)));

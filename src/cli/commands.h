@@ -19,6 +19,7 @@ struct ServeArgs {
   std::string flash_attn;
   bool batch_invariant = false;
   bool mmap = false;
+  bool no_huge_pages = false;
 };
 int cmd_serve(const ServeArgs& args);
 

@@ -26,6 +26,29 @@ namespace hearth {
 namespace {
 // Set around llama_init_from_model on the loading thread (see new_context).
 thread_local bool t_cpu_reference_kernels = false;
+// Weights in transparent huge pages: the buffers llama.cpp allocates for a model are new
+// anonymous mappings; at its first progress report (before any tensor is read) they are advised,
+// so reading the file faults them in as 2 MiB pages.
+struct HugePageLoad {
+  std::vector<AddressRange> before;  // anonymous mappings before loading
+  bool advised = false;
+  std::vector<AddressRange> ranges;  // the weight buffers found
+  std::size_t bytes = 0;             // advised
+
+  // Mappings this small are not weight buffers worth a huge page (and may be another thread's).
+  static constexpr std::size_t kMinBytes = 16u << 20;
+
+  static bool on_progress(float /*progress*/, void* user) {
+    auto* self = static_cast<HugePageLoad*>(user);
+    if (!self->advised) {
+      self->advised = true;
+      self->ranges = new_ranges(self->before, anonymous_mappings(), kMinBytes);
+      self->bytes = advise_huge_pages(self->ranges);
+    }
+    return true;
+  }
+};
+
 }  // namespace
 }  // namespace hearth
 
@@ -179,6 +202,12 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
   // prefers on CPU (Q4_0, Q4_K, IQ4_NL, ...) are multiplied by different kernels for one row and
   // for several, so a token's logits would depend on how many rows share its step.
   mp.use_extra_bufts = !opt.batch_invariant;
+  HugePageLoad huge;
+  if (opt.huge_pages && !opt.mmap) {
+    huge.before = anonymous_mappings();
+    mp.progress_callback = &HugePageLoad::on_progress;
+    mp.progress_callback_user_data = &huge;
+  }
   impl->model.reset(llama_model_load_from_file(opt.path.c_str(), mp));
   if (!impl->model) {
     return unavailable(fmt::format("llama.cpp could not load '{}' (not a valid GGUF model, or an unsupported "
@@ -187,6 +216,12 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
   }
   const llama_model* model = impl->model.get();
   impl->vocab = llama_model_get_vocab(model);
+  if (huge.bytes > 0) {
+    std::size_t backed = 0;
+    for (const AddressRange& r : huge.ranges) backed += huge_page_bytes(r);
+    spdlog::info("{}: weights in transparent huge pages: {} of {} MiB", std::filesystem::path(opt.path).filename().string(),
+                 backed >> 20, llama_model_size(model) >> 20);
+  }
 
   ModelInfo& info = impl->info;
   info.architecture = meta_string(model, "general.architecture");

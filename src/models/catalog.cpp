@@ -78,7 +78,7 @@ Result<ModelEntry> parse_entry(const toml::table& t, size_t index, const std::st
   const std::string where = fmt::format("model[{}].", index);
   HEARTH_TRY(check_keys(t, {"id", "aliases", "file", "url", "sha256", "verify_on_load", "context_size", "parallel",
                             "threads", "threads_batch", "batch_size", "ubatch_size", "kv_type", "gpu_layers",
-                            "kv_unified", "flash_attn", "batch_invariant", "mmap", "max_queue", "prefill_spread", "join_window_ms",
+                            "kv_unified", "flash_attn", "batch_invariant", "mmap", "huge_pages", "max_queue", "prefill_spread", "join_window_ms",
                             "chat_template",
                             "sampling"}, where));
   ModelEntry e;
@@ -115,6 +115,7 @@ Result<ModelEntry> parse_entry(const toml::table& t, size_t index, const std::st
   HEARTH_TRY(get(t, "flash_attn", where, o.flash_attn));
   HEARTH_TRY(get(t, "batch_invariant", where, o.batch_invariant));
   HEARTH_TRY(get(t, "mmap", where, o.mmap));
+  HEARTH_TRY(get(t, "huge_pages", where, o.huge_pages));
   HEARTH_TRY(get(t, "max_queue", where, o.max_queue));
   HEARTH_TRY(get(t, "prefill_spread", where, o.prefill_spread));
   HEARTH_TRY(get(t, "join_window_ms", where, o.join_window_ms));

@@ -369,6 +369,48 @@ class LateJoinTest(ServerCase):
         self.assertNotIn(" error ", self.server.read_log())
 
 
+def thp_mode():
+    """The kernel's transparent huge page mode: "always", "madvise", "never" or "" (none)."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            m = re.search(r"\[(\w+)\]", f.read())
+        return m.group(1) if m else ""
+    except OSError:
+        return ""
+
+
+def anon_huge_kib(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return int(re.search(r"AnonHugePages:\s+(\d+) kB", f.read()).group(1))
+
+
+class HugePagesTest(unittest.TestCase):
+    """huge_pages (default true): a model's weights are faulted in as transparent huge pages, as
+    the server's log says and the process's memory map shows; huge_pages = false leaves them in
+    4 KiB pages."""
+
+    def run_server(self, **opts):
+        with Server(models=[model_block(QWEN, "hearth-tiny-qwen2.gguf", context_size=256, parallel=1, **opts)]) as s:
+            status, out = s.post("/v1/completions", {"model": QWEN, "prompt": "Hello", "max_tokens": 2})
+            self.assertEqual(status, 200, out)
+            return re.search(r"weights in transparent huge pages: (\d+) of (\d+) MiB", s.read_log()), \
+                anon_huge_kib(s.proc.pid)
+
+    def test_weights_are_in_huge_pages_unless_turned_off(self):
+        mode = thp_mode()
+        if mode not in ("madvise", "always"):
+            self.skipTest(f"transparent huge pages are '{mode}' on this machine")
+        line, huge_kib = self.run_server()
+        self.assertIsNotNone(line, "the log does not report the weights in huge pages")
+        backed, weights = int(line.group(1)), int(line.group(2))
+        self.assertGreaterEqual(backed, weights // 2)
+        self.assertGreaterEqual(huge_kib, backed * 1024)
+        line, huge_kib = self.run_server(huge_pages=False)
+        self.assertIsNone(line)
+        if mode == "madvise":  # nothing asked for huge pages
+            self.assertEqual(huge_kib, 0)
+
+
 class SplitKvPoolTest(ServerCase):
     """kv_unified = false (a documented per-model option): one KV stream per sequence."""
     models = [model_block(QWEN, "hearth-tiny-qwen2.gguf", context_size=2048, parallel=4, kv_unified=False)]

@@ -51,6 +51,7 @@ kv_unified = false
 flash_attn = "on"
 batch_invariant = true
 mmap = true
+huge_pages = false
 max_queue = 10
 prefill_spread = 0
 join_window_ms = 0
@@ -123,6 +124,7 @@ TEST(Catalog, FullConfigParsesIntoTheRightValues) {
   EXPECT_EQ(q.load.flash_attn, "on");
   EXPECT_TRUE(q.load.batch_invariant);
   EXPECT_TRUE(q.load.mmap);
+  EXPECT_FALSE(q.load.huge_pages);
   EXPECT_EQ(q.load.max_queue, 10);
   EXPECT_EQ(q.load.prefill_spread, 0.0) << "an integer 0 is accepted";
   EXPECT_EQ(q.load.join_window_ms, 0);
@@ -151,6 +153,7 @@ TEST(Catalog, FullConfigParsesIntoTheRightValues) {
   EXPECT_FALSE(e.load.batch_invariant) << "llama.cpp's fast kernels unless batch_invariant = true";
   EXPECT_EQ(e.load.flash_attn, "auto");
   EXPECT_FALSE(e.load.mmap) << "weights are read into memory unless mmap = true";
+  EXPECT_TRUE(e.load.huge_pages);
   EXPECT_EQ(e.load.ubatch_size, 256);
   EXPECT_DOUBLE_EQ(e.load.prefill_spread, 0.05);
   EXPECT_EQ(e.load.join_window_ms, 50);
