@@ -2,7 +2,10 @@
 """Summarizes a bench/run.sh results directory as markdown tables with Hearth/peer ratios."""
 import json
 import os
+import random
 import sys
+
+from serving_bench import percentile
 
 
 def mean_ratio(h, l):
@@ -10,6 +13,21 @@ def mean_ratio(h, l):
     if "ttft_mean_ms" not in h or "ttft_mean_ms" not in l:
         return "-"
     return f"{l['ttft_mean_ms'] / h['ttft_mean_ms']:.2f}"
+
+
+def p99_interval(h, l, resamples=2000, level=0.90):
+    """A bootstrap interval for the p99 ratio (llama-server / Hearth): each server's requests are
+    resampled with replacement. With 60-150 requests a p99 rests on the slowest one or two, so a
+    ratio's interval says whether a miss is the servers or the luck of the draw."""
+    if not h.get("ttft_ms") or not l.get("ttft_ms"):
+        return "-"
+    rng = random.Random(7)
+    hs, ls = h["ttft_ms"], l["ttft_ms"]
+    ratios = sorted(percentile(sorted(rng.choices(ls, k=len(ls))), 0.99) /
+                    percentile(sorted(rng.choices(hs, k=len(hs))), 0.99) for _ in range(resamples))
+    lo = ratios[int((1 - level) / 2 * resamples)]
+    hi = ratios[int((1 + level) / 2 * resamples) - 1]
+    return f"{lo:.2f}-{hi:.2f}"
 
 
 def load(path):
@@ -90,8 +108,8 @@ def main():
 
         if not find(rows, test="concurrency"):
             continue  # a --decode-only run
-        print("\n| streams | Hearth agg tok/s | llama-server agg tok/s | ratio | Hearth TTFT p50 / p99 ms | llama-server TTFT p50 / p99 ms | p50 ratio | p99 ratio | mean TTFT ratio |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("\n| streams | Hearth agg tok/s | llama-server agg tok/s | ratio | Hearth TTFT p50 / p99 ms | llama-server TTFT p50 / p99 ms | requests | p50 ratio | p99 ratio | p99 ratio, 90% interval | mean TTFT ratio |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for h in find(rows, server="hearth", test="concurrency") + find(rows, server="hearth-invariant", test="concurrency"):
             l = one(rows, server="llama-server", test="concurrency", streams=h["streams"])
             if not l:
@@ -99,11 +117,14 @@ def main():
             label = f"{h['streams']}" + (" (Hearth --batch-invariant)" if h["server"] == "hearth-invariant" else "")
             print(f"| {label} | {h['aggregate_tok_s']:.1f} | {l['aggregate_tok_s']:.1f} | "
                   f"{h['aggregate_tok_s'] / l['aggregate_tok_s']:.2f} | {h['ttft_p50_ms']:.0f} / {h['ttft_p99_ms']:.0f} | "
-                  f"{l['ttft_p50_ms']:.0f} / {l['ttft_p99_ms']:.0f} | {l['ttft_p50_ms'] / h['ttft_p50_ms']:.2f} | "
-                  f"{l['ttft_p99_ms'] / h['ttft_p99_ms']:.2f} | {mean_ratio(h, l)} |")
+                  f"{l['ttft_p50_ms']:.0f} / {l['ttft_p99_ms']:.0f} | {len(h.get('ttft_ms', []))} | "
+                  f"{l['ttft_p50_ms'] / h['ttft_p50_ms']:.2f} | "
+                  f"{l['ttft_p99_ms'] / h['ttft_p99_ms']:.2f} | {p99_interval(h, l)} | {mean_ratio(h, l)} |")
         print("\n(Aggregate ratio is Hearth / llama-server; TTFT ratios are llama-server / Hearth: above 1 means "
               "Hearth answers sooner. Percentiles interpolate between the closest ranks, over all the level's "
-              "requests (streams x rounds). llama-server runs with its default flash attention, auto = on.)")
+              "requests (streams x rounds). The p99 interval is a bootstrap over each server's requests: where it "
+              "spans 1, the run cannot tell the two tails apart. llama-server runs with its default flash "
+              "attention, auto = on.)")
 
         if not find(rows, test="prefix"):
             continue  # a --concurrency-only run

@@ -65,7 +65,7 @@ for t in "${types[@]}"; do
   B="python3 bench/serving_bench.py ${targets[*]}"
 
   if ((CONC)); then
-    $B concurrency --levels 1 4 8 16 --rounds 5 --min-samples 60 >> "$jsonl"
+    $B concurrency --levels 1 4 8 16 --rounds 5 --min-samples 60 --samples-1 150 >> "$jsonl"
     cleanup; pids=(); unset url pid
     continue
   fi
@@ -95,7 +95,7 @@ for l in sys.stdin:
     $B prefix --trials 1 >> "$jsonl"
     $B shared-burst --levels 4 --rounds 1 >> "$jsonl"
   else
-    $B concurrency --levels 1 4 8 16 --rounds 5 --min-samples 60 >> "$jsonl"
+    $B concurrency --levels 1 4 8 16 --rounds 5 --min-samples 60 --samples-1 150 >> "$jsonl"
     $B prefix --trials 3 >> "$jsonl"
     $B shared-burst --levels 4 8 --rounds 3 >> "$jsonl"
   fi
