@@ -74,19 +74,25 @@ bool parse_maps_line(std::string_view line, AddressRange& range, bool& private_a
   return true;
 }
 
+// Calls f(line) for each line of text (without its newline).
+template <typename F>
+void for_each_line(std::string_view text, F&& f) {
+  while (!text.empty()) {
+    const std::size_t eol = text.find('\n');
+    f(text.substr(0, eol));
+    text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
+  }
+}
+
 }  // namespace
 
 std::vector<AddressRange> parse_anonymous_mappings(const char* maps_text) {
   std::vector<AddressRange> out;
-  std::string_view rest(maps_text);
-  while (!rest.empty()) {
-    const std::size_t eol = rest.find('\n');
-    const std::string_view line = rest.substr(0, eol);
-    rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
+  for_each_line(maps_text, [&](std::string_view line) {
     AddressRange r;
     bool anonymous = false;
     if (parse_maps_line(line, r, anonymous) && anonymous) out.push_back(r);
-  }
+  });
   std::sort(out.begin(), out.end(), [](const AddressRange& a, const AddressRange& b) { return a.begin < b.begin; });
   return out;
 }
@@ -140,25 +146,21 @@ std::size_t advise_huge_pages(const std::vector<AddressRange>& ranges) {
 std::size_t huge_page_bytes(const AddressRange& range) {
 #if defined(__linux__)
   const std::string smaps = read_text("/proc/self/smaps");
-  std::string_view rest(smaps);
   std::size_t total = 0;
   bool inside = false;
-  while (!rest.empty()) {
-    const std::size_t eol = rest.find('\n');
-    const std::string_view line = rest.substr(0, eol);
-    rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
+  for_each_line(smaps, [&](std::string_view line) {
     AddressRange r;
     bool anonymous = false;
     if (parse_maps_line(line, r, anonymous)) {
       inside = r.begin < range.end && range.begin < r.end;
-      continue;
+      return;
     }
     constexpr std::string_view kField = "AnonHugePages:";
     if (inside && line.substr(0, kField.size()) == kField) {
       total += static_cast<std::size_t>(std::strtoull(std::string(line.substr(kField.size())).c_str(), nullptr, 10)) *
                1024;
     }
-  }
+  });
   return total;
 #else
   (void)range;
