@@ -62,10 +62,17 @@ cpu_key() {
     | sha256sum | cut -c1-10
 }
 
+# Hearth's own fixes to llama.cpp (each file says what and why), applied to the fetched source.
+# Part of the cache keys: change a patch and the source is patched and built anew.
+LLAMA_PATCHES=("$HEARTH_ROOT"/scripts/llama-patches/*.patch)
+llama_patch_key() {
+  cat "${LLAMA_PATCHES[@]}" | sha256sum | cut -c1-8
+}
+
 llama_key() {
-  printf '%s %s %s\n' "$LLAMA_NPM_VERSION" "${LLAMA_CMAKE_FLAGS[*]}" "$(cpu_key)" | sha256sum | cut -c1-12
+  printf '%s %s %s %s\n' "$LLAMA_NPM_VERSION" "${LLAMA_CMAKE_FLAGS[*]}" "$(cpu_key)" "$(llama_patch_key)" | sha256sum | cut -c1-12
 }
 
 LLAMA_KEY="$(llama_key)"
-LLAMA_SRC="$HEARTH_CACHE/llama.cpp-$LLAMA_NPM_VERSION/src"
+LLAMA_SRC="$HEARTH_CACHE/llama.cpp-$LLAMA_NPM_VERSION/src-$(llama_patch_key)"
 LLAMA_BUILD="$HEARTH_CACHE/llama.cpp-$LLAMA_NPM_VERSION/build-$LLAMA_KEY"

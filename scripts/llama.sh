@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fetches upstream llama.cpp (pinned, checksum-verified, from the npm package that carries it)
+# Fetches upstream llama.cpp (pinned, checksum-verified, from the npm package that carries it),
+# applies Hearth's patches (scripts/llama-patches: fixes of our own, each explained in its file)
 # and builds ggml, libllama, llama-common, llama-server and llama-bench into $HEARTH_CACHE.
 # The build directory is keyed by version + flags + CPU, so it is built once and reused.
 set -euo pipefail
@@ -13,13 +14,18 @@ fi
 
 tgz="$(npm_fetch "$LLAMA_NPM_PKG" "$LLAMA_NPM_VERSION" "$LLAMA_NPM_SHA256")"
 
-if [[ ! -f $LLAMA_SRC/include/llama.h ]]; then
+if [[ ! -f $LLAMA_SRC/.hearth-patched ]]; then
   tmp="$(mktemp -d)"
   tar xzf "$tgz" -C "$tmp" package/llama/gitRelease.bundle package/llama/llama.cpp.info.json
   rm -rf "$LLAMA_SRC"
   git -c advice.detachedHead=false clone -q "$tmp/package/llama/gitRelease.bundle" "$LLAMA_SRC"
   cp "$tmp/package/llama/llama.cpp.info.json" "$LLAMA_SRC/hearth-release.json"
   rm -rf "$tmp"
+  for patch in "${LLAMA_PATCHES[@]}"; do
+    git -C "$LLAMA_SRC" apply "$patch" || die "llama.cpp patch does not apply: $patch"
+    log "applied $(basename "$patch")"
+  done
+  touch "$LLAMA_SRC/.hearth-patched"
 fi
 
 log "building llama.cpp into $LLAMA_BUILD (about 15 minutes on 2 cores, once)"

@@ -258,6 +258,11 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
                  "kernels chosen by batch shape, so greedy output can depend on concurrent requests; leave "
                  "flash_attn at \"auto\" for batch-invariant output",
                  file_name);
+  } else if (opt.batch_invariant && opt.kv_unified) {
+    spdlog::warn("{}: kv_unified = true: sequences share one KV pool, where the cells of concurrent requests "
+                 "interleave and attention sums them in another order, so greedy output can depend on concurrent "
+                 "requests; leave kv_unified off for batch-invariant output",
+                 file_name);
   } else if (opt.batch_invariant) {
     spdlog::info("{}: batch-invariant CPU kernels (ggml's reference kernels, weights not repacked), so output does "
                  "not depend on batching (batch_invariant = false selects llama.cpp's faster ones)",

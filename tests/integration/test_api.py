@@ -324,6 +324,26 @@ class QuantizedBatchInvarianceTest(BatchInvarianceTest):
                           batch_invariant=True)]
 
 
+class BatchInvarianceWarningsTest(unittest.TestCase):
+    """Settings under which batch_invariant cannot keep its promise are named in the log: a unified
+    KV pool (the cells of concurrent requests interleave, and attention sums them in cell order;
+    with it 22-29 of QuantizedBatchInvarianceTest's comparisons differed) and flash attention off."""
+
+    def test_unified_kv_and_flash_attention_off_are_warned_about(self):
+        for opts, words in (({"kv_unified": True}, "kv_unified = true"), ({"flash_attn": "off"}, 'flash_attn = "off"'),
+                            ({}, None)):
+            with self.subTest(**opts), Server(models=[model_block(QWEN, "hearth-tiny-qwen2.gguf", context_size=256,
+                                                                  parallel=2, batch_invariant=True, **opts)]) as s:
+                status, out = s.post("/v1/completions", {"model": QWEN, "prompt": "Hello", "max_tokens": 1})
+                self.assertEqual(status, 200, out)
+                warnings = [line for line in s.read_log().splitlines() if " warning " in line and "batch-invariant" in line]
+                if words:
+                    self.assertEqual(len(warnings), 1, warnings)
+                    self.assertIn(words, warnings[0])
+                else:
+                    self.assertEqual(warnings, [])
+
+
 class LateJoinTest(ServerCase):
     """A request that reaches the scheduler while the first prompt step of a busy spell computes
     (within join_window) stops that step in llama_decode, and the step is redone with both prompts.

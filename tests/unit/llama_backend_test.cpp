@@ -1,0 +1,108 @@
+// LlamaBackend over a real llama.cpp context (a generated tiny model): what a stopped decode
+// leaves behind. Not in the logic tests (engine_*.cpp), which run without llama.cpp.
+#include "engine/llama_backend.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
+namespace hearth {
+namespace {
+
+struct ModelFree {
+  void operator()(llama_model* m) const { llama_model_free(m); }
+};
+
+class LlamaBackendTest : public ::testing::Test {
+ protected:
+  static constexpr int kSlots = 3;
+  static constexpr int kCellsPerSlot = 256;
+
+  void SetUp() override {
+    const char* dir = std::getenv("HEARTH_MODELS");
+    if (!dir) GTEST_SKIP() << "HEARTH_MODELS is not set (scripts/test.sh sets it)";
+    const std::filesystem::path path = std::filesystem::path(dir) / "hearth-tiny-qwen2.gguf";
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is missing";
+    llama_log_set([](ggml_log_level, const char*, void*) {}, nullptr);
+    llama_backend_init();
+    llama_model_params mp = llama_model_default_params();
+    model_.reset(llama_model_load_from_file(path.c_str(), mp));
+    ASSERT_TRUE(model_);
+  }
+
+  // A backend as ModelEngine makes one: one KV stream per slot, the CPU's default kernels.
+  std::unique_ptr<LlamaBackend> make_backend(llama_context** raw) {
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = kSlots * kCellsPerSlot;
+    cp.n_batch = cp.n_ubatch = 64;
+    cp.n_seq_max = kSlots;
+    cp.n_outputs_max = kSlots;
+    cp.kv_unified = false;
+    cp.n_threads = cp.n_threads_batch = 2;
+    cp.no_perf = true;
+    llama_context_ptr ctx(llama_init_from_model(model_.get(), cp));
+    EXPECT_TRUE(ctx);
+    *raw = ctx.get();
+    return std::make_unique<LlamaBackend>(model_.get(), std::move(ctx), kSlots, 64, false, true);
+  }
+
+  static std::vector<DecodeBackend::BatchItem> prompt(int slot, int first_token, int n, bool logits_last) {
+    std::vector<DecodeBackend::BatchItem> items;
+    for (int i = 0; i < n; ++i) items.push_back({first_token + i, i, slot, logits_last && i + 1 == n});
+    return items;
+  }
+
+  // Decodes a 10-token prompt and then one more token in `slot`, and returns the logits of that
+  // token (the step that attends to cells placed by both decodes).
+  static std::vector<float> prompt_then_token(LlamaBackend& b, llama_context* ctx, int slot) {
+    const auto p = prompt(slot, 1000, 10, false);
+    EXPECT_TRUE(b.decode(p).ok());
+    const std::vector<DecodeBackend::BatchItem> next{{2000, 10, slot, true}};
+    EXPECT_TRUE(b.decode(next).ok());
+    const float* logits = llama_get_logits_ith(ctx, 0);
+    return std::vector<float>(logits, logits + llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx))));
+  }
+
+  std::unique_ptr<llama_model, ModelFree> model_;
+};
+
+// A stopped decode must leave every sequence's cells where a fresh context would put them. The
+// batch below is split by llama.cpp into a micro-batch of slot 0 and one of slot 2, and the stop
+// comes in the first: slot 2's cells were never placed. llama.cpp 3.22.1 then left slot 2's
+// search head at slot 0's (scripts/llama-patches/0001-...): its next prompt went to cells 8..17
+// and the token after it to cell 0, attention summed in another order, and the logits differed
+// from a fresh context's in the low bits. Without batch-invariant kernels too, so this uses the
+// default ones.
+TEST_F(LlamaBackendTest, AStoppedDecodeLeavesTheOtherSlotsLikeAFreshContext) {
+  llama_context* fresh_ctx = nullptr;
+  auto fresh = make_backend(&fresh_ctx);
+  const std::vector<float> expected = prompt_then_token(*fresh, fresh_ctx, 2);
+
+  llama_context* ctx = nullptr;
+  auto b = make_backend(&ctx);
+  std::atomic<bool> stop{true};
+  ASSERT_TRUE(b->watch_interrupt(&stop));
+  std::vector<DecodeBackend::BatchItem> batch = prompt(0, 500, 8, true);
+  const auto two = prompt(2, 1000, 10, true);
+  batch.insert(batch.end(), two.begin(), two.end());
+  const Status st = b->decode(batch);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kCancelled);
+  // What the scheduler does after a stop: drop whatever the step left.
+  b->kv_truncate(0, 0);
+  b->kv_truncate(2, 0);
+  stop = false;
+
+  const std::vector<float> got = prompt_then_token(*b, ctx, 2);
+  ASSERT_EQ(got.size(), expected.size());
+  size_t differing = 0;
+  for (size_t i = 0; i < got.size(); ++i) differing += got[i] != expected[i] ? 1 : 0;
+  EXPECT_EQ(differing, 0u) << "of " << got.size() << " logits";
+  b->watch_interrupt(nullptr);
+}
+
+}  // namespace
+}  // namespace hearth
