@@ -26,11 +26,16 @@ class LlamaBackendTest : public ::testing::Test {
     if (!dir) GTEST_SKIP() << "HEARTH_MODELS is not set (scripts/test.sh sets it)";
     const std::filesystem::path path = std::filesystem::path(dir) / "hearth-tiny-qwen2.gguf";
     if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is missing";
-    llama_log_set([](ggml_log_level, const char*, void*) {}, nullptr);
+    llama_log_get(&saved_log_, &saved_log_data_);
+    llama_log_set([](ggml_log_level, const char*, void*) {}, nullptr);  // llama.cpp's load chatter
     llama_backend_init();
     llama_model_params mp = llama_model_default_params();
     model_.reset(llama_model_load_from_file(path.c_str(), mp));
     ASSERT_TRUE(model_);
+  }
+
+  void TearDown() override {
+    if (saved_log_ != nullptr) llama_log_set(saved_log_, saved_log_data_);
   }
 
   // A backend as ModelEngine makes one: one KV stream per slot, the CPU's default kernels.
@@ -67,6 +72,8 @@ class LlamaBackendTest : public ::testing::Test {
   }
 
   std::unique_ptr<llama_model, ModelFree> model_;
+  ggml_log_callback saved_log_ = nullptr;
+  void* saved_log_data_ = nullptr;
 };
 
 // A stopped decode must leave every sequence's cells where a fresh context would put them. The
