@@ -30,6 +30,43 @@ def p99_interval(h, l, resamples=2000, level=0.90):
     return f"{lo:.2f}-{hi:.2f}"
 
 
+def ttft1_table(rows):
+    """The paired 1-stream time-to-first-token rows (serving_bench.py ttft1) as markdown: each
+    server's p50 / p99 / mean, llama-server / Hearth ratios with bootstrap intervals that resample
+    whole pairs (so a slow moment of the machine stays with both of its requests), the median of
+    the pairs' own ratios and the share of pairs Hearth answered first."""
+    l = one(rows, server="llama-server", test="ttft1")
+    if not l:
+        return
+    print("\n| 1 stream, paired | pairs | Hearth TTFT p50 / p99 / mean ms | llama-server p50 / p99 / mean ms | "
+          "p50 ratio (90% interval) | p99 ratio (90% interval) | mean ratio (90% interval) | median pair ratio | Hearth first |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for h in find(rows, test="ttft1"):
+        if h["server"] == "llama-server":
+            continue
+        hs, ls = h["ttft_ms_in_order"], l["ttft_ms_in_order"]
+        n = min(len(hs), len(ls))
+        rng = random.Random(7)
+        stats = {"p50": lambda v: percentile(sorted(v), 0.50), "p99": lambda v: percentile(sorted(v), 0.99),
+                 "mean": lambda v: sum(v) / len(v)}
+        cells = []
+        for f in stats.values():
+            point = f(ls[:n]) / f(hs[:n])
+            boot = []
+            for _ in range(2000):
+                idx = [rng.randrange(n) for _ in range(n)]
+                boot.append(f([ls[i] for i in idx]) / f([hs[i] for i in idx]))
+            boot.sort()
+            cells.append(f"{point:.3f} ({boot[100]:.3f}-{boot[1899]:.3f})")
+        pair_ratios = sorted(ls[i] / hs[i] for i in range(n))
+        first = sum(hs[i] < ls[i] for i in range(n)) / n
+        fmt3 = lambda v: " / ".join(f"{f(v[:n]):.0f}" for f in stats.values())
+        print(f"| {h['server']} | {n} | {fmt3(hs)} | {fmt3(ls)} | {' | '.join(cells)} | "
+              f"{percentile(pair_ratios, 0.5):.3f} | {first:.0%} |")
+    print("\n(Ratios are llama-server / Hearth: above 1 means Hearth answers sooner. One new prompt per pair "
+          "to both servers, back to back, alternating which goes first.)")
+
+
 def load(path):
     with open(path) as f:
         return [json.loads(l) for l in f if l.strip()]
@@ -86,6 +123,9 @@ def main():
         rate = lambda r: r["decode_tok_s_median"] if r else None
         fmt_ = lambda v: f"{v:.1f}" if v else "-"
         ratio = lambda a, b: f"{a / b:.3f}" if a and b else "-"
+        if not (hs or tgf):
+            ttft1_table(rows)  # a --ttft1-only run
+            continue
         print("| single-stream decode tok/s | llama-bench tg128 | Hearth | Hearth / llama-bench | llama-server | Hearth / llama-server |")
         print("|---|---:|---:|---:|---:|---:|")
         a, l = tgf and tgf["avg_ts"], rate(ls)
@@ -106,8 +146,9 @@ def main():
             print(f"\nllama-bench prefill pp256, for reference: {fmt_(pp and pp['avg_ts'])} tok/s (fa off), "
                   f"{fmt_(ppf and ppf['avg_ts'])} tok/s (fa auto). Medians of {(pp or ppf).get('repeats', 1)} trials.")
 
+        ttft1_table(rows)
         if not find(rows, test="concurrency"):
-            continue  # a --decode-only run
+            continue  # a --decode-only or --ttft1-only run
         print("\n| streams | Hearth agg tok/s | llama-server agg tok/s | ratio | Hearth TTFT p50 / p99 ms | llama-server TTFT p50 / p99 ms | requests | p50 ratio | p99 ratio | p99 ratio, 90% interval | mean TTFT ratio |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for h in find(rows, server="hearth", test="concurrency") + find(rows, server="hearth-invariant", test="concurrency"):

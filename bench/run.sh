@@ -5,16 +5,18 @@
 # and every measurement interleaves them, so the shared machine's drifting speed hits all alike.
 # Results: bench/results/<stamp>/*.jsonl and summary.md (bench/report.py). Never part of the tests.
 #
-# Usage: bench/run.sh [--quick | --concurrency-only | --decode-only]      (after scripts/setup.sh)
+# Usage: bench/run.sh [--quick | --concurrency-only | --decode-only | --ttft1-only]  (after scripts/setup.sh)
 #   --concurrency-only: Hearth's defaults and llama-server, the concurrency levels only.
 #   --decode-only: Hearth's defaults, llama-server and llama-bench, single-stream decode only.
-#   BENCH_DECODE_PAIRS (default 10): decode pairs per model.
+#   --ttft1-only: Hearth's defaults and llama-server, time to first token at 1 stream in pairs.
+#   BENCH_DECODE_PAIRS (default 10): decode pairs per model. BENCH_TTFT1_PAIRS (default 300).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$HEARTH_ROOT"
 QUICK=0; [[ ${1:-} == --quick ]] && QUICK=1
 CONC=0; [[ ${1:-} == --concurrency-only ]] && CONC=1
 DECODE=0; [[ ${1:-} == --decode-only ]] && DECODE=1
+TTFT1=0; [[ ${1:-} == --ttft1-only ]] && TTFT1=1
 DECODE_PAIRS="${BENCH_DECODE_PAIRS:-10}"
 THREADS="${BENCH_THREADS:-2}"
 SLOTS=16
@@ -49,7 +51,7 @@ for t in "${types[@]}"; do
   # runs them), Hearth with --batch-invariant (reference kernels, weights not repacked: output
   # independent of batching), and llama-server's defaults.
   for name in hearth hearth-invariant; do
-    ((QUICK || CONC || DECODE)) && [[ $name == hearth-invariant ]] && continue
+    ((QUICK || CONC || DECODE || TTFT1)) && [[ $name == hearth-invariant ]] && continue
     fa=(); [[ $name == hearth-invariant ]] && fa=(--batch-invariant)
     port=$(free_port)
     $HEARTH serve --model "$model" --host 127.0.0.1 --port "$port" --ctx-size $CTX --parallel $SLOTS \
@@ -64,6 +66,11 @@ for t in "${types[@]}"; do
   for name in "${!url[@]}"; do wait_http "${url[$name]}"; targets+=(--target "$name=${url[$name]}"); done
   B="python3 bench/serving_bench.py ${targets[*]}"
 
+  if ((TTFT1)); then
+    $B ttft1 --pairs "${BENCH_TTFT1_PAIRS:-300}" >> "$jsonl"
+    cleanup; pids=(); unset url pid
+    continue
+  fi
   if ((CONC)); then
     $B concurrency --levels 1 4 8 16 --rounds 5 --min-samples 60 --samples-1 150 >> "$jsonl"
     cleanup; pids=(); unset url pid

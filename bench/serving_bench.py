@@ -129,6 +129,41 @@ def cmd_concurrency(args):
                 "tokens": sum(o["tokens"] for o in res)}), flush=True)
 
 
+def cmd_ttft1(args):
+    """Time to first token at 1 stream, measured in pairs: pair i sends one prompt (new to both
+    servers) to each server, one after the other, alternating which goes first (ABBA...), so that
+    the machine's slow moments, which last seconds, fall on both requests of a pair alike. Prints
+    each server's times in pair order, for report.py's paired intervals."""
+    for name, url in args.target:
+        stream_completion(url, body_for(f"{SALT} warm up " + text_of(8, 999), 8))
+    times = {name: [] for name, _ in args.target}
+    steal = {name: [] for name, _ in args.target}
+    for i in range(args.pairs):
+        prompt = f"{SALT} pair {i} stream 0: " + text_of(args.prompt_words, zlib.crc32(f"pair {i}".encode()) % 1000)
+        order = args.target if i % 2 == 0 else list(reversed(args.target))
+        for name, url in order:
+            s0 = steal_ms()
+            o = stream_completion(url, body_for(prompt, args.max_tokens))
+            times[name].append(round((o["t_first"] - o["t_start"]) * 1000, 2))
+            steal[name].append(steal_ms() - s0)
+    for name, _ in args.target:
+        t = sorted(times[name])
+        print(json.dumps({"server": name, "test": "ttft1", "pairs": args.pairs, "ttft_p50_ms": percentile(t, 0.50),
+                          "ttft_p99_ms": percentile(t, 0.99), "ttft_mean_ms": statistics.fmean(t),
+                          "ttft_ms_in_order": times[name], "steal_ms_in_order": steal[name]}), flush=True)
+
+
+def steal_ms():
+    """CPU time the hypervisor took from this VM so far, all vCPUs together (/proc/stat; 0 where
+    there is none), to tell the machine's slow moments from the servers'."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) * 1000 // os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def cmd_shared_burst(args):
     """Bursts whose prompts share a long beginning that no cache holds yet (one application's system
     prompt, new for every round), each with its own question."""
@@ -210,12 +245,16 @@ def main():
     p = sub.add_parser("prefix")
     p.add_argument("--prefix-words", type=int, default=2000)
     p.add_argument("--trials", type=int, default=3)
+    t = sub.add_parser("ttft1")
+    t.add_argument("--pairs", type=int, default=200)
+    t.add_argument("--max-tokens", type=int, default=4)
+    t.add_argument("--prompt-words", type=int, default=32)
     s = sub.add_parser("single")
     s.add_argument("--max-tokens", type=int, default=128)
     s.add_argument("--trials", type=int, default=5)
     s.add_argument("--pair", type=int, help="recorded as 'pair', to pair this with a llama-bench run")
     args = ap.parse_args()
-    {"concurrency": cmd_concurrency, "prefix": cmd_prefix, "single": cmd_single,
+    {"concurrency": cmd_concurrency, "prefix": cmd_prefix, "single": cmd_single, "ttft1": cmd_ttft1,
      "shared-burst": cmd_shared_burst}[args.cmd](args)
 
 

@@ -26,24 +26,33 @@ namespace hearth {
 namespace {
 // Set around llama_init_from_model on the loading thread (see new_context).
 thread_local bool t_cpu_reference_kernels = false;
+// Held by a model load from its snapshot of the anonymous mappings until llama.cpp has made the
+// load's buffers (its first progress report), and by every context creation (KV cache, compute
+// buffers): models load on threads of their own, and the new mappings a load finds must be its
+// own, not another model's buffers or cache.
+std::mutex g_buffer_mappings;
+
 // Weights in transparent huge pages: the buffers llama.cpp allocates for a model are new
 // anonymous mappings; at its first progress report (before any tensor is read) they are advised,
 // so reading the file faults them in as 2 MiB pages.
 struct HugePageLoad {
-  std::vector<AddressRange> before;  // anonymous mappings before loading
-  bool advised = false;
+  std::unique_lock<std::mutex> lock{g_buffer_mappings};
+  std::vector<AddressRange> before = anonymous_mappings();  // anonymous mappings before loading
+  bool advise = false;               // huge pages wanted
   std::vector<AddressRange> ranges;  // the weight buffers found
   std::size_t bytes = 0;             // advised
 
-  // Mappings this small are not weight buffers worth a huge page (and may be another thread's).
+  // Mappings this small are not weight buffers worth a huge page.
   static constexpr std::size_t kMinBytes = 16u << 20;
 
   static bool on_progress(float /*progress*/, void* user) {
     auto* self = static_cast<HugePageLoad*>(user);
-    if (!self->advised) {
-      self->advised = true;
-      self->ranges = new_ranges(self->before, anonymous_mappings(), kMinBytes);
-      self->bytes = advise_huge_pages(self->ranges);
+    if (self->lock.owns_lock()) {
+      if (self->advise) {
+        self->ranges = new_ranges(self->before, anonymous_mappings(), kMinBytes);
+        self->bytes = advise_huge_pages(self->ranges);
+      }
+      self->lock.unlock();
     }
     return true;
   }
@@ -135,6 +144,7 @@ llama_context_ptr new_context(llama_model* model, const llama_context_params& cp
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;
   } guard(reference_kernels);
+  std::lock_guard mappings(g_buffer_mappings);
   return llama_context_ptr(llama_init_from_model(model, cp));
 }
 
@@ -202,13 +212,14 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
   // prefers on CPU (Q4_0, Q4_K, IQ4_NL, ...) are multiplied by different kernels for one row and
   // for several, so a token's logits would depend on how many rows share its step.
   mp.use_extra_bufts = !opt.batch_invariant;
+  // Every load holds g_buffer_mappings until its buffers exist, whether or not it advises them,
+  // so that a concurrent load that does sees only its own.
   HugePageLoad huge;
-  if (opt.huge_pages && !opt.mmap) {
-    huge.before = anonymous_mappings();
-    mp.progress_callback = &HugePageLoad::on_progress;
-    mp.progress_callback_user_data = &huge;
-  }
+  huge.advise = opt.huge_pages && !opt.mmap;
+  mp.progress_callback = &HugePageLoad::on_progress;
+  mp.progress_callback_user_data = &huge;
   impl->model.reset(llama_model_load_from_file(opt.path.c_str(), mp));
+  if (huge.lock.owns_lock()) huge.lock.unlock();  // a load that failed before its first report
   if (!impl->model) {
     return unavailable(fmt::format("llama.cpp could not load '{}' (not a valid GGUF model, or an unsupported "
                                    "architecture; see the log for details)",

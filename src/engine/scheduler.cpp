@@ -135,7 +135,9 @@ void SlotScheduler::run() {
         // Going idle after work: hand the pages the requests freed back first (outside the lock).
         busy_since_release_ = false;
         lk.unlock();
+        const auto t0 = Clock::now();
         release_free_memory();
+        spdlog::trace("scheduler: idle, free memory returned in {:.1f} ms", ms_between(t0, Clock::now()));
         continue;
       }
       const bool was_idle = !has_active();
