@@ -8,7 +8,8 @@
 # Usage: bench/run.sh [--quick | --concurrency-only | --decode-only | --ttft1-only]  (after scripts/setup.sh)
 #   --concurrency-only: Hearth's defaults and llama-server, the concurrency levels only.
 #   --decode-only: Hearth's defaults, llama-server and llama-bench, single-stream decode only.
-#   --ttft1-only: Hearth's defaults and llama-server, time to first token at 1 stream in pairs.
+#   --ttft1-only: Hearth's defaults and llama-server, time to first token at 1 stream in pairs
+#   (also part of the full and --concurrency-only runs).
 #   BENCH_DECODE_PAIRS (default 10): decode pairs per model. BENCH_TTFT1_PAIRS (default 300).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
@@ -72,7 +73,8 @@ for t in "${types[@]}"; do
     continue
   fi
   if ((CONC)); then
-    $B concurrency --levels 1 4 8 16 --rounds 5 --min-samples 60 --samples-1 150 >> "$jsonl"
+    $B concurrency --levels 1 4 8 16 --rounds 5 --min-samples 60 >> "$jsonl"
+    $B ttft1 --pairs "${BENCH_TTFT1_PAIRS:-300}" >> "$jsonl"
     cleanup; pids=(); unset url pid
     continue
   fi
@@ -99,10 +101,12 @@ for l in sys.stdin:
   ((DECODE)) && { cleanup; pids=(); unset url pid; continue; }
   if ((QUICK)); then
     $B concurrency --levels 1 4 --rounds 1 >> "$jsonl"
+    $B ttft1 --pairs 10 >> "$jsonl"
     $B prefix --trials 1 >> "$jsonl"
     $B shared-burst --levels 4 --rounds 1 >> "$jsonl"
   else
-    $B concurrency --levels 1 4 8 16 --rounds 5 --min-samples 60 --samples-1 150 >> "$jsonl"
+    $B concurrency --levels 1 4 8 16 --rounds 5 --min-samples 60 >> "$jsonl"
+    $B ttft1 --pairs "${BENCH_TTFT1_PAIRS:-300}" >> "$jsonl"
     $B prefix --trials 3 >> "$jsonl"
     $B shared-burst --levels 4 8 --rounds 3 >> "$jsonl"
   fi
