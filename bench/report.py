@@ -123,28 +123,26 @@ def main():
         rate = lambda r: r["decode_tok_s_median"] if r else None
         fmt_ = lambda v: f"{v:.1f}" if v else "-"
         ratio = lambda a, b: f"{a / b:.3f}" if a and b else "-"
-        if not (hs or tgf):
-            ttft1_table(rows)  # a --ttft1-only run
-            continue
-        print("| single-stream decode tok/s | llama-bench tg128 | Hearth | Hearth / llama-bench | llama-server | Hearth / llama-server |")
-        print("|---|---:|---:|---:|---:|---:|")
-        a, l = tgf and tgf["avg_ts"], rate(ls)
-        h = rate(hs)
-        print(f"| Hearth defaults (flash attention auto, llama.cpp's fast kernels) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | {fmt_(l)} | {ratio(h, l)} |")
-        h = rate(hf)
-        if h:
-            print(f"| Hearth --batch-invariant (reference kernels, weights not repacked) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | {fmt_(l)} | {ratio(h, l)} |")
-        for name, label in (("hearth", "Hearth defaults"), ("hearth-invariant", "Hearth --batch-invariant"),
-                            ("llama-server", "llama-server")):
-            p = paired(rows, name)
-            if p:
-                print(f"\n{label} / llama-bench tg128, median of {p[3]} pairs measured side by side (ABBA order): "
-                      f"**{p[0]:.3f}** (lowest {p[1]:.3f}, highest {p[2]:.3f}).")
-        if tg:
-            print(f"\nllama-bench tg128 with flash attention off, for reference: {fmt_(tg['avg_ts'])} tok/s.")
-        if pp or ppf:
-            print(f"\nllama-bench prefill pp256, for reference: {fmt_(pp and pp['avg_ts'])} tok/s (fa off), "
-                  f"{fmt_(ppf and ppf['avg_ts'])} tok/s (fa auto). Medians of {(pp or ppf).get('repeats', 1)} trials.")
+        if hs or tgf:  # not in a --ttft1-only or --concurrency-only run
+            print("| single-stream decode tok/s | llama-bench tg128 | Hearth | Hearth / llama-bench | llama-server | Hearth / llama-server |")
+            print("|---|---:|---:|---:|---:|---:|")
+            a, l = tgf and tgf["avg_ts"], rate(ls)
+            h = rate(hs)
+            print(f"| Hearth defaults (flash attention auto, llama.cpp's fast kernels) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | {fmt_(l)} | {ratio(h, l)} |")
+            h = rate(hf)
+            if h:
+                print(f"| Hearth --batch-invariant (reference kernels, weights not repacked) | {fmt_(a)} | {fmt_(h)} | {ratio(h, a)} | {fmt_(l)} | {ratio(h, l)} |")
+            for name, label in (("hearth", "Hearth defaults"), ("hearth-invariant", "Hearth --batch-invariant"),
+                                ("llama-server", "llama-server")):
+                p = paired(rows, name)
+                if p:
+                    print(f"\n{label} / llama-bench tg128, median of {p[3]} pairs measured side by side (ABBA order): "
+                          f"**{p[0]:.3f}** (lowest {p[1]:.3f}, highest {p[2]:.3f}).")
+            if tg:
+                print(f"\nllama-bench tg128 with flash attention off, for reference: {fmt_(tg['avg_ts'])} tok/s.")
+            if pp or ppf:
+                print(f"\nllama-bench prefill pp256, for reference: {fmt_(pp and pp['avg_ts'])} tok/s (fa off), "
+                      f"{fmt_(ppf and ppf['avg_ts'])} tok/s (fa auto). Medians of {(pp or ppf).get('repeats', 1)} trials.")
 
         ttft1_table(rows)
         if not find(rows, test="concurrency"):
