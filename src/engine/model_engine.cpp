@@ -351,6 +351,8 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     //   worth) to every decoding step while the request generates; 128 is a conservative price.
     sc.kv_copy_price = opt.kv_unified ? CopyPrice{} : CopyPrice{2, 256};
     sc.kv_split_cost = opt.kv_unified ? 0 : 128;
+    // llama.cpp splits equally only with more than one stream.
+    sc.equal_split_ubatch = opt.kv_unified || opt.parallel < 2 ? 0 : static_cast<int>(cp.n_ubatch);
     spdlog::info("{}: {} sequences x {} tokens, {}-token steps ({}-token micro-batches), prefill spread {}", file_name,
                  sc.n_slots, sc.n_ctx_per_seq, sc.n_batch, cp.n_ubatch, sc.prefill_spread);
     auto backend = std::make_unique<LlamaBackend>(model, std::move(ctx), opt.parallel, opt.batch_size, opt.kv_unified,

@@ -314,7 +314,8 @@ bool SlotScheduler::step() {
     const size_t remaining = s.task ? s.task->req.prompt.size() - s.prompt_done : 0;
     inputs.push_back({s.id, s.phase, remaining, s.admitted, s.hold_until, waits[static_cast<size_t>(s.id)]});
   }
-  const auto plan = plan_batch(inputs, static_cast<size_t>(config_.n_batch), spread_policy());
+  const auto plan = plan_batch(inputs, static_cast<size_t>(config_.n_batch), spread_policy(),
+                               static_cast<size_t>(config_.equal_split_ubatch));
   if (plan.empty()) return false;
 
   batch_.clear();
@@ -371,8 +372,12 @@ bool SlotScheduler::step() {
   }
   if (st.ok()) record_step_time(batch_.size(), prompt_tokens, step_ms);
   if (spdlog::should_log(spdlog::level::trace)) {
-    spdlog::trace("scheduler: step of {} tokens ({} prompt) over {} sequences, {:.1f} ms", batch_.size(),
-                  prompt_tokens, plan.size(), step_ms);
+    const std::string split =
+        config_.equal_split_ubatch > 0
+            ? fmt::format(" in {} micro-batches", count_micro_batches(plan, static_cast<size_t>(config_.equal_split_ubatch)))
+            : std::string();
+    spdlog::trace("scheduler: step of {} tokens ({} prompt) over {} sequences{}, {:.1f} ms", batch_.size(),
+                  prompt_tokens, plan.size(), split, step_ms);
   }
   {
     std::lock_guard lk(shared_->mu);

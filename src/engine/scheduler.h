@@ -32,6 +32,9 @@ struct SchedulerConfig {
   bool allow_kv_copy = true; // the backend can copy a cached prefix from one sequence to another
   CopyPrice kv_copy_price;    // what a copy costs, in prompt tokens (see choose_slot)
   int kv_split_cost = 0;     // the cost of one more run of adjacent busy slots (see choose_slot)
+  // n_ubatch when llama.cpp splits each batch equally across sequences (a KV stream per
+  // sequence; see plan_batch), 0 when it does not (one unified KV pool).
+  int equal_split_ubatch = 0;
   // A burst of clients arriving together should share the first prompt step instead of queueing
   // behind the first request. Two ways:
   // - join_window (when the backend can stop a decode): for this long after the first request

@@ -126,7 +126,52 @@ size_t prompts_this_step(size_t waiting, size_t waiting_tokens, size_t generatin
   return (waiting + steps - 1) / steps;
 }
 
-std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch, const SpreadPolicy& spread) {
+size_t count_micro_batches(std::span<const PlanEntry> plan, size_t n_ubatch) {
+  std::vector<size_t> left(plan.size());
+  for (size_t i = 0; i < plan.size(); ++i) left[i] = plan[i].n_tokens;
+  size_t count = 0;
+  for (size_t first = 0;;) {
+    while (first < plan.size() && left[first] == 0) ++first;
+    if (first == plan.size()) return count;
+    size_t end = first + 1;  // the run of consecutive ids with tokens left
+    while (end < plan.size() && left[end] > 0 && plan[end].id == plan[end - 1].id + 1) ++end;
+    const size_t n_seqs = end - first;
+    size_t take = std::max<size_t>(1, n_ubatch / n_seqs);
+    for (size_t i = first; i < end; ++i) take = std::min(take, left[i]);
+    for (size_t i = first; i < end; ++i) left[i] -= take;
+    ++count;
+  }
+}
+
+namespace {
+// See plan_batch: level by level (token counts, the least first), the prompts whose chunk is one
+// token more than another level's leave that token to the next step when this step then needs
+// fewer micro-batches. `plan` is in batch order.
+void merge_chunk_levels(std::vector<PlanEntry>& plan, size_t n_ubatch) {
+  std::vector<size_t> levels;
+  for (const auto& e : plan) levels.push_back(e.n_tokens);
+  std::sort(levels.begin(), levels.end());
+  levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
+  size_t batches = count_micro_batches(plan, n_ubatch);
+  for (const size_t v : levels) {
+    if (v < 2 || batches == 1) continue;
+    const bool below = std::any_of(plan.begin(), plan.end(), [&](const PlanEntry& e) { return e.n_tokens == v - 1; });
+    if (!below) continue;
+    auto trial = plan;
+    for (auto& e : trial) {
+      if (e.n_tokens == v && e.completes_prompt) e = {e.id, v - 1, false, 0};
+    }
+    const size_t n = count_micro_batches(trial, n_ubatch);
+    if (n < batches) {
+      plan = std::move(trial);
+      batches = n;
+    }
+  }
+}
+}  // namespace
+
+std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch, const SpreadPolicy& spread,
+                                  size_t equal_split) {
   // pending: every prompt still to compute, oldest first; prefill: those this step may compute
   // (not the ones waiting for an earlier prompt's prefix, which still belong to their burst).
   std::vector<const PlanInput*> pending, prefill;
@@ -141,7 +186,9 @@ std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_bat
     prefill.push_back(s);
     waiting_tokens += s->prompt_remaining;
   }
-  const auto held = [&](const PlanInput& s) { return !pending.empty() && pending.front()->admitted <= s.hold_until; };
+  // A prompt with one token left holds nobody: that token shares the decoding tokens' micro-batch.
+  const auto longer = std::find_if(pending.begin(), pending.end(), [](const PlanInput* p) { return p->prompt_remaining > 1; });
+  const auto held = [&](const PlanInput& s) { return longer != pending.end() && (*longer)->admitted <= s.hold_until; };
 
   std::vector<PlanEntry> plan;
   size_t budget = n_batch;
@@ -166,13 +213,18 @@ std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_bat
   };
   const size_t horizon = fitting(2 * budget);
   const std::uint64_t hold = fitting(budget) > take ? pending[horizon - 1]->admitted : 0;
+  size_t completing = 0;
   for (size_t i = 0; i < take && budget > 0; ++i) {
     const size_t n = std::min(budget, prefill[i]->prompt_remaining);
     const bool completes = n == prefill[i]->prompt_remaining;
     plan.push_back({prefill[i]->id, n, completes, completes ? hold : 0});
     budget -= n;
+    completing += completes ? 1 : 0;
   }
   std::sort(plan.begin(), plan.end(), [](const PlanEntry& a, const PlanEntry& b) { return a.id < b.id; });
+  // Only when nothing else is left pending is the next step one of decoding tokens that a token
+  // left over can join for free (a prompt step would give it a micro-batch of its own).
+  if (equal_split > 0 && completing == pending.size() && completing > 0) merge_chunk_levels(plan, equal_split);
   return plan;
 }
 

@@ -128,9 +128,26 @@ struct SpreadPolicy {
 // Number of the waiting prompts (oldest first) this step should complete.
 size_t prompts_this_step(size_t waiting, size_t waiting_tokens, size_t generating, const SpreadPolicy& spread);
 
+// The number of micro-batches (each a pass over all the weights) llama.cpp splits `plan` (in
+// batch order, by slot id) into when every sequence has a KV stream of its own
+// (llama_batch_allocr::split_equal, sequential): each micro-batch takes the first sequence with
+// tokens left and the run of consecutive ids after it that have tokens left, and the same number
+// of tokens from each of them: the least any has left, at most n_ubatch / sequences (at least 1).
+// So a step whose prompts have 40 and 41 tokens ends with a micro-batch for the one token more.
+size_t count_micro_batches(std::span<const PlanEntry> plan, size_t n_ubatch);
+
 // Every generating slot that is not held gets one token; the rest of the budget goes to prompt
 // chunks, oldest admission first, for the first prompts_this_step() of them. Returns entries in batch order: by
 // slot id, so that consecutive sequences can share a micro-batch when each has its own KV stream.
-std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch, const SpreadPolicy& spread = {});
+// A prompt with one token left does not hold streams (see PlanInput::hold_until): that token
+// shares the decoding tokens' micro-batch.
+// equal_split: n_ubatch when llama.cpp splits batches equally (see count_micro_batches), 0 when
+// it does not. Then, when this step completes every pending prompt, a prompt one token longer
+// than another one's chunk leaves its last token to the next step whenever that saves this step
+// a micro-batch: the token joins the next step's decoding tokens (one per sequence, so no
+// micro-batch of its own), the other prompts get their first token a pass sooner, and the
+// shortened prompt gets it one decoding step later instead of one micro-batch later.
+std::vector<PlanEntry> plan_batch(std::span<const PlanInput> slots, size_t n_batch, const SpreadPolicy& spread = {},
+                                  size_t equal_split = 0);
 
 }  // namespace hearth

@@ -436,6 +436,45 @@ TEST(SlotScheduler, PromptsArrivingTogetherCompleteOverSeveralStepsWhenThatIsChe
   }
 }
 
+TEST(SlotScheduler, EqualSplitPromptsCompleteInOneMicroBatchAndTheRestRidesTheDecodingStep) {
+  // Prompts of 40, 41, 41 and 40 tokens arrive together. With llama.cpp's equal split priced in,
+  // the first step computes 40 tokens of each (one micro-batch) and the next step carries the two
+  // last prompt tokens beside the two first decoding tokens; without it the first step carries
+  // all 162 tokens. Outputs never change.
+  for (const int split : {512, 0}) {
+    SchedulerConfig cfg = config(4, 512);
+    cfg.gather_window = 5s;  // ends as soon as all four are in
+    cfg.equal_split_ubatch = split;
+    Fixture f(cfg);
+    std::vector<std::unique_ptr<Collected>> cs;
+    std::vector<std::vector<Token>> prompts;
+    for (const int n : {40, 41, 41, 40}) {
+      cs.push_back(std::make_unique<Collected>());
+      prompts.push_back(make_prompt(n, 100 + 7 * static_cast<int>(prompts.size())));
+    }
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(f.sched->submit(request(prompts[i], 3), cs[i]->sink()).ok());
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE(cs[i]->wait());
+      EXPECT_EQ(cs[i]->text, render(reference(prompts[i], 3))) << i;
+    }
+    std::lock_guard lk(f.log->mu);
+    ASSERT_GE(f.log->batches.size(), 2u);
+    const auto& first = f.log->batches[0];
+    EXPECT_EQ(first.size(), split > 0 ? 160u : 162u) << "split=" << split;
+    std::map<int, int> per_slot;
+    for (const auto& item : first) ++per_slot[item.slot];
+    ASSERT_EQ(per_slot.size(), 4u);
+    if (split > 0) {
+      for (const auto& [slot, n] : per_slot) EXPECT_EQ(n, 40) << "slot " << slot;
+    }
+    const auto& second = f.log->batches[1];
+    EXPECT_EQ(second.size(), 4u) << "one token per sequence";
+    std::map<int, int> second_slots;
+    for (const auto& item : second) ++second_slots[item.slot];
+    EXPECT_EQ(second_slots.size(), 4u) << "every sequence in the second step, split=" << split;
+  }
+}
+
 TEST(SlotScheduler, SpreadingUsesMeasuredStepCosts) {
   // No price given: the scheduler measures a pass (decoding-only steps) and a prompt token
   // (steps with prompts) from its own steps. A decode here takes 20 ms plus 1 ms a token (a pass

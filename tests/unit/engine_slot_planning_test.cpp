@@ -395,3 +395,89 @@ TEST(SlotPlanning, CopyPricesGrowWithTheSourcesCells) {
   s[0].cached = short_source;
   ASSERT_EQ(share_prefixes(s, pre, price).size(), 1u);
 }
+
+namespace {
+std::vector<PlanEntry> entries(std::initializer_list<std::pair<int, size_t>> list) {
+  std::vector<PlanEntry> out;
+  for (const auto& [id, n] : list) out.push_back({id, n, false, 0});
+  return out;
+}
+}  // namespace
+
+TEST(SlotPlanning, MicroBatchesFollowLlamaCppsEqualSplit) {
+  // Equal chunks of consecutive sequences: one micro-batch.
+  EXPECT_EQ(count_micro_batches(entries({{0, 40}, {1, 40}, {2, 40}, {3, 40}}), 512), 1u);
+  // One token more in slots 1 and 2: a second micro-batch for those two tokens...
+  EXPECT_EQ(count_micro_batches(entries({{0, 40}, {1, 41}, {2, 41}, {3, 40}}), 512), 2u);
+  // ...and in slots 1 and 3, which are not consecutive once slot 2 is done: two more.
+  EXPECT_EQ(count_micro_batches(entries({{0, 40}, {1, 41}, {2, 40}, {3, 41}}), 512), 3u);
+  // Decoding tokens (one each) beside a prompt: the prompt's first token joins them, the rest follows.
+  EXPECT_EQ(count_micro_batches(entries({{0, 1}, {1, 1}, {2, 30}}), 512), 2u);
+  // A gap in the ids splits the run.
+  EXPECT_EQ(count_micro_batches(entries({{0, 1}, {2, 1}}), 512), 2u);
+  // At most n_ubatch tokens: 4 x 128, then 4 x 72.
+  EXPECT_EQ(count_micro_batches(entries({{0, 200}, {1, 200}, {2, 200}, {3, 200}}), 512), 2u);
+  EXPECT_EQ(count_micro_batches({}, 512), 0u);
+}
+
+TEST(SlotPlanning, EqualSplitLeavesAPromptsLastTokenToTheNextStepWhenThatSavesAMicroBatch) {
+  // Four prompts of 40, 41, 41 and 40 tokens, all completing now: unequal, llama.cpp makes a
+  // second micro-batch for slots 1 and 2's last tokens.
+  std::vector<PlanInput> in{{0, SlotPhase::kPrefill, 40, 1},
+                            {1, SlotPhase::kPrefill, 41, 2},
+                            {2, SlotPhase::kPrefill, 41, 3},
+                            {3, SlotPhase::kPrefill, 40, 4}};
+  auto plain = plan_batch(in, 512);
+  ASSERT_EQ(plain.size(), 4u);
+  EXPECT_EQ(count_micro_batches(plain, 512), 2u);
+  for (const auto& e : plain) EXPECT_TRUE(e.completes_prompt);
+  // With the equal split priced in, slots 1 and 2 leave their last token for the next step.
+  auto plan = plan_batch(in, 512, {}, 512);
+  ASSERT_EQ(plan.size(), 4u);
+  EXPECT_EQ(count_micro_batches(plan, 512), 1u);
+  for (const auto& e : plan) {
+    EXPECT_EQ(e.n_tokens, 40u) << "slot " << e.id;
+    EXPECT_EQ(e.completes_prompt, e.id == 0 || e.id == 3) << "slot " << e.id;
+    EXPECT_EQ(e.hold_until, 0u);
+  }
+  // The next step: slots 0 and 3 decode and 1 and 2 compute their last token, one micro-batch.
+  // A stream held for its burst is not held for a one-token remainder.
+  in = {{0, SlotPhase::kGenerate, 0, 1, 4},
+        {1, SlotPhase::kPrefill, 1, 2},
+        {2, SlotPhase::kPrefill, 1, 3},
+        {3, SlotPhase::kGenerate, 0, 4, 4}};
+  plan = plan_batch(in, 512, {}, 512);
+  ASSERT_EQ(plan.size(), 4u);
+  EXPECT_EQ(count_micro_batches(plan, 512), 1u);
+  EXPECT_TRUE(plan[1].completes_prompt);
+  EXPECT_TRUE(plan[2].completes_prompt);
+}
+
+TEST(SlotPlanning, EqualSplitCutsNothingThatWouldNotSaveAMicroBatch) {
+  // A gap between the slots: 40 and 41 tokens take two micro-batches either way.
+  std::vector<PlanInput> in{{0, SlotPhase::kPrefill, 40, 1}, {2, SlotPhase::kPrefill, 41, 2}};
+  auto plan = plan_batch(in, 512, {}, 512);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_TRUE(plan[0].completes_prompt);
+  EXPECT_TRUE(plan[1].completes_prompt);
+  EXPECT_EQ(plan[1].n_tokens, 41u);
+  // Two tokens more is no free ride on the next step's decoding tokens: left alone.
+  in = {{0, SlotPhase::kPrefill, 40, 1}, {1, SlotPhase::kPrefill, 42, 2}};
+  plan = plan_batch(in, 512, {}, 512);
+  EXPECT_EQ(plan[1].n_tokens, 42u);
+  EXPECT_TRUE(plan[1].completes_prompt);
+  // A prompt left pending (spread over steps) makes the next step a prompt step, where a token
+  // left over would need a micro-batch of its own: nothing is cut.
+  in = {{0, SlotPhase::kPrefill, 40, 1}, {1, SlotPhase::kPrefill, 41, 2}, {2, SlotPhase::kPrefill, 40, 3},
+        {3, SlotPhase::kPrefill, 41, 4}};
+  plan = plan_batch(in, 512, {0.15, 4}, 512);
+  ASSERT_LT(plan.size(), 4u) << "spread";
+  for (const auto& e : plan) EXPECT_TRUE(e.completes_prompt) << "slot " << e.id;
+  // Decoding streams beside the prompts: a 2-token prompt leaves one token to join the next
+  // step's decoding; the 1-token level is there already.
+  in = {{0, SlotPhase::kGenerate, 0, 1}, {1, SlotPhase::kGenerate, 0, 2}, {2, SlotPhase::kPrefill, 2, 3}};
+  plan = plan_batch(in, 512, {}, 512);
+  ASSERT_EQ(plan.size(), 3u);
+  EXPECT_EQ(count_micro_batches(plan, 512), 1u);
+  EXPECT_FALSE(plan[2].completes_prompt);
+}
