@@ -1,13 +1,19 @@
 // LlamaBackend over a real llama.cpp context (a generated tiny model): what a stopped decode
-// leaves behind. Not in the logic tests (engine_*.cpp), which run without llama.cpp.
+// leaves behind, and how llama.cpp splits a step into micro-batches. Not in the logic tests
+// (engine_*.cpp), which run without llama.cpp.
 #include "engine/llama_backend.h"
 
+#include <ggml.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <utility>
 #include <vector>
+
+#include "engine/slot_planning.h"
 
 namespace hearth {
 namespace {
@@ -39,19 +45,24 @@ class LlamaBackendTest : public ::testing::Test {
   }
 
   // A backend as ModelEngine makes one: one KV stream per slot, the CPU's default kernels.
-  std::unique_ptr<LlamaBackend> make_backend(llama_context** raw) {
+  // n_slots, n_ubatch: as kSlots and 64 unless given; configure: a last say on the parameters.
+  std::unique_ptr<LlamaBackend> make_backend(llama_context** raw, int n_slots = kSlots, int n_ubatch = 64,
+                                             void (*configure)(llama_context_params&, void*) = nullptr,
+                                             void* user = nullptr) {
     llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = kSlots * kCellsPerSlot;
-    cp.n_batch = cp.n_ubatch = 64;
-    cp.n_seq_max = kSlots;
-    cp.n_outputs_max = kSlots;
+    cp.n_ctx = static_cast<uint32_t>(n_slots * kCellsPerSlot);
+    cp.n_batch = static_cast<uint32_t>(kCellsPerSlot);
+    cp.n_ubatch = static_cast<uint32_t>(n_ubatch);
+    cp.n_seq_max = static_cast<uint32_t>(n_slots);
+    cp.n_outputs_max = static_cast<uint32_t>(n_slots);
     cp.kv_unified = false;
     cp.n_threads = cp.n_threads_batch = 2;
     cp.no_perf = true;
+    if (configure) configure(cp, user);
     llama_context_ptr ctx(llama_init_from_model(model_.get(), cp));
     EXPECT_TRUE(ctx);
     *raw = ctx.get();
-    return std::make_unique<LlamaBackend>(model_.get(), std::move(ctx), kSlots, 64, false, true);
+    return std::make_unique<LlamaBackend>(model_.get(), std::move(ctx), n_slots, kCellsPerSlot, false, true);
   }
 
   static std::vector<DecodeBackend::BatchItem> prompt(int slot, int first_token, int n, bool logits_last) {
@@ -109,6 +120,61 @@ TEST_F(LlamaBackendTest, AStoppedDecodeLeavesTheOtherSlotsLikeAFreshContext) {
   for (size_t i = 0; i < got.size(); ++i) differing += got[i] != expected[i] ? 1 : 0;
   EXPECT_EQ(differing, 0u) << "of " << got.size() << " logits";
   b->watch_interrupt(nullptr);
+}
+
+// The planner counts the micro-batches llama.cpp will split a step into (count_micro_batches, a
+// copy of llama_batch_allocr::split_equal's rule for a KV stream per sequence) to decide whether
+// a prompt's last token should wait for the next step. Here llama.cpp itself decodes steps of
+// several shapes, and its graph computations are counted through the evaluation callback (one
+// graph per micro-batch; its first layer's attention norm is in every graph once): a llama.cpp
+// whose split no longer matches the copy fails this test.
+TEST_F(LlamaBackendTest, MicroBatchCountsMatchLlamaCppsSplit) {
+  constexpr int kFour = 4;
+  constexpr int kUbatch = 64;  // 16 tokens per sequence at most when all four share a micro-batch
+  struct Counter {
+    int graphs = 0;
+  } counter;
+  const auto configure = [](llama_context_params& cp, void* user) {
+    cp.cb_eval = [](ggml_tensor* t, bool ask, void* data) {
+      if (ask && std::strcmp(t->name, "attn_norm-0") == 0) ++static_cast<Counter*>(data)->graphs;
+      return false;  // nothing to look at: compute the graph in one go
+    };
+    cp.cb_eval_user_data = user;
+  };
+  llama_context* ctx = nullptr;
+  auto b = make_backend(&ctx, kFour, kUbatch, configure, &counter);
+
+  // Each step: (slot, tokens) in slot order, as plan_batch orders them, logits on each last token;
+  // and the micro-batches llama.cpp makes of it.
+  struct Step {
+    std::vector<std::pair<int, int>> slots;
+    int micro_batches;
+  };
+  const std::vector<Step> steps = {
+      {{{0, 10}, {1, 10}, {2, 10}, {3, 10}}, 1},  // equal lengths
+      {{{0, 10}, {1, 11}, {2, 11}, {3, 10}}, 2},  // 10 from each, then 1 from 1 and 2
+      {{{0, 10}, {1, 12}, {2, 11}, {3, 10}}, 3},  // 10 from each, 1 from 1 and 2, 1 from 1
+      {{{0, 12}, {2, 12}}, 2},                    // ids not consecutive: one each
+      {{{1, 3}, {2, 1}, {3, 3}}, 3},              // 1 from each, then 1 and 3 apart (2 is done)
+      {{{0, 40}, {1, 40}, {2, 40}, {3, 40}}, 3},  // at most n_ubatch / 4 = 16 each: 16, 16, 8
+      {{{0, 40}}, 1},                             // one sequence may fill n_ubatch
+      {{{0, 1}, {1, 1}, {2, 1}, {3, 1}}, 1},      // decoding
+      {{{0, 5}, {1, 1}, {2, 1}, {3, 1}}, 2},      // a prompt beside decoding tokens: 1 each, then 4
+  };
+  for (size_t i = 0; i < steps.size(); ++i) {
+    std::vector<DecodeBackend::BatchItem> batch;
+    std::vector<PlanEntry> plan;
+    for (const auto& [slot, n] : steps[i].slots) {
+      const auto p = prompt(slot, 100 + 10 * slot, n, true);
+      batch.insert(batch.end(), p.begin(), p.end());
+      plan.push_back({slot, static_cast<size_t>(n), true, 0});
+    }
+    counter.graphs = 0;
+    ASSERT_TRUE(b->decode(batch).ok()) << "step " << i;
+    EXPECT_EQ(counter.graphs, steps[i].micro_batches) << "llama.cpp, step " << i;
+    EXPECT_EQ(count_micro_batches(plan, kUbatch), static_cast<size_t>(steps[i].micro_batches)) << "planner, step " << i;
+    for (int slot = 0; slot < kFour; ++slot) b->kv_truncate(slot, 0);
+  }
 }
 
 }  // namespace
