@@ -30,41 +30,48 @@ def p99_interval(h, l, resamples=2000, level=0.90):
     return f"{lo:.2f}-{hi:.2f}"
 
 
-def ttft1_table(rows):
-    """The paired 1-stream time-to-first-token rows (serving_bench.py ttft1) as markdown: each
-    server's p50 / p99 / mean, llama-server / Hearth ratios with bootstrap intervals that resample
-    whole pairs (so a slow moment of the machine stays with both of its requests), the median of
-    the pairs' own ratios and the share of pairs Hearth answered first."""
-    l = one(rows, server="llama-server", test="ttft1")
-    if not l:
+def ttft_pairs_table(rows):
+    """The paired time-to-first-token rows (serving_bench.py ttft-pairs; 'ttft1' in older results)
+    as markdown, one line per burst size: each server's p50 / p99 / mean over all requests,
+    llama-server / Hearth ratios with bootstrap intervals that resample whole pairs (so a slow
+    moment of the machine stays with both of its bursts), the median of the pairs' own ratios (of
+    the bursts' slowest requests) and the share of pairs whose slowest request was Hearth's sooner."""
+    paired_rows = [r for r in rows if r.get("test") in ("ttft1", "ttft_pairs")]
+    if not paired_rows:
         return
-    print("\n| 1 stream, paired | pairs | Hearth TTFT p50 / p99 / mean ms | llama-server p50 / p99 / mean ms | "
+    print("\n| paired | streams | pairs | Hearth TTFT p50 / p99 / mean ms | llama-server p50 / p99 / mean ms | "
           "p50 ratio (90% interval) | p99 ratio (90% interval) | mean ratio (90% interval) | median pair ratio | Hearth first |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for h in find(rows, test="ttft1"):
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    as_bursts = lambda v: [p if isinstance(p, list) else [p] for p in v]
+    flat = lambda bursts: [t for b in bursts for t in b]
+    for h in paired_rows:
+        streams = h.get("streams", 1)
         if h["server"] == "llama-server":
             continue
-        hs, ls = h["ttft_ms_in_order"], l["ttft_ms_in_order"]
+        l = next((r for r in paired_rows if r["server"] == "llama-server" and r.get("streams", 1) == streams), None)
+        if not l:
+            continue
+        hs, ls = as_bursts(h["ttft_ms_in_order"]), as_bursts(l["ttft_ms_in_order"])
         n = min(len(hs), len(ls))
         rng = random.Random(7)
         stats = {"p50": lambda v: percentile(sorted(v), 0.50), "p99": lambda v: percentile(sorted(v), 0.99),
                  "mean": lambda v: sum(v) / len(v)}
         cells = []
         for f in stats.values():
-            point = f(ls[:n]) / f(hs[:n])
+            point = f(flat(ls[:n])) / f(flat(hs[:n]))
             boot = []
             for _ in range(2000):
                 idx = [rng.randrange(n) for _ in range(n)]
-                boot.append(f([ls[i] for i in idx]) / f([hs[i] for i in idx]))
+                boot.append(f(flat(ls[i] for i in idx)) / f(flat(hs[i] for i in idx)))
             boot.sort()
             cells.append(f"{point:.3f} ({boot[100]:.3f}-{boot[1899]:.3f})")
-        pair_ratios = sorted(ls[i] / hs[i] for i in range(n))
-        first = sum(hs[i] < ls[i] for i in range(n)) / n
-        fmt3 = lambda v: " / ".join(f"{f(v[:n]):.0f}" for f in stats.values())
-        print(f"| {h['server']} | {n} | {fmt3(hs)} | {fmt3(ls)} | {' | '.join(cells)} | "
+        pair_ratios = sorted(max(ls[i]) / max(hs[i]) for i in range(n))
+        first = sum(max(hs[i]) < max(ls[i]) for i in range(n)) / n
+        fmt3 = lambda v: " / ".join(f"{f(flat(v[:n])):.0f}" for f in stats.values())
+        print(f"| {h['server']} | {streams} | {n} | {fmt3(hs)} | {fmt3(ls)} | {' | '.join(cells)} | "
               f"{percentile(pair_ratios, 0.5):.3f} | {first:.0%} |")
-    print("\n(Ratios are llama-server / Hearth: above 1 means Hearth answers sooner. One new prompt per pair "
-          "to both servers, back to back, alternating which goes first.)")
+    print("\n(Ratios are llama-server / Hearth: above 1 means Hearth answers sooner. Each pair sends one burst of "
+          "new prompts to both servers, back to back, alternating which goes first; intervals resample whole pairs.)")
 
 
 def load(path):
@@ -123,7 +130,7 @@ def main():
         rate = lambda r: r["decode_tok_s_median"] if r else None
         fmt_ = lambda v: f"{v:.1f}" if v else "-"
         ratio = lambda a, b: f"{a / b:.3f}" if a and b else "-"
-        if hs or tgf:  # not in a --ttft1-only or --concurrency-only run
+        if hs or tgf:  # not in a --ttft-only or --concurrency-only run
             print("| single-stream decode tok/s | llama-bench tg128 | Hearth | Hearth / llama-bench | llama-server | Hearth / llama-server |")
             print("|---|---:|---:|---:|---:|---:|")
             a, l = tgf and tgf["avg_ts"], rate(ls)
@@ -144,9 +151,9 @@ def main():
                 print(f"\nllama-bench prefill pp256, for reference: {fmt_(pp and pp['avg_ts'])} tok/s (fa off), "
                       f"{fmt_(ppf and ppf['avg_ts'])} tok/s (fa auto). Medians of {(pp or ppf).get('repeats', 1)} trials.")
 
-        ttft1_table(rows)
+        ttft_pairs_table(rows)
         if not find(rows, test="concurrency"):
-            continue  # a --decode-only or --ttft1-only run
+            continue  # a --decode-only or --ttft-only run
         print("\n| streams | Hearth agg tok/s | llama-server agg tok/s | ratio | Hearth TTFT p50 / p99 ms | llama-server TTFT p50 / p99 ms | requests | p50 ratio | p99 ratio | p99 ratio, 90% interval | mean TTFT ratio |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for h in find(rows, server="hearth", test="concurrency") + find(rows, server="hearth-invariant", test="concurrency"):

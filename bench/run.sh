@@ -5,19 +5,20 @@
 # and every measurement interleaves them, so the shared machine's drifting speed hits all alike.
 # Results: bench/results/<stamp>/*.jsonl and summary.md (bench/report.py). Never part of the tests.
 #
-# Usage: bench/run.sh [--quick | --concurrency-only | --decode-only | --ttft1-only]  (after scripts/setup.sh)
+# Usage: bench/run.sh [--quick | --concurrency-only | --decode-only | --ttft-only]  (after scripts/setup.sh)
 #   --concurrency-only: Hearth's defaults and llama-server, the concurrency levels only.
 #   --decode-only: Hearth's defaults, llama-server and llama-bench, single-stream decode only.
-#   --ttft1-only: Hearth's defaults and llama-server, time to first token at 1 stream in pairs
-#   (also part of the full and --concurrency-only runs).
-#   BENCH_DECODE_PAIRS (default 10): decode pairs per model. BENCH_TTFT1_PAIRS (default 300).
+#   --ttft-only (or its old name --ttft1-only): Hearth's defaults and llama-server, time to first
+#   token in pairs, at 1 stream and in bursts of 4 (also part of the full and --concurrency-only runs).
+#   BENCH_DECODE_PAIRS (default 10): decode pairs per model. BENCH_TTFT1_PAIRS (default 300): 1-stream
+#   pairs. BENCH_BURST_PAIRS (default 150): 4-stream burst pairs.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$HEARTH_ROOT"
 QUICK=0; [[ ${1:-} == --quick ]] && QUICK=1
 CONC=0; [[ ${1:-} == --concurrency-only ]] && CONC=1
 DECODE=0; [[ ${1:-} == --decode-only ]] && DECODE=1
-TTFT1=0; [[ ${1:-} == --ttft1-only ]] && TTFT1=1
+TTFT1=0; [[ ${1:-} == --ttft-only || ${1:-} == --ttft1-only ]] && TTFT1=1
 DECODE_PAIRS="${BENCH_DECODE_PAIRS:-10}"
 THREADS="${BENCH_THREADS:-2}"
 SLOTS=16
@@ -66,15 +67,20 @@ for t in "${types[@]}"; do
   targets=()
   for name in "${!url[@]}"; do wait_http "${url[$name]}"; targets+=(--target "$name=${url[$name]}"); done
   B="python3 bench/serving_bench.py ${targets[*]}"
+  # Paired time to first token: 1 stream, and bursts of 4 (where a burst's prompts fit one step).
+  ttft_pairs() {
+    $B ttft-pairs --streams 1 --pairs "${1:-${BENCH_TTFT1_PAIRS:-300}}" >> "$jsonl"
+    $B ttft-pairs --streams 4 --pairs "${2:-${BENCH_BURST_PAIRS:-150}}" >> "$jsonl"
+  }
 
   if ((TTFT1)); then
-    $B ttft1 --pairs "${BENCH_TTFT1_PAIRS:-300}" >> "$jsonl"
+    ttft_pairs
     cleanup; pids=(); unset url pid
     continue
   fi
   if ((CONC)); then
     $B concurrency --levels 1 4 8 16 --rounds 5 --min-samples 60 >> "$jsonl"
-    $B ttft1 --pairs "${BENCH_TTFT1_PAIRS:-300}" >> "$jsonl"
+    ttft_pairs
     cleanup; pids=(); unset url pid
     continue
   fi
@@ -101,12 +107,12 @@ for l in sys.stdin:
   ((DECODE)) && { cleanup; pids=(); unset url pid; continue; }
   if ((QUICK)); then
     $B concurrency --levels 1 4 --rounds 1 >> "$jsonl"
-    $B ttft1 --pairs 10 >> "$jsonl"
+    ttft_pairs 10 5
     $B prefix --trials 1 >> "$jsonl"
     $B shared-burst --levels 4 --rounds 1 >> "$jsonl"
   else
     $B concurrency --levels 1 4 8 16 --rounds 5 --min-samples 60 >> "$jsonl"
-    $B ttft1 --pairs "${BENCH_TTFT1_PAIRS:-300}" >> "$jsonl"
+    ttft_pairs
     $B prefix --trials 3 >> "$jsonl"
     $B shared-burst --levels 4 8 --rounds 3 >> "$jsonl"
   fi

@@ -129,28 +129,34 @@ def cmd_concurrency(args):
                 "tokens": sum(o["tokens"] for o in res)}), flush=True)
 
 
-def cmd_ttft1(args):
-    """Time to first token at 1 stream, measured in pairs: pair i sends one prompt (new to both
-    servers) to each server, one after the other, alternating which goes first (ABBA...), so that
-    the machine's slow moments, which last seconds, fall on both requests of a pair alike. Prints
-    each server's times in pair order, for report.py's paired intervals."""
+def cmd_ttft_pairs(args):
+    """Time to first token in pairs: pair i sends one burst of `streams` concurrent requests (prompts
+    new to both servers) to each server, one after the other, alternating which goes first
+    (ABBA...), so that the machine's slow moments, which last seconds, fall on both bursts of a
+    pair alike. Prints each server's times in pair order (a list per pair when streams > 1), for
+    report.py's paired intervals, which resample whole pairs."""
     for name, url in args.target:
         stream_completion(url, body_for(f"{SALT} warm up " + text_of(8, 999), 8))
     times = {name: [] for name, _ in args.target}
     steal = {name: [] for name, _ in args.target}
+    n = args.streams
     for i in range(args.pairs):
-        prompt = f"{SALT} pair {i} stream 0: " + text_of(args.prompt_words, zlib.crc32(f"pair {i}".encode()) % 1000)
+        # Stream 0's prompt is the one the 1-stream pairs have always used.
+        prompts = [f"{SALT} pair {i} stream {k}: " + text_of(args.prompt_words, zlib.crc32(
+            (f"pair {i}" if n == 1 else f"pair {i} burst {k}").encode()) % 1000) for k in range(n)]
         order = args.target if i % 2 == 0 else list(reversed(args.target))
         for name, url in order:
             s0 = steal_ms()
-            o = stream_completion(url, body_for(prompt, args.max_tokens))
-            times[name].append(round((o["t_first"] - o["t_start"]) * 1000, 2))
+            out = one_round(url, n, None, args, lambda k: prompts[k])
+            t = [round((o["t_first"] - o["t_start"]) * 1000, 2) for o in out]
+            times[name].append(t[0] if n == 1 else t)
             steal[name].append(steal_ms() - s0)
     for name, _ in args.target:
-        t = sorted(times[name])
-        print(json.dumps({"server": name, "test": "ttft1", "pairs": args.pairs, "ttft_p50_ms": percentile(t, 0.50),
-                          "ttft_p99_ms": percentile(t, 0.99), "ttft_mean_ms": statistics.fmean(t),
-                          "ttft_ms_in_order": times[name], "steal_ms_in_order": steal[name]}), flush=True)
+        t = sorted(v for p in times[name] for v in (p if isinstance(p, list) else [p]))
+        print(json.dumps({"server": name, "test": "ttft_pairs", "streams": n, "pairs": args.pairs,
+                          "ttft_p50_ms": percentile(t, 0.50), "ttft_p99_ms": percentile(t, 0.99),
+                          "ttft_mean_ms": statistics.fmean(t), "ttft_ms_in_order": times[name],
+                          "steal_ms_in_order": steal[name]}), flush=True)
 
 
 def steal_ms():
@@ -245,7 +251,8 @@ def main():
     p = sub.add_parser("prefix")
     p.add_argument("--prefix-words", type=int, default=2000)
     p.add_argument("--trials", type=int, default=3)
-    t = sub.add_parser("ttft1")
+    t = sub.add_parser("ttft-pairs")
+    t.add_argument("--streams", type=int, default=1, help="concurrent requests in each server's burst")
     t.add_argument("--pairs", type=int, default=200)
     t.add_argument("--max-tokens", type=int, default=4)
     t.add_argument("--prompt-words", type=int, default=32)
@@ -254,7 +261,7 @@ def main():
     s.add_argument("--trials", type=int, default=5)
     s.add_argument("--pair", type=int, help="recorded as 'pair', to pair this with a llama-bench run")
     args = ap.parse_args()
-    {"concurrency": cmd_concurrency, "prefix": cmd_prefix, "single": cmd_single, "ttft1": cmd_ttft1,
+    {"concurrency": cmd_concurrency, "prefix": cmd_prefix, "single": cmd_single, "ttft-pairs": cmd_ttft_pairs,
      "shared-burst": cmd_shared_burst}[args.cmd](args)
 
 
