@@ -131,7 +131,8 @@ for l in sys.stdin:
 done
 
 {
-  echo "Machine: $(lscpu | awk -F: '/Model name/ {gsub(/^ +/,"",$2); print $2}') (CPU family $(lscpu | awk -F: '/^CPU family/ {gsub(/ /,"",$2); print $2}'), model $(lscpu | awk -F: '/^Model:/ {gsub(/ /,"",$2); print $2}')), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; threads=$THREADS slots=$SLOTS ctx/seq=$CTX"
+  cpu() { lscpu | awk -F: -v k="$1" '$1 == k {gsub(/^ +/, "", $2); print $2}'; }
+  echo "Machine: $(cpu 'Model name') (CPU family $(cpu 'CPU family'), model $(cpu Model)), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; threads=$THREADS slots=$SLOTS ctx/seq=$CTX"
   echo "Command: bench/run.sh $*"
   python3 bench/report.py "$OUT"
 } | tee "$OUT/summary.md"
