@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   MakeTestModelArgs mk;
   auto* t = app.add_subcommand("make-test-model",
                                "Write small random-weight GGUF models with real tokenizers (for tests and the default)");
-  t->add_option("-p,--preset", mk.presets, "qwen2, llama3, deepseek-r1, bert, bert-reranker, qwen2-small, qwen2-0.5b (default: all but qwen2-0.5b)");
+  t->add_option("-p,--preset", mk.presets, "qwen2, llama3, deepseek-r1, bert, bert-reranker, qwen2-small, qwen2-small-q8_0, qwen2-0.5b (default: all but qwen2-0.5b)");
   t->add_option("-o,--out", mk.out_dir, "Output directory");
   t->add_option("--llama-models", mk.llama_models_dir, "llama.cpp's models/ directory (default: found in the cache)");
   t->add_option("--type", mk.type, "Weight type: f32, f16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k");

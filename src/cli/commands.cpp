@@ -336,7 +336,7 @@ int cmd_make_test_model(const MakeTestModelArgs& a) {
                           "or run scripts/llama.sh"));
   }
   std::vector<std::string> presets = a.presets;
-  if (presets.empty()) presets = {"qwen2", "llama3", "deepseek-r1", "bert", "bert-reranker", "qwen2-small"};
+  if (presets.empty()) presets = {"qwen2", "llama3", "deepseek-r1", "bert", "bert-reranker", "qwen2-small", "qwen2-small-q8_0"};
   for (const auto& p : presets) {
     auto spec = test_model_preset(p, dir);
     if (!spec) return fail(spec.error());

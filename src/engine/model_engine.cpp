@@ -20,7 +20,9 @@
 
 #include "core/memory.h"
 #include "engine/embedding_worker.h"
+#include "engine/batch_invariance_check.h"
 #include "engine/llama_backend.h"
+#include "engine/llama_context.h"
 
 namespace hearth {
 namespace {
@@ -136,8 +138,9 @@ int default_threads() {
 // sets up a disposable pool, which costs time on each step.
 Status attach_threadpools(ModelEngine::Impl& impl, llama_context* ctx, int threads, int threads_batch);
 
-// Creates a llama.cpp context whose CPU backend uses ggml's reference kernels when asked to.
-llama_context_ptr new_context(llama_model* model, const llama_context_params& cp, bool reference_kernels) {
+}  // namespace
+
+llama_context_ptr new_llama_context(llama_model* model, const llama_context_params& cp, bool reference_kernels) {
   struct Guard {
     explicit Guard(bool on) { t_cpu_reference_kernels = on; }
     ~Guard() { t_cpu_reference_kernels = false; }
@@ -147,8 +150,6 @@ llama_context_ptr new_context(llama_model* model, const llama_context_params& cp
   std::lock_guard mappings(g_buffer_mappings);
   return llama_context_ptr(llama_init_from_model(model, cp));
 }
-
-}  // namespace
 
 void engine_global_init() {
   static std::once_flag once;
@@ -264,30 +265,24 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
   // split-KV paths), and no matrix-multiply paths or op fusions chosen by batch size.
   const bool reference_kernels = opt.batch_invariant;
   const std::string file_name = std::filesystem::path(opt.path).filename().string();
-  if (opt.batch_invariant && *fa == LLAMA_FLASH_ATTN_TYPE_DISABLED) {
-    spdlog::warn("{}: flash_attn = \"off\": llama.cpp computes attention without it through matrix-multiply "
-                 "kernels chosen by batch shape, so greedy output can depend on concurrent requests; leave "
-                 "flash_attn at \"auto\" for batch-invariant output",
-                 file_name);
-  } else if (opt.batch_invariant && opt.kv_unified) {
-    spdlog::warn("{}: kv_unified = true: sequences share one KV pool, where the cells of concurrent requests "
-                 "interleave and attention sums them in another order, so greedy output can depend on concurrent "
-                 "requests; leave kv_unified off for batch-invariant output",
-                 file_name);
+  info.batch_invariance = check_batch_invariance(opt, model, info.is_embedding, *kv_type, cp.n_threads, cp.n_threads_batch);
+  if (opt.batch_invariant && info.batch_invariance.holds == true) {
+    spdlog::info("{}: batch-invariant output: {}", file_name, info.batch_invariance.reason);
   } else if (opt.batch_invariant) {
-    spdlog::info("{}: batch-invariant CPU kernels (ggml's reference kernels, weights not repacked), so output does "
-                 "not depend on batching (batch_invariant = false selects llama.cpp's faster ones)",
-                 file_name);
+    spdlog::warn("{}: batch_invariant = true, but batch-invariant output is not promised: {}", file_name,
+                 info.batch_invariance.reason);
   }
 
   if (info.is_embedding) {
     const int n = std::min(opt.context_size, info.n_ctx_train > 0 ? info.n_ctx_train : opt.context_size);
     cp.n_ctx = static_cast<uint32_t>(n);
     cp.n_batch = cp.n_ubatch = static_cast<uint32_t>(n);  // a non-causal model needs a whole input per ubatch
-    cp.n_seq_max = static_cast<uint32_t>(std::clamp(opt.parallel, 1, 64));
+    // Batch invariance: one input per batch, so an input's embedding never depends on the others
+    // (mean pooling sums over the whole batch, in an order that depends on where the input sits).
+    cp.n_seq_max = opt.batch_invariant ? 1u : static_cast<uint32_t>(std::clamp(opt.parallel, 1, 64));
     cp.embeddings = true;
     cp.kv_unified = true;
-    llama_context_ptr ctx = new_context(impl->model.get(), cp, reference_kernels);
+    llama_context_ptr ctx = new_llama_context(impl->model.get(), cp, reference_kernels);
     if (!ctx) return unavailable("llama.cpp could not create a context for the embedding model");
     HEARTH_TRY(attach_threadpools(*impl, ctx.get(), cp.n_threads, cp.n_threads_batch));
     info.pooling = pooling_name(llama_pooling_type(ctx.get()));
@@ -301,7 +296,7 @@ Result<std::unique_ptr<ModelEngine>> ModelEngine::load(const ModelLoadOptions& o
     cp.n_seq_max = static_cast<uint32_t>(opt.parallel);
     cp.n_outputs_max = static_cast<uint32_t>(opt.parallel);  // one sampled token per sequence per step
     cp.kv_unified = opt.kv_unified;
-    llama_context_ptr ctx = new_context(impl->model.get(), cp, reference_kernels);
+    llama_context_ptr ctx = new_llama_context(impl->model.get(), cp, reference_kernels);
     if (!ctx) return unavailable("llama.cpp could not create a context (out of memory for the KV cache?)");
     HEARTH_TRY(attach_threadpools(*impl, ctx.get(), cp.n_threads, cp.n_threads_batch));
     const std::uint64_t n_embd_kv = static_cast<std::uint64_t>(llama_model_n_embd(model)) *

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "engine/batch_invariance.h"
 #include "engine/scheduler.h"
 #include "engine/types.h"
 
@@ -81,6 +82,7 @@ struct ModelInfo {
   bool is_embedding = false;
   std::string pooling;              // embedding models: none, mean, cls, last, rank
   bool has_chat_template = false;
+  BatchInvariance batch_invariance;  // whether output is promised not to depend on batching, and why
 };
 
 struct ChatMessage {

@@ -217,14 +217,15 @@ Status write_random_gguf(gguf_context* meta, const std::vector<TensorShape>& sha
 }  // namespace
 
 std::vector<std::string> test_model_presets() {
-  return {"qwen2", "llama3", "deepseek-r1", "bert", "bert-reranker", "qwen2-small", "qwen2-0.5b"};
+  return {"qwen2", "llama3", "deepseek-r1", "bert", "bert-reranker", "qwen2-small", "qwen2-small-q8_0", "qwen2-0.5b"};
 }
 
 Result<TestModelSpec> test_model_preset(const std::string& preset, const std::string& dir) {
   TestModelSpec s;
   const std::string t = dir + "/templates/";
-  if (preset == "qwen2" || preset == "qwen2-0.5b" || preset == "qwen2-small") {
-    s.name = preset == "qwen2" ? "hearth-tiny-qwen2" : preset == "qwen2-small" ? "hearth-small-qwen2" : "hearth-qwen2-0.5b-shape";
+  const bool small = preset == "qwen2-small" || preset == "qwen2-small-q8_0";
+  if (preset == "qwen2" || preset == "qwen2-0.5b" || small) {
+    s.name = preset == "qwen2" ? "hearth-tiny-qwen2" : small ? "hearth-small-qwen2" : "hearth-qwen2-0.5b-shape";
     s.vocab_file = dir + "/ggml-vocab-qwen2.gguf";
     s.architecture = "qwen2";
     s.chat_template_file = t + "Qwen-Qwen2.5-7B-Instruct.jinja";
@@ -238,13 +239,17 @@ Result<TestModelSpec> test_model_preset(const std::string& preset, const std::st
       s.n_ff = 4864;
       s.type = "q4_k_m";
     }
-    if (preset == "qwen2-small") {  // quantized with K-quants, as real models are: the CPU kernels
-      s.n_embd = 256;               // that repack such weights are exercised by the tests
+    if (small) {      // quantized with K-quants, as real models are: the CPU kernels
+      s.n_embd = 256;  // that repack such weights are exercised by the tests
       s.n_layer = 4;
       s.n_head = 4;
       s.n_head_kv = 2;
       s.n_ff = 768;
       s.type = "q4_k_m";
+    }
+    if (preset == "qwen2-small-q8_0") {  // Q8_0, as the benchmarks run: other kernels again
+      s.name += "-q8_0";
+      s.type = "q8_0";
     }
     return s;
   }
@@ -274,7 +279,9 @@ Result<TestModelSpec> test_model_preset(const std::string& preset, const std::st
     return s;
   }
   return invalid_argument(
-      fmt::format("unknown preset '{}' (qwen2, llama3, deepseek-r1, bert, bert-reranker, qwen2-small, qwen2-0.5b)", preset),
+      fmt::format("unknown preset '{}' (qwen2, llama3, deepseek-r1, bert, bert-reranker, qwen2-small, qwen2-small-q8_0, "
+                  "qwen2-0.5b)",
+                  preset),
                           "preset");
 }
 

@@ -235,6 +235,10 @@ std::vector<ModelRegistry::ModelStatus> ModelRegistry::status() const {
     if (s.engine) {
       m.load = s.engine->load();
       m.is_embedding = s.engine->info().is_embedding;
+      m.batch_invariance = s.engine->info().batch_invariance;
+    } else {
+      const ModelLoadOptions& o = s.entry->load;
+      m.batch_invariance = assess_batch_invariance(batch_invariance_settings(o.batch_invariant, o.flash_attn, o.kv_unified));
     }
     m.last_error = s.last_error;
     out.push_back(std::move(m));

@@ -57,6 +57,7 @@ class ModelRegistry {
     int load = 0;
     bool is_embedding = false;
     std::string last_error;
+    BatchInvariance batch_invariance;  // the loaded model's verdict, or what its settings decide
   };
   std::vector<ModelStatus> status() const;
 

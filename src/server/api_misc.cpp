@@ -31,6 +31,13 @@ Task<> handle_health(ApiContext& api, Exchange& ex) {
   co_await ex.respond(json_response(draining ? 503 : 200, out.dump()));
 }
 
+namespace {
+// {"requested": bool, "holds": true | false | null (decided when the model loads), "reason": "..."}
+json batch_invariance_json(const BatchInvariance& b) {
+  return {{"requested", b.requested}, {"holds", b.holds ? json(*b.holds) : json(nullptr)}, {"reason", b.reason}};
+}
+}  // namespace
+
 Task<> handle_models(ApiContext& api, Exchange& ex) {
   json data = json::array();
   const auto status = api.registry.status();
@@ -42,7 +49,8 @@ Task<> handle_models(ApiContext& api, Exchange& ex) {
               {"owned_by", "hearth"},
               {"aliases", e.aliases},
               {"context_length", e.load.context_size},
-              {"state", status[i].state}};
+              {"state", status[i].state},
+              {"batch_invariant", batch_invariance_json(status[i].batch_invariance)}};
     data.push_back(std::move(m));
   }
   for (const KnowledgeAlias& a : api.config.knowledge.aliases) {  // models that answer with knowledge
