@@ -216,6 +216,41 @@ KernelProbeResult probe_batch_invariance(const KernelProbeSpec& spec) {
   return r;
 }
 
+std::vector<KernelProbeSpec> kernel_check_matrix() {
+  const std::vector<ggml_type> weights = {
+      GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16,  GGML_TYPE_Q4_0,   GGML_TYPE_Q4_1,   GGML_TYPE_Q5_0,
+      GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, GGML_TYPE_Q2_K,  GGML_TYPE_Q3_K,   GGML_TYPE_Q4_K,   GGML_TYPE_Q5_K,
+      GGML_TYPE_Q6_K, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS, GGML_TYPE_IQ3_S, GGML_TYPE_IQ2_S, GGML_TYPE_MXFP4,
+      GGML_TYPE_TQ2_0};
+  struct Shape {
+    ggml_type kv;
+    int head_dim, n_head, n_head_kv, threads, threads_batch;
+  };
+  const Shape shapes[] = {
+      {GGML_TYPE_F16, 64, 14, 2, 2, 2},   {GGML_TYPE_F16, 16, 4, 2, 1, 2},  {GGML_TYPE_F32, 128, 8, 8, 2, 1},
+      {GGML_TYPE_Q8_0, 128, 32, 8, 2, 2}, {GGML_TYPE_BF16, 64, 4, 4, 2, 2}, {GGML_TYPE_Q4_0, 64, 4, 1, 1, 1},
+  };
+  std::vector<KernelProbeSpec> out;
+  for (size_t i = 0; i < std::size(shapes); ++i) {
+    const Shape& s = shapes[i];
+    KernelProbeSpec spec;
+    // All weight types once (with the first shape's threads); the other shapes probe attention.
+    if (i == 0) spec.weight_types = weights;
+    spec.kv_type = s.kv;
+    spec.head_dim = s.head_dim;
+    spec.n_head = s.n_head;
+    spec.n_head_kv = s.n_head_kv;
+    spec.threads = s.threads;
+    spec.threads_batch = s.threads_batch;
+    out.push_back(spec);
+  }
+  // Weight types again with one thread for single rows and two for batches.
+  KernelProbeSpec mixed = out[1];
+  mixed.weight_types = weights;
+  out.push_back(mixed);
+  return out;
+}
+
 Result<std::vector<ggml_type>> gguf_matrix_types(const std::string& path) {
   ggml_context* meta = nullptr;
   gguf_init_params p{};

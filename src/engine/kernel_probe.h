@@ -39,6 +39,10 @@ struct KernelProbeResult {
 
 KernelProbeResult probe_batch_invariance(const KernelProbeSpec& spec);
 
+// The full check the tests run on each CPU (and each ISA build, tests/kernels/): every weight type
+// the probe can make, with KV types, head sizes, head counts and thread counts of real models.
+std::vector<KernelProbeSpec> kernel_check_matrix();
+
 // The types of a GGUF file's matrices (tensors of two or more dimensions), each once, from its
 // header alone.
 Result<std::vector<ggml_type>> gguf_matrix_types(const std::string& path);

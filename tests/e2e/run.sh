@@ -7,4 +7,11 @@ cd "$(dirname "$0")"
 if [[ ! -d node_modules/openai ]] || ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
-HEARTH_BIN="$BIN" node --test --test-concurrency=1 openai.test.mjs
+# A TAP copy of the report for scripts/test.sh's list of skipped tests (tests/skips.py).
+tap="$(mktemp)"
+trap 'rm -f "$tap"' EXIT
+rc=0
+HEARTH_BIN="$BIN" node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$tap" openai.test.mjs || rc=$?
+python3 ../skips.py tap e2e "$tap"
+exit $rc

@@ -14,6 +14,18 @@ import unittest
 from tests.integration.harness import EMBED, QWEN, SANITIZED, Server, model_block
 from tests.integration.test_api import ServerCase, chat_body
 
+
+def all_at_once(fn, items):
+    """fn(item) for every item, each on its own thread, released together: one burst."""
+    barrier = threading.Barrier(len(items))
+
+    def go(item):
+        barrier.wait()
+        return fn(item)
+
+    with concurrent.futures.ThreadPoolExecutor(len(items)) as pool:
+        return list(pool.map(go, items))
+
 BATCH_PROMPTS = [
     "Hi",
     "What is the capital of France?",
@@ -59,14 +71,7 @@ class BatchInvarianceTest(ServerCase):
         self.assertGreater(max(s[3] for s in sequential), 1200)
         rounds = 1 if SANITIZED else 2
         for r in range(rounds):
-            barrier = threading.Barrier(len(BATCH_PROMPTS))
-
-            def go(prompt):
-                barrier.wait()
-                return self.run_one(endpoint, prompt)
-
-            with concurrent.futures.ThreadPoolExecutor(len(BATCH_PROMPTS)) as pool:
-                concurrent_results = list(pool.map(go, BATCH_PROMPTS))
+            concurrent_results = all_at_once(lambda p: self.run_one(endpoint, p), BATCH_PROMPTS)
             for prompt, seq, con in zip(BATCH_PROMPTS, sequential, concurrent_results):
                 with self.subTest(round=r, prompt=prompt[:40]):
                     self.assertEqual(con, seq)
@@ -263,14 +268,7 @@ class BatchInvariancePropertyTest(unittest.TestCase):
                 requests = self.prompt_set(rng)
                 together_server, together_opts = self.server(model_file, rng)
                 with together_server as s:
-                    barrier = threading.Barrier(len(requests))
-
-                    def go(request):
-                        barrier.wait()
-                        return self.send(s, request)
-
-                    with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
-                        together = list(pool.map(go, requests))
+                    together = all_at_once(lambda request: self.send(s, request), requests)
                 alone_server, alone_opts = self.server(model_file, rng)
                 with alone_server as s:
                     alone = [self.send(s, request) for request in requests]

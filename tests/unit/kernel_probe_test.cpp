@@ -4,6 +4,8 @@
 // counts; and the probe does see the fast kernels change with the batch (so it can fail).
 #include "engine/kernel_probe.h"
 
+#include "core/host.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
@@ -11,41 +13,24 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 namespace hearth {
 namespace {
 
-const std::vector<ggml_type> kWeightTypes = {
-    GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16,   GGML_TYPE_Q4_0,   GGML_TYPE_Q4_1,  GGML_TYPE_Q5_0,
-    GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, GGML_TYPE_Q2_K,   GGML_TYPE_Q3_K,   GGML_TYPE_Q4_K,  GGML_TYPE_Q5_K,
-    GGML_TYPE_Q6_K, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS, GGML_TYPE_IQ3_S, GGML_TYPE_IQ2_S, GGML_TYPE_MXFP4,
-    GGML_TYPE_TQ2_0};
+std::string describe(const KernelProbeSpec& s) {
+  return fmt::format("{} weight types, {} KV, head_dim {}, heads {}/{}, threads {}/{}", s.weight_types.size(),
+                     ggml_type_name(s.kv_type), s.head_dim, s.n_head, s.n_head_kv, s.threads, s.threads_batch);
+}
 
 TEST(KernelProbeTest, ReferenceKernelsComputeEveryRowAsAlone) {
-  struct Shape {
-    ggml_type kv;
-    int head_dim, n_head, n_head_kv, threads, threads_batch;
-  };
-  const Shape shapes[] = {
-      {GGML_TYPE_F16, 64, 14, 2, 2, 2},  {GGML_TYPE_F16, 16, 4, 2, 1, 2},  {GGML_TYPE_F32, 128, 8, 8, 2, 1},
-      {GGML_TYPE_Q8_0, 128, 32, 8, 2, 2}, {GGML_TYPE_BF16, 64, 4, 4, 2, 2}, {GGML_TYPE_Q4_0, 64, 4, 1, 1, 1},
-  };
-  for (const Shape& s : shapes) {
-    KernelProbeSpec spec;
-    spec.weight_types = kWeightTypes;
-    spec.kv_type = s.kv;
-    spec.head_dim = s.head_dim;
-    spec.n_head = s.n_head;
-    spec.n_head_kv = s.n_head_kv;
-    spec.threads = s.threads;
-    spec.threads_batch = s.threads_batch;
+  for (const KernelProbeSpec& spec : kernel_check_matrix()) {
     const KernelProbeResult r = probe_batch_invariance(spec);
-    EXPECT_EQ(r.varying, std::vector<std::string>{})
-        << "kv " << ggml_type_name(s.kv) << ", head_dim " << s.head_dim << ", threads " << s.threads << "/"
-        << s.threads_batch;
-    EXPECT_EQ(r.unchecked, std::vector<std::string>{});
+    EXPECT_EQ(r.varying, std::vector<std::string>{}) << describe(spec);
+    EXPECT_EQ(r.unchecked, std::vector<std::string>{}) << describe(spec);
   }
 }
 
@@ -73,6 +58,61 @@ TEST(KernelProbeTest, TypesItCannotMakeAreReportedNotGuessed) {
   const KernelProbeResult r = probe_batch_invariance(spec);
   EXPECT_EQ(r.unchecked, (std::vector<std::string>{"i32", "i8 KV cache"}));
   EXPECT_FALSE(r.ok());
+}
+
+// The ISA extensions whose kernels ggml selects when present (the build is -march=native): each
+// test probes the types that run on that extension here, and where this CPU lacks it the skip
+// names the extension, the CPU and where it is checked instead, so every test summary shows which
+// kernels this run could not cover. (AMX kernels serve only repacked weights, which
+// batch_invariant turns off.)
+bool cpu_has(const std::string& flag) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    std::string w;
+    while (words >> w) {
+      if (w == flag) return true;
+    }
+    return false;
+  }
+  return false;
+}
+
+void probe_extension(const char* flag, const char* name, const char* where, std::vector<ggml_type> weights,
+                     ggml_type kv) {
+  if (!cpu_has(flag)) {
+    GTEST_SKIP() << "CPU-dependent: this CPU (" << cpu_model_name() << ") has no " << name << "; its kernels are "
+                 << "checked on " << where;
+  }
+  KernelProbeSpec spec;
+  spec.weight_types = std::move(weights);
+  spec.kv_type = kv;
+  spec.threads = 1;
+  spec.threads_batch = 2;
+  const KernelProbeResult r = probe_batch_invariance(spec);
+  EXPECT_TRUE(r.ok()) << fmt::format("{}; {}", fmt::join(r.varying, ", "), fmt::join(r.unchecked, ", "));
+}
+
+TEST(KernelProbeTest, Avx512Fp16HalfPrecisionKernels) {
+  probe_extension("avx512_fp16", "AVX512-FP16 (half-precision dot products)", "Intel Xeon 4th generation and later",
+                  {GGML_TYPE_F16}, GGML_TYPE_F16);
+}
+
+TEST(KernelProbeTest, Avx512Bf16Kernels) {
+  probe_extension("avx512_bf16", "AVX512-BF16", "AMD EPYC 4th generation and later, Intel Xeon 3rd generation and later",
+                  {GGML_TYPE_BF16}, GGML_TYPE_BF16);
+}
+
+TEST(KernelProbeTest, Avx512VnniIntegerKernels) {
+  probe_extension("avx512_vnni", "AVX512-VNNI", "AMD EPYC 4th generation and later, Intel Xeon 2nd generation and later",
+                  {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_IQ4_NL}, GGML_TYPE_Q8_0);
+}
+
+TEST(KernelProbeTest, Avx512Kernels) {
+  probe_extension("avx512f", "AVX-512", "AMD EPYC 4th generation and later, Intel Xeon 1st generation and later",
+                  {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q4_K, GGML_TYPE_Q8_0}, GGML_TYPE_F16);
 }
 
 TEST(KernelProbeTest, ReadsTheMatrixTypesOfAModelFile) {
