@@ -9,7 +9,11 @@ For each round and prompt length, one streamed completion per server, interleave
 token (prefill of a prompt no cache holds) and decode tokens/s over 64 tokens. Prints a Markdown
 table of medians and writes every sample to <out>/prefill_modes.jsonl.
 
-Usage: python3 bench/prefill_modes.py [--model FILE] [--rounds N] [--out DIR]   (after scripts/setup.sh)
+--extra-hearth BIN adds a fifth server: another Hearth binary (an older build, say) with
+--batch-invariant, for before/after comparisons of that mode.
+
+Usage: python3 bench/prefill_modes.py [--model FILE] [--rounds N] [--out DIR] [--extra-hearth BIN]
+(after scripts/setup.sh)
 """
 import argparse, collections, json, os, socket, statistics, subprocess, sys, time, urllib.request
 
@@ -47,6 +51,7 @@ def main():
     ap.add_argument("--model", default=os.path.join(ROOT, "models/bench/hearth-qwen2-0.5b-shape-q4_k_m.gguf"))
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--extra-hearth", help="another hearth binary, run with --batch-invariant")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results", time.strftime("%Y%m%d-%H%M%S")))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
@@ -63,6 +68,9 @@ def main():
         "llama-server": [llama_server, "-m", a.model, "--host", "127.0.0.1", "-c", str(4096 * 16), "-np", "16",
                          "-t", str(a.threads), "-tb", str(a.threads), "--no-webui"],
     }
+    if a.extra_hearth:
+        servers[f"{a.extra_hearth} (--batch-invariant)"] = [a.extra_hearth, "serve", "--model", a.model,
+                                                            "--batch-invariant"] + common
     procs = {}
     try:
         for name, cmd in servers.items():
@@ -96,14 +104,16 @@ def main():
         for proc, _ in procs.values():
             proc.wait()
     names = list(servers)
+    extra = len(names) > 4
     print("| prompt tokens | " + " | ".join(f"{n} TTFT s" for n in names) + " | --batch-invariant / defaults | "
-          "llama-server / Hearth defaults |")
-    print("|---:|" + "---:|" * (len(names) + 2))
+          "llama-server / Hearth defaults |" + (" extra / --batch-invariant |" if extra else ""))
+    print("|---:|" + "---:|" * (len(names) + 2 + extra))
     for words in WORDS:
         med = {n: statistics.median(s[0] for s in samples[(words, n)]) for n in names}
         ptoks = next((s[2] for n in names for s in samples[(words, n)] if s[2]), "?")
         print(f"| {ptoks} | " + " | ".join(f"{med[n]:.2f}" for n in names) +
-              f" | {med[names[2]] / med[names[0]]:.2f} | {med[names[3]] / med[names[0]]:.2f} |")
+              f" | {med[names[2]] / med[names[0]]:.2f} | {med[names[3]] / med[names[0]]:.2f} |" +
+              (f" {med[names[4]] / med[names[2]]:.2f} |" if extra else ""))
     print()
     print("| prompt tokens | " + " | ".join(f"{n} decode tok/s" for n in names) + " |")
     print("|---:|" + "---:|" * len(names))

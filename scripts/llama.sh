@@ -7,7 +7,9 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 stamp="$LLAMA_BUILD/.hearth-built"
-if [[ -f $stamp ]]; then
+# The source stays needed after the build: Hearth compiles against its headers, the test models
+# take its tokenizers, scripts/kernel-variants.sh builds ggml from it.
+if [[ -f $stamp && -f $LLAMA_SRC/.hearth-patched ]]; then
   log "llama.cpp $LLAMA_NPM_VERSION: cached build $LLAMA_BUILD"
   exit 0
 fi
@@ -28,6 +30,10 @@ if [[ ! -f $LLAMA_SRC/.hearth-patched ]]; then
   touch "$LLAMA_SRC/.hearth-patched"
 fi
 
+if [[ -f $stamp ]]; then
+  log "llama.cpp $LLAMA_NPM_VERSION: cached build $LLAMA_BUILD (source restored)"
+  exit 0
+fi
 log "building llama.cpp into $LLAMA_BUILD (about 15 minutes on 2 cores, once)"
 cmake -S "$LLAMA_SRC" -B "$LLAMA_BUILD" -G Ninja "${LLAMA_CMAKE_FLAGS[@]}" >/dev/null
 cmake --build "$LLAMA_BUILD" --target llama llama-common llama-server llama-bench ggml

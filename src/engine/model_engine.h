@@ -50,14 +50,17 @@ struct ModelLoadOptions {
   // scratch matrix (64 MiB for the Qwen2-0.5B shape at 4,096 tokens). "off" computes attention
   // with matrix-multiply kernels that llama.cpp picks by batch shape (see batch_invariant).
   std::string flash_attn = "auto";  // auto, on, off
-  // true: a greedy request's tokens do not depend on what else shares its decoding steps. On CPU,
-  // llama.cpp's fast kernels change with batch shape: flash attention's tiled and split-KV paths,
-  // batched matrix-multiply paths, and the repacked weight layouts (Q4_0, Q4_K, IQ4_NL, ...)
-  // that have separate one-row and many-row kernels. So Hearth turns on ggml's reference-kernel
-  // switch (use_ref) and keeps the weights in their file layout. It costs long prompts time (a
-  // 2,000-token prompt 1.4-1.6x slower on the Qwen2-0.5B shape); short prompts and decoding are
-  // about as fast. Needs flash attention (with flash_attn = "off" the attention matrix products
-  // still vary). false (the default, as llama-server): llama.cpp's fastest kernels.
+  // true: a greedy or seeded request's tokens do not depend on what else shares its decoding
+  // steps. On CPU, llama.cpp's fast kernels change with batch shape: flash attention's tiled and
+  // split-KV paths, matrix products whose kernel depends on the number of rows, and the repacked
+  // weight layouts (Q4_0, Q4_K, IQ4_NL, ...) that have separate one-row and many-row kernels. So
+  // Hearth turns on ggml's reference-kernel switch (use_ref; with llama.cpp patch 0002 one kernel
+  // per product whatever the rows) and keeps the weights in their file layout. Whether the promise
+  // holds is decided at load (batch_invariance_check.h: settings, devices, the kernel probe on
+  // this CPU) and reported in ModelInfo::batch_invariance. It costs prompts time (see
+  // docs/BENCHMARKS.md); decoding is about as fast. Needs flash attention (with flash_attn = "off"
+  // the attention matrix products still vary). false (the default, as llama-server): llama.cpp's
+  // fastest kernels.
   bool batch_invariant = false;
   int max_queue = 64;
   // Prompts that arrive together complete over several steps when that costs the last of them at
