@@ -17,8 +17,10 @@ VARIANTS=(
 )
 
 [[ -f $LLAMA_SRC/.hearth-patched ]] || die "llama.cpp source is not there; run scripts/llama.sh"
-cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
-cpu_name="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+# (Not x86, or no /proc/cpuinfo: no flags, so every level is skipped with its reason.)
+cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2 || true) "
+cpu_name="$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ *//' || true)"
+cpu_name="${cpu_name:-$(uname -m)}"
 wanted=("$@")
 failed=()
 for v in "${VARIANTS[@]}"; do

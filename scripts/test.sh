@@ -28,6 +28,7 @@ run_stage() {  # name, command...
 gtest() {  # stage, binary, args...: a GoogleTest binary, its skips recorded
   local stage=$1 bin=$2; shift 2
   local json="$HEARTH_ROOT/build/$stage-results.json" rc=0
+  rm -f "$json"
   "$bin" --gtest_brief=1 --gtest_output="json:$json" "$@" || rc=$?
   python3 tests/skips.py gtest "$stage" "$bin" "$json" || rc=1
   return $rc

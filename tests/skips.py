@@ -38,18 +38,21 @@ def gtest(stage, binary, result_json):
     # GoogleTest 1.12's JSON has no skip messages: run just the skipped tests again for them.
     out = subprocess.run([binary, "--gtest_filter=" + ":".join(skipped)], capture_output=True, text=True,
                          env=os.environ).stdout
+    # A skip prints "file:line: Skipped", its message, then "[  SKIPPED ] Suite.Test (N ms)"; what
+    # the test printed before (logs) is not part of the message.
     messages = {}
-    pending = []
+    pending = None
     for line in out.splitlines():
         m = re.match(r"\[\s+SKIPPED\s+\] (\S+) \(", line)
         if m:
-            messages[m.group(1)] = " ".join(pending).strip()
-            pending = []
+            messages[m.group(1)] = " ".join(pending or []).strip()
+            pending = None
         elif line.startswith("[ RUN"):
+            pending = None
+        elif re.search(r": Skipped$", line):
             pending = []
-        elif not line.startswith("["):
-            if not re.search(r": Skipped$", line):
-                pending.append(line)
+        elif pending is not None and not line.startswith("["):
+            pending.append(line)
     for name in skipped:
         record(stage, name, messages.get(name) or "(no message)")
     return 0

@@ -43,6 +43,11 @@ BatchInvariance assess_batch_invariance(const BatchInvarianceFacts& f) {
     return broken("a recurrent or hybrid model (Mamba, RWKV, ...): Hearth checks batch invariance for transformer "
                   "models only");
   }
+  if (f.sliding_window == true) {
+    return broken("a model with sliding-window attention (Gemma 2/3, ...): its window's KV cells are reused as "
+                  "it moves, where a token lands can depend on the step's micro-batches, and Hearth does not "
+                  "check that for batch invariance");
+  }
   const std::string cpu = f.cpu.empty() ? std::string("this CPU") : f.cpu;
   if (f.varying_kernels && !f.varying_kernels->empty()) {
     return broken(fmt::format("on {} these kernels gave a row different bits in a batch than alone: {}", cpu,
@@ -52,7 +57,7 @@ BatchInvariance assess_batch_invariance(const BatchInvarianceFacts& f) {
     return broken(fmt::format("the load-time kernel check cannot test {}, so nothing is promised",
                               fmt::join(f.unprobed, ", ")));
   }
-  if (!f.embedding || !f.accelerators || !f.recurrent || !f.varying_kernels) {
+  if (!f.embedding || !f.accelerators || !f.recurrent || !f.sliding_window || !f.varying_kernels) {
     v.reason = "decided when the model loads: it must run on the CPU alone, be a transformer and pass the kernel check";
     return v;
   }

@@ -22,6 +22,7 @@ struct BatchInvarianceFacts {
   // Known once the model is loaded (nullopt before):
   std::optional<bool> embedding;                         // an embedding or reranker model
   std::optional<bool> recurrent;                         // recurrent or hybrid memory (Mamba, RWKV, ...)
+  std::optional<bool> sliding_window;                    // sliding-window attention layers (Gemma 2/3, ...)
   std::optional<std::vector<std::string>> accelerators;  // ggml devices other than the CPU (CUDA0, BLAS, ...)
   // The load-time kernel probe (kernel_probe.h), run when nothing above rules the promise out:
   std::optional<std::vector<std::string>> varying_kernels;  // kernels whose rows changed with the batch

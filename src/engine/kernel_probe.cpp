@@ -32,7 +32,7 @@ struct GgufFree {
   void operator()(gguf_context* c) const { gguf_free(c); }
 };
 
-ContextPtr new_context(size_t data_bytes, size_t n_tensors) {
+ContextPtr new_ggml_context(size_t data_bytes, size_t n_tensors) {
   ggml_init_params p{};
   // Room for the data with alignment padding, the tensors' headers and two graphs.
   p.mem_size = data_bytes + n_tensors * (ggml_tensor_overhead() + 64) + ggml_graph_overhead() * 2 + (1u << 20);
@@ -94,7 +94,7 @@ bool same_bits(const ggml_tensor* t, size_t offset, const ggml_tensor* alone, si
 bool matrix_products_agree(ggml_type type, const KernelProbeSpec& spec) {
   const size_t bytes = ggml_row_size(type, kK) * kWeightRows + sizeof(float) * kK * kMaxRows +
                        sizeof(float) * kWeightRows * (kMaxRows * 2 + 256);
-  ContextPtr ctx = new_context(bytes, 4 * kMaxRows + 64);
+  ContextPtr ctx = new_ggml_context(bytes, 4 * kMaxRows + 64);
   ggml_tensor* w = random_tensor(ctx.get(), type, kWeightRows, 1, 7u + static_cast<std::uint32_t>(type));
   ggml_tensor* x = random_tensor(ctx.get(), GGML_TYPE_F32, kMaxRows, 1, 11u);
 
@@ -132,34 +132,40 @@ ggml_tensor* attention_mask(ggml_context* ctx, int cells, int rows, int visible)
   return m;
 }
 
+// Whether the attention probe can make this shape: heads of at most kK values, whole KV blocks.
+bool attention_probeable(const KernelProbeSpec& spec) {
+  const int64_t block = ggml_blck_size(spec.kv_type);
+  const auto fits = [&](int d) { return d >= 1 && d <= kK && d % block == 0; };
+  return can_make(spec.kv_type) && fits(spec.head_dim_k) && fits(spec.head_dim_v);
+}
+
 // Flash attention of each query alone (over just enough cells) and inside batches of queries
 // (over more cells, the extra ones masked): true when every query's output bits agree.
 bool attention_agrees(const KernelProbeSpec& spec, int first_visible) {
-  const int d = std::clamp(spec.head_dim, 1, 1024);
+  const int dk = spec.head_dim_k;
+  const int dv = spec.head_dim_v;
   const int heads_kv = std::clamp(spec.n_head_kv, 1, 2);
   const int heads = heads_kv * std::clamp(spec.n_head / std::max(1, spec.n_head_kv), 1, 8);
   const int cells = first_visible + kMaxRows + kExtraMaskedCells;
-  if (d > kK || d % ggml_blck_size(spec.kv_type) != 0) return true;  // no such model; nothing to probe
-  // K, V and Q are made kK wide (random_tensor fills whole rows) and viewed d wide.
+  // K, V and Q are made kK wide (random_tensor fills whole rows) and viewed dk or dv wide.
   const size_t bytes = 2 * ggml_row_size(GGML_TYPE_F32, kK) * cells * heads_kv +               // K, V (f32 at most)
                        ggml_row_size(GGML_TYPE_F32, kK) * kMaxRows * heads +                    // Q
-                       sizeof(float) * d * heads * (kMaxRows + 256) +                           // outputs
+                       sizeof(float) * dv * heads * (kMaxRows + 256) +                          // outputs
                        sizeof(ggml_fp16_t) * static_cast<size_t>(cells) * kMaxRows * 3;          // masks
-  ContextPtr ctx = new_context(bytes, 8 * kMaxRows + 64);
-  const auto make = [&](ggml_type type, int rows, int planes, std::uint32_t seed) {
+  ContextPtr ctx = new_ggml_context(bytes, 8 * kMaxRows + 64);
+  const auto make = [&](ggml_type type, int d, int rows, int planes, std::uint32_t seed) {
     ggml_tensor* full = random_tensor(ctx.get(), type, rows, planes, seed);
     return ggml_view_3d(ctx.get(), full, d, rows, planes, full->nb[1], full->nb[2], 0);
   };
-  ggml_tensor* k = make(spec.kv_type, cells, heads_kv, 21u);
-  ggml_tensor* v = make(spec.kv_type, cells, heads_kv, 22u);
-  ggml_tensor* q = make(GGML_TYPE_F32, kMaxRows, heads, 23u);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  ggml_tensor* k = make(spec.kv_type, dk, cells, heads_kv, 21u);
+  ggml_tensor* v = make(spec.kv_type, dv, cells, heads_kv, 22u);
+  ggml_tensor* q = make(GGML_TYPE_F32, dk, kMaxRows, heads, 23u);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dk));
   const auto attend = [&](int n_queries, int first_query, int n_cells, ggml_tensor* mask) {
-    ggml_tensor* qv = ggml_view_3d(ctx.get(), q, d, n_queries, heads, q->nb[1], q->nb[2], first_query * q->nb[1]);
-    ggml_tensor* kv = ggml_view_3d(ctx.get(), k, d, n_cells, heads_kv, k->nb[1], k->nb[2], 0);
-    ggml_tensor* vv = ggml_view_3d(ctx.get(), v, d, n_cells, heads_kv, v->nb[1], v->nb[2], 0);
-    ggml_tensor* out = ggml_flash_attn_ext(ctx.get(), qv, kv, vv, mask, scale, 0.0f, 0.0f);
-    return out;  // [d, heads, n_queries]
+    ggml_tensor* qv = ggml_view_3d(ctx.get(), q, dk, n_queries, heads, q->nb[1], q->nb[2], first_query * q->nb[1]);
+    ggml_tensor* kv = ggml_view_3d(ctx.get(), k, dk, n_cells, heads_kv, k->nb[1], k->nb[2], 0);
+    ggml_tensor* vv = ggml_view_3d(ctx.get(), v, dv, n_cells, heads_kv, v->nb[1], v->nb[2], 0);
+    return ggml_flash_attn_ext(ctx.get(), qv, kv, vv, mask, scale, 0.0f, 0.0f);  // [dv, heads, n_queries]
   };
 
   ggml_cgraph* alone_graph = ggml_new_graph(ctx.get());
@@ -182,7 +188,7 @@ bool attention_agrees(const KernelProbeSpec& spec, int first_visible) {
   }
   for (size_t b = 0; b < batched.size(); ++b) {
     for (int i = 0; i < kAttentionBatches[b]; ++i) {
-      if (!same_bits(batched[b], i * batched[b]->nb[2], alone[i], sizeof(float) * d * heads)) return false;
+      if (!same_bits(batched[b], i * batched[b]->nb[2], alone[i], sizeof(float) * dv * heads)) return false;
     }
   }
   return true;
@@ -205,6 +211,9 @@ KernelProbeResult probe_batch_invariance(const KernelProbeSpec& spec) {
   }
   if (!can_make(spec.kv_type)) {
     r.unchecked.push_back(fmt::format("{} KV cache", ggml_type_name(spec.kv_type)));
+  } else if (!attention_probeable(spec)) {
+    r.unchecked.push_back(fmt::format("flash attention with heads of {}/{} values over a {} KV cache", spec.head_dim_k,
+                                      spec.head_dim_v, ggml_type_name(spec.kv_type)));
   } else {
     for (int first_visible : kKvStarts) {
       if (!attention_agrees(spec, first_visible)) {
@@ -224,11 +233,15 @@ std::vector<KernelProbeSpec> kernel_check_matrix() {
       GGML_TYPE_TQ2_0};
   struct Shape {
     ggml_type kv;
-    int head_dim, n_head, n_head_kv, threads, threads_batch;
+    int head_dim_k, head_dim_v, n_head, n_head_kv, threads, threads_batch;
   };
+  // Head sizes of real models: 64 (Qwen2-0.5B), 128 (Llama, Qwen3), 256 (Gemma), 16 (the test
+  // models), and keys wider than values (192/128, DeepSeek's MLA).
   const Shape shapes[] = {
-      {GGML_TYPE_F16, 64, 14, 2, 2, 2},   {GGML_TYPE_F16, 16, 4, 2, 1, 2},  {GGML_TYPE_F32, 128, 8, 8, 2, 1},
-      {GGML_TYPE_Q8_0, 128, 32, 8, 2, 2}, {GGML_TYPE_BF16, 64, 4, 4, 2, 2}, {GGML_TYPE_Q4_0, 64, 4, 1, 1, 1},
+      {GGML_TYPE_F16, 64, 64, 14, 2, 2, 2},    {GGML_TYPE_F16, 16, 16, 4, 2, 1, 2},
+      {GGML_TYPE_F32, 128, 128, 8, 8, 2, 1},   {GGML_TYPE_Q8_0, 128, 128, 32, 8, 2, 2},
+      {GGML_TYPE_BF16, 64, 64, 4, 4, 2, 2},    {GGML_TYPE_Q4_0, 64, 64, 4, 1, 1, 1},
+      {GGML_TYPE_F16, 256, 256, 8, 4, 2, 2},   {GGML_TYPE_F16, 192, 128, 16, 16, 2, 2},
   };
   std::vector<KernelProbeSpec> out;
   for (size_t i = 0; i < std::size(shapes); ++i) {
@@ -237,7 +250,8 @@ std::vector<KernelProbeSpec> kernel_check_matrix() {
     // All weight types once (with the first shape's threads); the other shapes probe attention.
     if (i == 0) spec.weight_types = weights;
     spec.kv_type = s.kv;
-    spec.head_dim = s.head_dim;
+    spec.head_dim_k = s.head_dim_k;
+    spec.head_dim_v = s.head_dim_v;
     spec.n_head = s.n_head;
     spec.n_head_kv = s.n_head_kv;
     spec.threads = s.threads;

@@ -6,7 +6,7 @@
 // types, and flash attention over the model's KV-cache type, near the thresholds where llama.cpp
 // switches kernels (a batch of 1 vs 2+, 64+ queries, 512+ KV cells). Each row computed inside
 // batches of 2..72 rows must equal, bit for bit, the same row computed alone. Random inputs,
-// fixed seeds; a few milliseconds.
+// fixed seeds; tens of milliseconds.
 //
 // Threading: call from any thread; it computes on the caller's thread plus ggml's own workers.
 #pragma once
@@ -23,7 +23,8 @@ namespace hearth {
 struct KernelProbeSpec {
   std::vector<ggml_type> weight_types;  // the model's matrix types
   ggml_type kv_type = GGML_TYPE_F16;    // the KV cache's type
-  int head_dim = 64;
+  int head_dim_k = 64;                  // per head: keys (and queries)
+  int head_dim_v = 64;                  // per head: values
   int n_head = 4;
   int n_head_kv = 2;
   int threads = 1;        // as llama.cpp runs one-token steps
@@ -33,7 +34,7 @@ struct KernelProbeSpec {
 
 struct KernelProbeResult {
   std::vector<std::string> varying;    // what changed with the batch: "f16 matrix products", ...
-  std::vector<std::string> unchecked;  // weight types the probe cannot make test data for
+  std::vector<std::string> unchecked;  // types or shapes the probe cannot make test data for
   bool ok() const { return varying.empty() && unchecked.empty(); }
 };
 

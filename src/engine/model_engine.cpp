@@ -26,7 +26,7 @@
 
 namespace hearth {
 namespace {
-// Set around llama_init_from_model on the loading thread (see new_context).
+// Set around llama_init_from_model on the loading thread (see new_llama_context).
 thread_local bool t_cpu_reference_kernels = false;
 // Held by a model load from its snapshot of the anonymous mappings until llama.cpp has made the
 // load's buffers (its first progress report), and by every context creation (KV cache, compute
@@ -66,7 +66,7 @@ struct HugePageLoad {
 // llama.cpp creates a context's CPU backend with ggml_backend_init_by_type and keeps it private;
 // ggml's CPU backend has a switch for its reference kernels (ggml_backend_cpu_set_use_ref). The
 // link wraps the call (CMakeLists.txt: --wrap=ggml_backend_init_by_type) so that a context created
-// by new_context(..., reference_kernels = true) gets the switch turned on. Nothing else changes in
+// by new_llama_context(..., reference_kernels = true) gets the switch turned on. Nothing else changes in
 // llama.cpp.
 extern "C" ggml_backend_t __real_ggml_backend_init_by_type(enum ggml_backend_dev_type type, const char* params);
 extern "C" ggml_backend_t __wrap_ggml_backend_init_by_type(enum ggml_backend_dev_type type, const char* params) {

@@ -13,5 +13,5 @@ trap 'rm -f "$tap"' EXIT
 rc=0
 HEARTH_BIN="$BIN" node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$tap" openai.test.mjs || rc=$?
-python3 ../skips.py tap e2e "$tap"
+python3 ../skips.py tap e2e "$tap" || rc=1
 exit $rc

@@ -30,8 +30,9 @@ int main() {
   int failures = 0;
   for (const KernelProbeSpec& spec : kernel_check_matrix()) {
     const KernelProbeResult r = probe_batch_invariance(spec);
-    const std::string what = fmt::format("{} weight types, {} KV, head_dim {}, threads {}/{}", spec.weight_types.size(),
-                                         ggml_type_name(spec.kv_type), spec.head_dim, spec.threads, spec.threads_batch);
+    const std::string what = fmt::format("{} weight types, {} KV, heads of {}/{}, threads {}/{}", spec.weight_types.size(),
+                                         ggml_type_name(spec.kv_type), spec.head_dim_k, spec.head_dim_v, spec.threads,
+                                         spec.threads_batch);
     if (r.ok()) {
       fmt::print("  ok    {}\n", what);
     } else {

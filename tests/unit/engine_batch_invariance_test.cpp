@@ -15,6 +15,7 @@ BatchInvarianceFacts loaded_ok() {
   BatchInvarianceFacts f = batch_invariance_settings(true, "auto", false);
   f.embedding = false;
   f.recurrent = false;
+  f.sliding_window = false;
   f.accelerators = std::vector<std::string>{};
   f.varying_kernels = std::vector<std::string>{};
   f.cpu = "Intel(R) Xeon(R) Platinum 8480+";
@@ -63,6 +64,11 @@ TEST(BatchInvarianceTest, Table) {
     BatchInvarianceFacts f = loaded_ok();
     f.recurrent = true;
     rows.push_back({"recurrent", f, false, "recurrent or hybrid"});
+  }
+  {
+    BatchInvarianceFacts f = loaded_ok();
+    f.sliding_window = true;
+    rows.push_back({"sliding window", f, false, "sliding-window attention"});
   }
   {
     BatchInvarianceFacts f = loaded_ok();

@@ -22,8 +22,9 @@ namespace hearth {
 namespace {
 
 std::string describe(const KernelProbeSpec& s) {
-  return fmt::format("{} weight types, {} KV, head_dim {}, heads {}/{}, threads {}/{}", s.weight_types.size(),
-                     ggml_type_name(s.kv_type), s.head_dim, s.n_head, s.n_head_kv, s.threads, s.threads_batch);
+  return fmt::format("{} weight types, {} KV, heads of {}/{}, {}/{} heads, threads {}/{}", s.weight_types.size(),
+                     ggml_type_name(s.kv_type), s.head_dim_k, s.head_dim_v, s.n_head, s.n_head_kv, s.threads,
+                     s.threads_batch);
 }
 
 TEST(KernelProbeTest, ReferenceKernelsComputeEveryRowAsAlone) {
@@ -40,7 +41,7 @@ TEST(KernelProbeTest, ReferenceKernelsComputeEveryRowAsAlone) {
 TEST(KernelProbeTest, SeesTheFastKernelsChangeWithTheBatch) {
   KernelProbeSpec spec;
   spec.weight_types = {GGML_TYPE_F16, GGML_TYPE_Q4_K};
-  spec.head_dim = 64;
+  spec.head_dim_k = spec.head_dim_v = 64;
   spec.threads = spec.threads_batch = 2;
   spec.reference = false;
   const KernelProbeResult r = probe_batch_invariance(spec);
