@@ -1,8 +1,9 @@
-// hearth: the one binary. Subcommands: serve, run, models, make-test-model, kb.
+// hearth: the one binary. Subcommands: serve, run, models, make-test-model, kb, keys.
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "cli/kb_commands.h"
+#include "cli/keys_commands.h"
 #include "core/memory.h"
 
 int main(int argc, char** argv) {
@@ -35,6 +36,12 @@ int main(int argc, char** argv) {
               "back them with transparent huge pages)");
   s->add_option("--flash-attn", serve.flash_attn, "auto, on or off for --model files (default auto: on where supported)")
       ->check(CLI::IsMember({"auto", "on", "off"}));
+  s->add_option("--auth", serve.auth,
+                "Who may call: none (no credentials; loopback only) or keys (API keys from `hearth keys create`); "
+                "default: [auth] mode, else none")
+      ->check(CLI::IsMember({"none", "keys"}));
+  s->add_flag("--insecure-no-auth", serve.insecure_no_auth,
+              "Allow --auth none on a non-loopback --host (anyone who can reach the port may use everything)");
   s->add_flag("--batch-invariant", serve.batch_invariant,
               "Output independent of concurrent requests for --model files: ggml's reference CPU kernels, weights "
               "not repacked (batch_invariant = true; long prompts are slower)");
@@ -116,7 +123,12 @@ int main(int argc, char** argv) {
   kr->add_option("documents", kb.paths, "Document paths (default: the whole collection)");
   for (auto* sub : {kc, ka, ks, kq, kl, kr}) sub->fallthrough();
 
+  KeysArgs keys;
+  add_keys_commands(app, keys);
+
   CLI11_PARSE(app, argc, argv);
+
+  if (!keys.action.empty()) return cmd_keys(keys);
 
   for (auto* sub : {kc, ka, ks, kq, kl, kr}) {
     if (sub->parsed()) return cmd_kb(sub->get_name(), kb);

@@ -16,6 +16,7 @@
 #include "engine/test_model_maker.h"
 #include "models/catalog.h"
 #include "models/downloader.h"
+#include "net/outbound_policy.h"
 #include "server/app.h"
 
 namespace hearth {
@@ -37,7 +38,10 @@ Result<Config> config_for(const std::string& given, bool required) {
     c.models.dir = fs::absolute("models").string();
     return c;
   }
-  return load_config(path);
+  auto c = load_config(path);
+  if (!c) return c;
+  HEARTH_TRY(apply_outbound_rules(c->outbound.allow));  // where model downloads may go
+  return c;
 }
 
 std::string find_llama_models_dir() {
@@ -54,6 +58,21 @@ std::string find_llama_models_dir() {
 }
 
 }  // namespace
+
+Status apply_outbound_rules(std::vector<std::string> allow) {
+  if (const char* env = std::getenv("HEARTH_OUTBOUND_ALLOW"); env && *env) {
+    std::string_view rest(env);
+    while (!rest.empty()) {
+      const std::size_t comma = std::min(rest.find(','), rest.size());
+      if (comma > 0) allow.emplace_back(rest.substr(0, comma));
+      rest.remove_prefix(std::min(comma + 1, rest.size()));
+    }
+  }
+  auto rules = net::compile_outbound_policy(allow);
+  if (!rules) return invalid_argument("[outbound] allow / HEARTH_OUTBOUND_ALLOW: " + rules.error().message, "allow");
+  net::set_outbound_rules(std::move(*rules));
+  return {};
+}
 
 std::string default_config_path(const std::string& given) {
   if (!given.empty()) return given;
@@ -92,11 +111,14 @@ int cmd_serve(const ServeArgs& a) {
   if (!a.models.empty() && config.models.default_model.empty()) {
     config.models.default_model = entry_for_file(a.models.front()).id;
   }
+  if (a.auth) config.auth.mode = *a.auth;
+  if (a.insecure_no_auth) config.auth.allow_none_on_network = true;
   if (a.host) config.server.host = *a.host;
   if (a.port) config.server.port = *a.port;
   if (!a.port_file.empty()) config.server.port_file = a.port_file;
   if (!a.log_level.empty()) config.server.log_level = a.log_level;
   init_logging(config.server.log_level);
+  if (auto applied = apply_outbound_rules(config.outbound.allow); !applied) return fail(applied.error());
   if (config.entries.empty()) return fail(invalid_argument("no models to serve: add [[model]] entries or pass --model"));
   for (const auto& e : config.entries) {
     std::error_code ec;

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/result.h"
+
 namespace hearth {
 
 struct ServeArgs {
@@ -20,6 +22,8 @@ struct ServeArgs {
   bool batch_invariant = false;
   bool mmap = false;
   bool no_huge_pages = false;
+  std::optional<std::string> auth;  // auth.mode: none or keys
+  bool insecure_no_auth = false;    // auth.allow_none_on_network
 };
 int cmd_serve(const ServeArgs& args);
 
@@ -58,6 +62,10 @@ struct MakeTestModelArgs {
   int threads = 0;
 };
 int cmd_make_test_model(const MakeTestModelArgs& args);
+
+// Where the process's own requests (URL sources, remote embedders, model downloads) may go
+// besides public addresses: `allow` ([outbound] allow) plus $HEARTH_OUTBOUND_ALLOW (comma-separated).
+Status apply_outbound_rules(std::vector<std::string> allow);
 
 // The config a command uses: --config, else $HEARTH_CONFIG, else ./config/hearth.toml if present.
 std::string default_config_path(const std::string& given);

@@ -90,6 +90,11 @@ int print_report(const SyncReport& r) {
 }  // namespace
 
 int cmd_kb(const std::string& action, const KbArgs& a) {
+  std::vector<std::string> allow;
+  if (const std::string cfg = default_config_path(a.config); !cfg.empty()) {
+    if (auto loaded = load_config(cfg)) allow = loaded->outbound.allow;  // a broken config is reported where it is needed
+  }
+  if (auto applied = apply_outbound_rules(std::move(allow)); !applied) return fail(applied.error());
   const std::string db = default_db(a.db);
   std::error_code ec;
   if (fs::path(db).has_parent_path()) fs::create_directories(fs::path(db).parent_path(), ec);

@@ -225,10 +225,9 @@ Result<SyncReport> KnowledgeBase::add_source(const std::string& collection, cons
   if (is_url(path)) {
     if (!fetcher_) return invalid_argument(fmt::format("'{}': URL sources are not available here", path), "path");
   } else {
-    std::error_code ec;
-    const fs::path abs = fs::weakly_canonical(fs::absolute(path, ec), ec);
-    if (ec || !fs::exists(abs, ec)) return invalid_argument(fmt::format("'{}' does not exist", path), "path");
-    uri = abs.string();
+    auto abs = paths_.resolve(path);
+    if (!abs) return abs.take_error();
+    uri = abs->string();
   }
   SourceRecord src{0, uri, options.include, options.exclude, options.interval_seconds};
   auto id = store_.put_source(c->id, src);
@@ -265,6 +264,8 @@ Status KnowledgeBase::sync_source(const CollectionInfo& c, const SourceRecord& s
   std::error_code ec;
   if (is_url(src.uri)) {
     fetch_url(src.uri, max_document_bytes, current, contents, names, report);
+  } else if (auto allowed = paths_.resolve(root); !allowed && allowed.error().code == ErrorCode::kPermissionDenied) {
+    return allowed.take_error();  // recorded before the directory was disallowed: nothing is read
   } else if (fs::is_regular_file(root, ec)) {
     files.push_back(root);
   } else if (fs::is_directory(root, ec)) {
@@ -278,6 +279,11 @@ Status KnowledgeBase::sync_source(const CollectionInfo& c, const SourceRecord& s
     const std::string rel = f == root ? f.filename().string() : fs::relative(f, root, ec).string();
     if (!include.empty() && !matches_any(include, rel)) continue;
     if (matches_any(exclude, rel)) continue;
+    if (auto inside = paths_.resolve(f); !inside) {  // a symlink leading out of the allowed directories
+      report.errors.push_back({f.string(), inside.error().message});
+      ++report.counters.documents_failed;
+      continue;
+    }
     auto bytes = read_file(f, max_document_bytes);
     if (!bytes) {
       report.errors.push_back({f.string(), bytes.error().message});

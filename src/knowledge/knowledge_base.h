@@ -32,6 +32,7 @@
 #include "knowledge/ann_index.h"
 #include "knowledge/chunker.h"
 #include "knowledge/keyword_index.h"
+#include "knowledge/path_policy.h"
 #include "knowledge/store.h"
 #include "knowledge/url_fetcher.h"
 
@@ -175,6 +176,9 @@ class KnowledgeBase {
 
   // Optional; it must outlive this object. Used by searches with SearchOptions::rerank.
   void set_reranker(Reranker* reranker) { reranker_ = reranker; }
+  // Which server paths sources may read (default: any). Checked when a source is added and for
+  // every file each sync finds (a symlink inside an allowed directory may point out of it).
+  void set_path_policy(PathPolicy policy) { paths_ = std::move(policy); }
   bool has_reranker() const { return reranker_ != nullptr; }
 
   Result<CollectionInfo> create_collection(const std::string& name);
@@ -237,6 +241,7 @@ class KnowledgeBase {
   KnowledgeStore& store_;
   Embedder& embedder_;
   UrlFetcher* fetcher_ = nullptr;
+  PathPolicy paths_ = PathPolicy::unrestricted();
   Reranker* reranker_ = nullptr;
   FetchLimits fetch_limits_;
   Chunker chunker_;

@@ -46,6 +46,23 @@ Status get(const toml::table& t, std::string_view key, const std::string& where,
   return invalid_argument(fmt::format("{}{} has the wrong type", where, key), std::string(key));
 }
 
+// A list of strings; `what` names it in errors.
+Status get_strings(const toml::table& t, std::string_view key, const std::string& where, std::vector<std::string>& out) {
+  const toml::node* n = t.get(key);
+  if (!n) return {};
+  const toml::array* arr = n->as_array();
+  if (!arr) return invalid_argument(fmt::format("{}{} must be an array of strings", where, key), std::string(key));
+  out.clear();
+  for (const auto& v : *arr) {
+    auto str = v.value<std::string>();
+    if (!str || str->empty()) {
+      return invalid_argument(fmt::format("{}{} must be an array of non-empty strings", where, key), std::string(key));
+    }
+    out.push_back(*str);
+  }
+  return {};
+}
+
 Status check_keys(const toml::table& t, const std::set<std::string>& allowed, const std::string& where) {
   for (const auto& [k, v] : t) {
     if (!allowed.count(std::string(k.str()))) {
@@ -170,7 +187,19 @@ Status parse_knowledge(const toml::table* k, const std::string& base_dir, Config
   if (!k) return {};
   const std::string w = "knowledge.";
   HEARTH_TRY(check_keys(*k, {"enabled", "db", "static_embeddings", "max_upload_mb", "scheduler_tick_seconds",
-                             "max_queued_jobs", "reranker", "alias"}, w));
+                             "max_queued_jobs", "reranker", "alias", "allowed_roots"}, w));
+  HEARTH_TRY(get_strings(*k, "allowed_roots", w, c.knowledge.allowed_roots));
+  for (auto& root : c.knowledge.allowed_roots) {
+    if (fs::path(root).is_relative()) {
+      return invalid_argument(fmt::format("knowledge.allowed_roots: '{}' is not an absolute path", root), "allowed_roots");
+    }
+    std::error_code ec;
+    const fs::path canon = fs::canonical(root, ec);  // symlinks and .. resolved, as sources' paths are
+    if (ec || !fs::is_directory(canon)) {
+      return invalid_argument(fmt::format("knowledge.allowed_roots: '{}' is not a directory", root), "allowed_roots");
+    }
+    root = canon.string();
+  }
   HEARTH_TRY(get(*k, "enabled", w, c.knowledge.enabled));
   std::string db, emb;
   HEARTH_TRY(get(*k, "db", w, db));
@@ -212,6 +241,43 @@ Status parse_knowledge(const toml::table* k, const std::string& base_dir, Config
       }
       c.knowledge.aliases.push_back(std::move(a));
     }
+  }
+  return {};
+}
+
+// [auth] and [outbound]. Role and permission names are checked by the server, which knows them.
+Status parse_security(const toml::table& root, const std::string& base_dir, Config& c) {
+  const std::string data_dir = base_dir.empty() ? "data" : "../data";
+  c.auth.db = resolve(base_dir, data_dir + "/auth.sqlite");
+  c.auth.secret_file = resolve(base_dir, data_dir + "/auth.secret");
+  if (const toml::table* a = root.get_as<toml::table>("auth")) {
+    const std::string w = "auth.";
+    HEARTH_TRY(check_keys(*a, {"mode", "allow_none_on_network", "db", "secret_file", "roles"}, w));
+    HEARTH_TRY(get(*a, "mode", w, c.auth.mode));
+    if (c.auth.mode != "none" && c.auth.mode != "keys") {
+      return invalid_argument(fmt::format("auth.mode = '{}': must be \"none\" or \"keys\"", c.auth.mode), "mode");
+    }
+    HEARTH_TRY(get(*a, "allow_none_on_network", w, c.auth.allow_none_on_network));
+    std::string db, secret;
+    HEARTH_TRY(get(*a, "db", w, db));
+    HEARTH_TRY(get(*a, "secret_file", w, secret));
+    if (!db.empty()) c.auth.db = resolve(base_dir, db);
+    if (!secret.empty()) c.auth.secret_file = resolve(base_dir, secret);
+    if (const toml::node* n = a->get("roles")) {
+      const toml::table* roles = n->as_table();
+      if (!roles) return invalid_argument("auth.roles must be a table of role = [permissions]", "roles");
+      for (const auto& [name, v] : *roles) {
+        std::vector<std::string> perms;
+        toml::table one;
+        one.insert(name.str(), v);
+        HEARTH_TRY(get_strings(one, name.str(), "auth.roles.", perms));
+        c.auth.roles.emplace_back(std::string(name.str()), std::move(perms));
+      }
+    }
+  }
+  if (const toml::table* o = root.get_as<toml::table>("outbound")) {
+    HEARTH_TRY(check_keys(*o, {"allow"}, "outbound."));
+    HEARTH_TRY(get_strings(*o, "allow", "outbound.", c.outbound.allow));
   }
   return {};
 }
@@ -374,8 +440,8 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
                                         e.description()));
   }
   Config c;
-  HEARTH_TRY(check_keys(root, {"server", "models", "model", "knowledge"}, ""));
-  for (const char* table : {"server", "models", "knowledge"}) {
+  HEARTH_TRY(check_keys(root, {"server", "models", "model", "knowledge", "auth", "outbound"}, ""));
+  for (const char* table : {"server", "models", "knowledge", "auth", "outbound"}) {
     if (root.contains(table) && !root.get_as<toml::table>(table)) {
       return invalid_argument(fmt::format("[{}] must be a table", table), table);
     }
@@ -441,6 +507,7 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
     }
   }
   HEARTH_TRY(parse_knowledge(root.get_as<toml::table>("knowledge"), base_dir, c));
+  HEARTH_TRY(parse_security(root, base_dir, c));
   if (!c.models.default_model.empty() && !c.find(c.models.default_model)) {
     return invalid_argument(fmt::format("models.default names '{}', which is not in the catalog", c.models.default_model),
                             "default");

@@ -60,12 +60,33 @@ struct KnowledgeSettings {
   int scheduler_tick_seconds = 15;          // how often due source syncs are looked for
   int max_queued_jobs = 64;
   std::string reranker;                     // a catalog model with rank pooling, for "rerank": true; empty: none
+  // Server directories that knowledge sources may read (absolute, canonical); none by default, so
+  // a source naming a server path is refused until an operator lists its root here.
+  std::vector<std::string> allowed_roots;
   std::vector<KnowledgeAlias> aliases;
   const KnowledgeAlias* find_alias(std::string_view name) const;
 };
 
+// [auth]: who may call the server (docs/SECURITY.md).
+struct AuthSettings {
+  std::string mode = "none";            // "none" (no credentials; loopback only) or "keys"
+  bool allow_none_on_network = false;   // let mode "none" listen on a non-loopback address
+  std::string db;                       // API keys (SQLite); absolute; default data/auth.sqlite
+  std::string secret_file;              // the key-hashing secret; absolute; default data/auth.secret
+  // Roles beyond (or replacing) the built-in admin, user and viewer: name -> permission names.
+  std::vector<std::pair<std::string, std::vector<std::string>>> roles;
+};
+
+// [outbound]: where the server's own requests (URL sources, remote embedders, model downloads)
+// may go. Loopback, private, link-local and cloud-metadata addresses are refused unless listed.
+struct OutboundSettings {
+  std::vector<std::string> allow;       // host names ("wiki.corp", "*.corp") and addresses or CIDRs
+};
+
 struct Config {
   ServerSettings server;
+  AuthSettings auth;
+  OutboundSettings outbound;
   ModelsSettings models;
   KnowledgeSettings knowledge;
   std::vector<ModelEntry> entries;

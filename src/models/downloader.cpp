@@ -1,6 +1,7 @@
 #include "models/downloader.h"
 
 #include "net/curl.h"
+#include "net/outbound_policy.h"
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -92,12 +93,19 @@ Result<bool> attempt(const DownloadOptions& opt, const std::string& part, bool& 
   curl::easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
   if (headers) curl::easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
   if (have > 0) curl::easy_setopt(curl.get(), CURLOPT_RANGE, range.c_str());
+  // Every connection, the mirror a hub redirects to included, goes to an allowed address.
+  net::OutboundGuard guard;
+  if (auto applied = guard.apply(curl.get()); !applied) {
+    std::fclose(f);
+    return applied.take_error();
+  }
 
   const CURLcode rc = curl::easy_perform(curl.get());
   long status = 0;
   curl::easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
   const bool write_ok = std::fclose(f) == 0;
   if (!write_ok) return internal_error(fmt::format("writing {} failed (disk full?)", part));
+  if (rc != CURLE_OK && guard.refusal()) return *guard.refusal();  // not retried: the answer stays no
 
   if (status == 416 && have > 0) return true;  // nothing left to fetch: the part file is complete
   if (t.bad_status || (rc == CURLE_OK && status >= 400)) {
@@ -120,6 +128,7 @@ Result<DownloadResult> download_file(const DownloadOptions& opt) {
   if (!opt.expected_sha256.empty() && !is_sha256_hex(opt.expected_sha256)) {
     return invalid_argument("the expected SHA-256 must be 64 hex digits", "sha256");
   }
+  HEARTH_TRY(net::check_url_host(opt.url));  // before any file is created
   HEARTH_TRY(curl::load());
   const fs::path dest(opt.dest);
   if (dest.has_parent_path()) fs::create_directories(dest.parent_path());

@@ -12,6 +12,11 @@
 #include "knowledge/fetch/curl_fetcher.h"
 #include "knowledge/static_embedder.h"
 #include "knowledge/text_tokenizer.h"
+#include "net/outbound_policy.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 
 namespace hearth::rag {
 namespace fs = std::filesystem;
@@ -24,6 +29,36 @@ std::int64_t unix_now() {
 }
 
 bool is_url(const std::string& s) { return s.starts_with("http://") || s.starts_with("https://"); }
+
+// A URL source is refused at once (403) when its host is, or resolves to, an address the
+// outbound rules forbid. The fetch itself checks again on every connection (OutboundGuard), so
+// a name that resolves differently later, or a redirect, is still caught there.
+Status check_source_url(const std::string& url) {
+  HEARTH_TRY(net::check_url_host(url));
+  const auto host = net::url_host(url);
+  if (!host || net::parse_ip(*host)) return {};
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host->c_str(), nullptr, &hints, &res) != 0) return {};  // the fetch reports it
+  Status verdict;
+  for (const addrinfo* a = res; a && verdict; a = a->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* raw = a->ai_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr)
+                                              : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(a->ai_addr)->sin6_addr);
+    if (!inet_ntop(a->ai_family, raw, text, sizeof text)) continue;
+    const auto ip = net::parse_ip(text);
+    if (ip && !net::outbound_rules().allows(*ip, *host)) {
+      verdict = Error{ErrorCode::kPermissionDenied,
+                      fmt::format("{}: {} resolves to {} ({}): outbound requests to loopback, private, link-local and "
+                                  "metadata addresses are refused; an operator can list the host in [outbound] allow",
+                                  url, *host, text, net::address_class_name(net::classify(*ip))),
+                      "uri"};
+    }
+  }
+  freeaddrinfo(res);
+  return verdict;
+}
 
 constexpr std::size_t kMaxJobErrors = 100;
 
@@ -80,6 +115,7 @@ knowledge::KnowledgeBase KnowledgeService::knowledge_base(Session& s, knowledge:
   knowledge::FetchLimits limits;
   limits.max_bytes = options_.max_document_bytes;
   kb.set_url_fetcher(fetcher_.get(), limits);
+  kb.set_path_policy(knowledge::PathPolicy::under(options_.allowed_roots));
   if (reranker_) kb.set_reranker(reranker_.get());
   return kb;
 }
@@ -257,10 +293,10 @@ Result<JobInfo> KnowledgeService::add_source(const std::string& collection, cons
   if (source.uri.empty()) return invalid_argument("'uri' is required (a directory, a file or an http(s) URL)", "uri");
   if (source.interval_seconds < 0) return invalid_argument("'interval_seconds' must not be negative", "interval_seconds");
   if (!is_url(source.uri)) {
-    std::error_code ec;
-    if (!fs::exists(source.uri, ec)) {
-      return invalid_argument(fmt::format("'{}' does not exist on the server", source.uri), "uri");
-    }
+    auto allowed = knowledge::PathPolicy::under(options_.allowed_roots).resolve(source.uri);
+    if (!allowed) return allowed.take_error();
+  } else {
+    HEARTH_TRY(check_source_url(source.uri));
   }
   auto c = this->collection(collection);
   if (!c) return c.take_error();

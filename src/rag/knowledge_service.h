@@ -43,6 +43,8 @@ struct KnowledgeServiceOptions {
   std::size_t job_history = 200;     // finished jobs kept for GET /jobs
   ModelRegistry* registry = nullptr; // for gguf:<model> embedders; may be null
   std::string reranker;              // a catalog model id (needs the registry); empty: none
+  // Server directories sources may read (knowledge.allowed_roots); none: no server path at all.
+  std::vector<std::string> allowed_roots;
 };
 
 enum class JobState { kQueued, kRunning, kSucceeded, kFailed };

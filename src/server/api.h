@@ -19,10 +19,14 @@
 #include "server/generation_service.h"
 #include "server/metrics.h"
 #include "server/openai_types.h"
+#include "server/router.h"
 
 namespace hearth {
 
 class WsConnection;
+namespace auth {
+class KeyStore;
+}
 
 // Everything a handler may use. Built once at start-up; the references outlive the server.
 struct ApiContext {
@@ -33,7 +37,20 @@ struct ApiContext {
   boost::asio::thread_pool& blocking;  // for calls that may block (model loading, tokenizing)
   std::atomic<bool>& draining;
   rag::KnowledgeService* knowledge = nullptr;  // null when [knowledge] enabled = false
+  auth::KeyStore* keys = nullptr;              // null when auth.mode = none
+  const RoleTable* roles = nullptr;
+  std::vector<RouteInfo> routes;               // the route table, for GET /v1/admin/routes
 };
+
+// Who is calling: the auth filter's principal; on a public route without credentials, nobody
+// (no permissions).
+const Principal& caller(Exchange& ex);
+// Refuses a model the caller may not use (as the request names it, before anything loads).
+std::optional<Error> check_model(const ApiContext& api, const Principal& who, const std::string& requested);
+// Refuses the first collection the caller may not use.
+std::optional<Error> check_collections(const Principal& who, const std::vector<std::string>& collections);
+// The usage a request incurred, for the access log, metrics and limits.
+void record_usage(RequestContext& ctx, const Usage& usage);
 
 Task<> handle_health(ApiContext& api, Exchange& ex);
 Task<> handle_models(ApiContext& api, Exchange& ex);
@@ -41,7 +58,13 @@ Task<> handle_metrics(ApiContext& api, Exchange& ex);
 Task<> handle_chat_completions(ApiContext& api, Exchange& ex);
 Task<> handle_completions(ApiContext& api, Exchange& ex);
 Task<> handle_embeddings(ApiContext& api, Exchange& ex);
-Task<> handle_chat_websocket(ApiContext& api, WsConnection& ws, const HttpRequest& upgrade);
+Task<> handle_chat_websocket(ApiContext& api, WsConnection& ws, Exchange& upgrade);
+
+// /v1/admin (api_admin.cpp)
+Task<> handle_admin_routes(ApiContext& api, Exchange& ex);
+Task<> handle_admin_list_keys(ApiContext& api, Exchange& ex);
+Task<> handle_admin_create_key(ApiContext& api, Exchange& ex);
+Task<> handle_admin_revoke_key(ApiContext& api, Exchange& ex);
 
 // /v1/knowledge (api_knowledge.cpp)
 Task<> handle_kb_create_collection(ApiContext& api, Exchange& ex);
@@ -61,7 +84,7 @@ Task<> handle_kb_search(ApiContext& api, Exchange& ex);
 // Chat with knowledge: resolves a knowledge alias (req.gen.model becomes the alias's model),
 // retrieves for the last user message, and adds the numbered sources to req.messages. No
 // knowledge asked for: an empty optional.
-Task<Result<std::optional<rag::Grounding>>> ground_chat(ApiContext& api, ChatCompletionRequest& req);
+Task<Result<std::optional<rag::Grounding>>> ground_chat(ApiContext& api, const Principal& who, ChatCompletionRequest& req);
 nlohmann::json citations_json(const rag::Grounding& g);
 
 // Helpers shared by the handler files.

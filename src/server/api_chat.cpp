@@ -44,7 +44,8 @@ Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
   if (!body) co_return co_await ex.respond(error_response(body.error()));
   auto req = parse_chat_request(*body);
   if (!req) co_return co_await ex.respond(error_response(req.error()));
-  auto grounding = co_await ground_chat(api, *req);
+  if (auto denied = check_model(api, caller(ex), req->gen.model)) co_return co_await ex.respond(error_response(*denied));
+  auto grounding = co_await ground_chat(api, caller(ex), *req);
   if (!grounding) co_return co_await ex.respond(error_response(grounding.error()));
 
   auto prepared = co_await prepare_request(api.blocking, ex.request().body.size(),
@@ -75,6 +76,7 @@ Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
       co_return true;
     });
     p.engine.reset();  // the model is idle for us now: let the registry unload it if it must
+    record_usage(ex.context(), result.last.usage);
     if (result.client_gone) co_return;
     if (result.last.kind == GenEvent::Kind::kError) co_return co_await ex.respond(error_response(result.last.error));
     if (split) {
@@ -119,6 +121,7 @@ Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
     co_return co_await send(chunk);
   });
   p.engine.reset();
+  record_usage(ex.context(), result.last.usage);
   if (result.client_gone || !alive) co_return;
   if (result.last.kind == GenEvent::Kind::kError) {
     co_await ex.write(sse_data(error_body(result.last.error)));

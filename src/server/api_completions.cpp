@@ -16,6 +16,7 @@ Task<> handle_completions(ApiContext& api, Exchange& ex) {
   if (!body) co_return co_await ex.respond(error_response(body.error()));
   auto req = parse_completion_request(*body);
   if (!req) co_return co_await ex.respond(error_response(req.error()));
+  if (auto denied = check_model(api, caller(ex), req->gen.model)) co_return co_await ex.respond(error_response(*denied));
 
   auto prepared = co_await prepare_request(api.blocking, ex.request().body.size(),
                                            [&api, &r = *req](Acquire m) { return api.generation.prepare_completion(r, m); });
@@ -53,6 +54,7 @@ Task<> handle_completions(ApiContext& api, Exchange& ex) {
       co_return true;
     });
     p.engine.reset();
+    record_usage(ex.context(), result.last.usage);
     if (result.client_gone) co_return;
     if (result.last.kind == GenEvent::Kind::kError) co_return co_await ex.respond(error_response(result.last.error));
     json out = choice(std::move(text), finish_reason_name(result.last.finish));
@@ -73,6 +75,7 @@ Task<> handle_completions(ApiContext& api, Exchange& ex) {
     co_return co_await ex.write(sse_data(dump(choice(std::move(t), nullptr))));
   });
   p.engine.reset();
+  record_usage(ex.context(), result.last.usage);
   if (result.client_gone || !alive) co_return;
   if (result.last.kind == GenEvent::Kind::kError) {
     co_await ex.write(sse_data(error_body(result.last.error)));

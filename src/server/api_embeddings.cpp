@@ -33,10 +33,12 @@ Task<> handle_embeddings(ApiContext& api, Exchange& ex) {
   if (!body) co_return co_await ex.respond(error_response(body.error()));
   auto req = parse_embedding_request(*body);
   if (!req) co_return co_await ex.respond(error_response(req.error()));
+  if (auto denied = check_model(api, caller(ex), req->model)) co_return co_await ex.respond(error_response(*denied));
   auto prepared = co_await prepare_request(api.blocking, ex.request().body.size(),
                                            [&api, &r = *req](Acquire m) { return api.generation.prepare_embedding(r, m); });
   if (!prepared) co_return co_await ex.respond(error_response(prepared.error()));
   ex.context().model = prepared->model_id;
+  ex.context().prompt_tokens = static_cast<std::uint64_t>(prepared->prompt_tokens);
 
   using Vectors = Result<std::vector<std::vector<float>>>;
   auto channel = std::make_shared<AsyncQueue<Vectors>>(ex.executor());

@@ -130,12 +130,17 @@ Task<> handle_kb_create_collection(ApiContext& api, Exchange& ex) {
   if (auto s = read_str(*body, "name", name); !s) co_return co_await ex.respond(error_response(s.error()));
   if (auto s = read_str(*body, "embedder", embedder); !s) co_return co_await ex.respond(error_response(s.error()));
   if (name.empty()) co_return co_await ex.respond(error_response(invalid_argument("'name' is required", "name")));
+  if (!caller(ex).may_use_collection(name)) co_return co_await ex.respond(error_response(collection_not_allowed(caller(ex), name)));
   auto work = [name, embedder](KnowledgeService& s) { return s.create_collection(name, embedder); };
   co_await answer(api, ex, 201, work, collection_json);
 }
 
 Task<> handle_kb_list_collections(ApiContext& api, Exchange& ex) {
-  auto work = [](KnowledgeService& s) { return s.collections(); };
+  auto work = [who = ex.context().principal](KnowledgeService& s) -> Result<std::vector<knowledge::CollectionInfo>> {
+    auto all = s.collections();
+    if (all && who) std::erase_if(*all, [&](const auto& c) { return !who->may_use_collection(c.name); });
+    return all;
+  };
   auto render = list_render(collection_json);
   co_await answer(api, ex, 200, work, render);
 }
@@ -250,15 +255,22 @@ Task<> handle_kb_sync(ApiContext& api, Exchange& ex) {
 }
 
 Task<> handle_kb_list_jobs(ApiContext& api, Exchange& ex) {
-  auto work = [c = query_param(ex.request().query, "collection")](KnowledgeService& s) -> Result<std::vector<rag::JobInfo>> {
-    return s.jobs(c);
+  auto work = [c = query_param(ex.request().query, "collection"),
+               who = ex.context().principal](KnowledgeService& s) -> Result<std::vector<rag::JobInfo>> {
+    auto jobs = s.jobs(c);
+    if (who) std::erase_if(jobs, [&](const rag::JobInfo& j) { return !who->may_use_collection(j.collection); });
+    return jobs;
   };
   auto render = list_render(job_json);
   co_await answer(api, ex, 200, work, render);
 }
 
 Task<> handle_kb_get_job(ApiContext& api, Exchange& ex) {
-  auto work = [id = param(ex, "job")](KnowledgeService& s) { return s.job(id); };
+  auto work = [id = param(ex, "job"), who = ex.context().principal](KnowledgeService& s) -> Result<rag::JobInfo> {
+    auto job = s.job(id);
+    if (job && who && !who->may_use_collection(job->collection)) return not_found(fmt::format("no job '{}'", id));
+    return job;
+  };
   co_await answer(api, ex, 200, work, job_json);
 }
 
@@ -295,6 +307,7 @@ Task<> handle_kb_search(ApiContext& api, Exchange& ex) {
   if (!body) co_return co_await ex.respond(error_response(body.error()));
   auto req = parse_knowledge_request(*body, "", true);
   if (!req) co_return co_await ex.respond(error_response(req.error()));
+  if (auto denied = check_collections(caller(ex), req->collections)) co_return co_await ex.respond(error_response(*denied));
   auto work = [r = *req](KnowledgeService& s) { return s.search(r.collections, r.query, search_options(r)); };
   auto render = [q = req->query](const std::vector<rag::RetrievedChunk>& hits) {
     json data = json::array();
@@ -310,7 +323,7 @@ Task<> handle_kb_search(ApiContext& api, Exchange& ex) {
 
 namespace hearth {
 
-Task<Result<std::optional<rag::Grounding>>> ground_chat(ApiContext& api, ChatCompletionRequest& req) {
+Task<Result<std::optional<rag::Grounding>>> ground_chat(ApiContext& api, const Principal& who, ChatCompletionRequest& req) {
   using Out = Result<std::optional<rag::Grounding>>;
   if (const KnowledgeAlias* a = api.config.knowledge.find_alias(req.gen.model)) {
     if (!req.knowledge) {
@@ -323,6 +336,10 @@ Task<Result<std::optional<rag::Grounding>>> ground_chat(ApiContext& api, ChatCom
     req.gen.model = a->model;
   }
   if (!req.knowledge) co_return Out(std::optional<rag::Grounding>());
+  if (auto denied = check_collections(who, req.knowledge->collections)) {
+    denied->param = "knowledge";
+    co_return Out(std::move(*denied));
+  }
   auto svc = service(api);
   if (!svc) co_return Out(svc.take_error());
   const std::string query = req.knowledge->query.empty() ? rag::retrieval_query(req.messages) : req.knowledge->query;

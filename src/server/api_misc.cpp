@@ -21,6 +21,29 @@ long long unix_time_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+const Principal& caller(Exchange& ex) {
+  static const Principal nobody{"nobody", "nobody", "nobody", "", {}, {}, {}};
+  const auto& p = ex.context().principal;
+  return p ? *p : nobody;
+}
+
+std::optional<Error> check_model(const ApiContext& api, const Principal& who, const std::string& requested) {
+  if (who.may_use_model(api.config, requested)) return std::nullopt;
+  return model_not_allowed(who, requested);
+}
+
+std::optional<Error> check_collections(const Principal& who, const std::vector<std::string>& collections) {
+  for (const auto& c : collections) {
+    if (!who.may_use_collection(c)) return collection_not_allowed(who, c);
+  }
+  return std::nullopt;
+}
+
+void record_usage(RequestContext& ctx, const Usage& usage) {
+  ctx.prompt_tokens += static_cast<std::uint64_t>(usage.prompt_tokens);
+  ctx.completion_tokens += static_cast<std::uint64_t>(usage.completion_tokens);
+}
+
 Task<> handle_health(ApiContext& api, Exchange& ex) {
   json models = json::array();
   for (const auto& m : api.registry.status()) {
@@ -43,6 +66,7 @@ Task<> handle_models(ApiContext& api, Exchange& ex) {
   const auto status = api.registry.status();
   for (size_t i = 0; i < api.config.entries.size(); ++i) {
     const ModelEntry& e = api.config.entries[i];
+    if (!caller(ex).may_use_model(api.config, e.id)) continue;
     json m = {{"id", e.id},
               {"object", "model"},
               {"created", 0},
@@ -54,6 +78,7 @@ Task<> handle_models(ApiContext& api, Exchange& ex) {
     data.push_back(std::move(m));
   }
   for (const KnowledgeAlias& a : api.config.knowledge.aliases) {  // models that answer with knowledge
+    if (!caller(ex).may_use_model(api.config, a.id)) continue;
     const ModelEntry* base = api.config.find(a.model);
     data.push_back({{"id", a.id}, {"object", "model"}, {"created", 0}, {"owned_by", "hearth"},
                     {"aliases", json::array()}, {"context_length", base ? base->load.context_size : 0},

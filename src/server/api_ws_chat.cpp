@@ -15,7 +15,9 @@
 
 #include "engine/reasoning_splitter.h"
 #include "server/api.h"
+#include "auth/key_store.h"
 #include "server/async_util.h"
+#include "server/auth_filter.h"
 #include "server/error_mapping.h"
 #include "server/generation_pump.h"
 #include "server/usage_json.h"
@@ -37,6 +39,7 @@ json error_message(const std::string& id, const Error& e) {
 struct WsChatSession {
   ApiContext& api;
   WsConnection& ws;
+  Exchange& upgrade;  // the upgrade request and its context: who is calling
   std::vector<json> history;
   bool running = false;
   bool closed = false;
@@ -63,6 +66,7 @@ struct WsChatSession {
                                              co_return co_await emit(d);
                                            });
     p.engine.reset();
+    record_usage(upgrade.context(), result.last.usage);
     if (result.last.kind == GenEvent::Kind::kError) {
       co_await ws.write(dump(error_message(id, result.last.error)));
     } else if (!result.client_gone) {
@@ -85,8 +89,18 @@ struct WsChatSession {
   }
 
   // Starts a turn; returns an error to report, or nothing when the turn runs.
+  // The key may have been revoked or have expired since the upgrade: every turn checks it again.
+  std::optional<Error> still_authorized() {
+    const Principal& who = caller(upgrade);
+    if (who.kind != "key" || !api.keys) return std::nullopt;
+    auto again = api.keys->verify(presented_credential(upgrade.request()), unix_time_now());
+    if (!again) return again.take_error();
+    return std::nullopt;
+  }
+
   Task<std::optional<Error>> start_turn(json msg, const std::string& id) {
     if (running) co_return invalid_argument("a turn is already running; send {\"type\":\"cancel\"} first", "type");
+    if (auto denied = still_authorized()) co_return denied;
     std::vector<json> next = history;
     if (auto m = msg.find("messages"); m != msg.end()) {
       if (!m->is_array()) co_return invalid_argument("'messages' must be an array", "messages");
@@ -104,7 +118,8 @@ struct WsChatSession {
     msg["stream"] = true;
     auto req = parse_chat_request(msg);
     if (!req) co_return req.take_error();
-    auto grounding = co_await ground_chat(api, *req);  // sources for this turn only (not kept in history)
+    if (auto denied = check_model(api, caller(upgrade), req->gen.model)) co_return denied;
+    auto grounding = co_await ground_chat(api, caller(upgrade), *req);  // sources for this turn only (not kept in history)
     if (!grounding) co_return grounding.take_error();
     const size_t text_size = msg.dump().size();
     auto prepared = co_await prepare_request(api.blocking, text_size,
@@ -189,8 +204,8 @@ struct WsChatSession {
 
 }  // namespace
 
-Task<> handle_chat_websocket(ApiContext& api, WsConnection& ws, const HttpRequest&) {
-  WsChatSession session{api, ws};
+Task<> handle_chat_websocket(ApiContext& api, WsConnection& ws, Exchange& upgrade) {
+  WsChatSession session{api, ws, upgrade};
   co_await session.serve();
 }
 

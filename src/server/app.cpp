@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -19,7 +20,9 @@
 #include "knowledge/static_embedder.h"
 #include "rag/knowledge_service.h"
 #include "models/registry.h"
+#include "auth/key_store.h"
 #include "server/api.h"
+#include "server/auth_filter.h"
 #include "server/http_server.h"
 #include "server/middleware.h"
 #include "server/router.h"
@@ -30,30 +33,63 @@ namespace asio = boost::asio;
 namespace {
 
 void build_routes(Router& r, ApiContext& api) {
-  // The route table: one line per route.
-  r.add("GET",  "/health",              [&api](Exchange& ex) { return handle_health(api, ex); });
-  r.add("GET",  "/metrics",             [&api](Exchange& ex) { return handle_metrics(api, ex); });
-  r.add("GET",  "/v1/models",           [&api](Exchange& ex) { return handle_models(api, ex); });
-  r.add("POST", "/v1/chat/completions", [&api](Exchange& ex) { return handle_chat_completions(api, ex); });
-  r.add("POST", "/v1/completions",      [&api](Exchange& ex) { return handle_completions(api, ex); });
-  r.add("POST", "/v1/embeddings",       [&api](Exchange& ex) { return handle_embeddings(api, ex); });
-  // Knowledge (issue #3).
-  r.add("POST",   "/v1/knowledge/collections",                         [&api](Exchange& ex) { return handle_kb_create_collection(api, ex); });
-  r.add("GET",    "/v1/knowledge/collections",                         [&api](Exchange& ex) { return handle_kb_list_collections(api, ex); });
-  r.add("GET",    "/v1/knowledge/collections/{collection}",            [&api](Exchange& ex) { return handle_kb_get_collection(api, ex); });
-  r.add("DELETE", "/v1/knowledge/collections/{collection}",            [&api](Exchange& ex) { return handle_kb_delete_collection(api, ex); });
-  r.add("GET",    "/v1/knowledge/collections/{collection}/documents",  [&api](Exchange& ex) { return handle_kb_list_documents(api, ex); });
-  r.add("POST",   "/v1/knowledge/collections/{collection}/documents",  [&api](Exchange& ex) { return handle_kb_upload_document(api, ex); });
-  r.add("DELETE", "/v1/knowledge/collections/{collection}/documents/{document}", [&api](Exchange& ex) { return handle_kb_delete_document(api, ex); });
-  r.add("GET",    "/v1/knowledge/collections/{collection}/sources",    [&api](Exchange& ex) { return handle_kb_list_sources(api, ex); });
-  r.add("POST",   "/v1/knowledge/collections/{collection}/sources",    [&api](Exchange& ex) { return handle_kb_add_source(api, ex); });
-  r.add("POST",   "/v1/knowledge/collections/{collection}/sync",       [&api](Exchange& ex) { return handle_kb_sync(api, ex); });
-  r.add("GET",    "/v1/knowledge/jobs",                                [&api](Exchange& ex) { return handle_kb_list_jobs(api, ex); });
-  r.add("GET",    "/v1/knowledge/jobs/{job}",                          [&api](Exchange& ex) { return handle_kb_get_job(api, ex); });
-  r.add("POST",   "/v1/knowledge/search",                              [&api](Exchange& ex) { return handle_kb_search(api, ex); });
-  r.add_websocket("/v1/chat/ws", [&api](WsConnection& ws, const HttpRequest& req) {
-    return handle_chat_websocket(api, ws, req);
+  // The route table: one line per route, with the permission it requires.
+  using P = Permission;
+  auto h = [&api](Task<> (*fn)(ApiContext&, Exchange&)) { return [&api, fn](Exchange& ex) { return fn(api, ex); }; };
+  r.add("GET",    "/health",              P::kPublic,      h(handle_health));
+  r.add("GET",    "/metrics",             P::kMetricsRead, h(handle_metrics));
+  r.add("GET",    "/v1/models",           P::kModelsRead,  h(handle_models));
+  r.add("POST",   "/v1/chat/completions", P::kInference,   h(handle_chat_completions));
+  r.add("POST",   "/v1/completions",      P::kInference,   h(handle_completions));
+  r.add("POST",   "/v1/embeddings",       P::kInference,   h(handle_embeddings));
+  r.add_websocket("/v1/chat/ws",          P::kInference,   [&api](WsConnection& ws, Exchange& ex) {
+    return handle_chat_websocket(api, ws, ex);
   });
+  // Knowledge (issue #3). Sources read server paths or fetch URLs: admin only.
+  const std::string c = "/v1/knowledge/collections";
+  r.add("POST",   c,                                P::kKnowledgeWrite,   h(handle_kb_create_collection));
+  r.add("GET",    c,                                P::kKnowledgeRead,    h(handle_kb_list_collections));
+  r.add("GET",    c + "/{collection}",              P::kKnowledgeRead,    h(handle_kb_get_collection));
+  r.add("DELETE", c + "/{collection}",              P::kKnowledgeWrite,   h(handle_kb_delete_collection));
+  r.add("GET",    c + "/{collection}/documents",    P::kKnowledgeRead,    h(handle_kb_list_documents));
+  r.add("POST",   c + "/{collection}/documents",    P::kKnowledgeWrite,   h(handle_kb_upload_document));
+  r.add("DELETE", c + "/{collection}/documents/{document}", P::kKnowledgeWrite, h(handle_kb_delete_document));
+  r.add("GET",    c + "/{collection}/sources",      P::kKnowledgeRead,    h(handle_kb_list_sources));
+  r.add("POST",   c + "/{collection}/sources",      P::kKnowledgeSources, h(handle_kb_add_source));
+  r.add("POST",   c + "/{collection}/sync",         P::kKnowledgeWrite,   h(handle_kb_sync));
+  r.add("GET",    "/v1/knowledge/jobs",             P::kKnowledgeRead,    h(handle_kb_list_jobs));
+  r.add("GET",    "/v1/knowledge/jobs/{job}",       P::kKnowledgeRead,    h(handle_kb_get_job));
+  r.add("POST",   "/v1/knowledge/search",           P::kKnowledgeRead,    h(handle_kb_search));
+  // Administration (issue #24).
+  r.add("GET",    "/v1/admin/routes",               P::kServerRead,       h(handle_admin_routes));
+  r.add("GET",    "/v1/admin/keys",                 P::kKeysManage,       h(handle_admin_list_keys));
+  r.add("POST",   "/v1/admin/keys",                 P::kKeysManage,       h(handle_admin_create_key));
+  r.add("DELETE", "/v1/admin/keys/{key}",           P::kKeysManage,       h(handle_admin_revoke_key));
+  api.routes = r.routes();
+}
+
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(host, ec);
+  return !ec && addr.is_loopback();
+}
+
+// auth.mode = none on an address others can reach would hand every model and collection to
+// anyone on the network: refused unless the operator says so.
+Status check_exposure(const Config& config) {
+  if (config.auth.mode != "none" || is_loopback_host(config.server.host)) return {};
+  if (config.auth.allow_none_on_network) {
+    spdlog::warn("auth.mode = none on {}: anyone who can reach this port may use every model and collection",
+                 config.server.host);
+    return {};
+  }
+  return invalid_argument(fmt::format(
+      "refusing to listen on {} without authentication: anyone who can reach the port could use every model, read "
+      "every collection and manage the server. Set [auth] mode = \"keys\" (--auth keys) and create keys with "
+      "`hearth keys create`, or listen on 127.0.0.1; to accept the risk, pass --insecure-no-auth "
+      "(auth.allow_none_on_network = true)",
+      config.server.host));
 }
 
 void print_banner(const Config& config, int port) {
@@ -62,8 +98,8 @@ void print_banner(const Config& config, int port) {
   const bool test_models_only = std::all_of(config.entries.begin(), config.entries.end(), [](const ModelEntry& e) {
     return e.file.find("hearth-tiny-") != std::string::npos;
   });
-  spdlog::info("Hearth is listening on http://{}:{} (config: {})\n  models:{}", config.server.host, port,
-               config.source, models.empty() ? " (none)" : models);
+  spdlog::info("Hearth is listening on http://{}:{} (config: {}; auth: {})\n  models:{}", config.server.host, port,
+               config.source, config.auth.mode, models.empty() ? " (none)" : models);
   if (test_models_only) {
     spdlog::warn(
         "These are Hearth's generated TEST models: real tokenizers, random weights. They answer with "
@@ -80,6 +116,28 @@ void print_banner(const Config& config, int port) {
 }  // namespace
 
 int run_server(const Config& config) {
+  if (auto exposed = check_exposure(config); !exposed) {
+    spdlog::error("{}", exposed.error().message);
+    return 1;
+  }
+  auto roles = RoleTable::build(config.auth.roles);
+  if (!roles) {
+    spdlog::error("{}", roles.error().message);
+    return 1;
+  }
+  std::unique_ptr<auth::KeyStore> keys;
+  if (config.auth.mode == "keys") {
+    const std::string db = config.auth.db.empty() ? std::filesystem::absolute("data/auth.sqlite").string() : config.auth.db;
+    const std::string secret =
+        config.auth.secret_file.empty() ? std::filesystem::absolute("data/auth.secret").string() : config.auth.secret_file;
+    auto opened = auth::KeyStore::open(db, secret);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message);
+      return 1;
+    }
+    keys = std::move(*opened);
+    spdlog::info("auth: API keys ({})", db);
+  }
   engine_global_init();
   asio::io_context ioc;
   asio::thread_pool blocking(4);
@@ -88,6 +146,8 @@ int run_server(const Config& config) {
   GenerationService generation(registry);
   HttpMetrics metrics;
   ApiContext api{config, registry, generation, metrics, blocking, draining};
+  api.keys = keys.get();
+  api.roles = &*roles;
   std::unique_ptr<rag::KnowledgeService> knowledge;
   if (config.knowledge.enabled) {
     rag::KnowledgeServiceOptions ko;
@@ -100,6 +160,7 @@ int run_server(const Config& config) {
     ko.max_queued_jobs = static_cast<std::size_t>(config.knowledge.max_queued_jobs);
     ko.registry = &registry;
     ko.reranker = config.knowledge.reranker;
+    ko.allowed_roots = config.knowledge.allowed_roots;
     auto opened = rag::KnowledgeService::open(ko);
     if (!opened) {
       spdlog::error("{}", opened.error().message);
@@ -116,6 +177,7 @@ int run_server(const Config& config) {
   router.use(make_request_id_middleware());
   router.use(make_access_log_middleware());
   router.use(make_draining_middleware(draining));
+  router.use(make_auth_middleware({config.auth.mode, &*roles, keys.get(), &metrics}));
   build_routes(router, api);
 
   HttpServer server(ioc, router, config.server);

@@ -8,6 +8,7 @@
 namespace hearth {
 
 // Blocks until shutdown. Returns the process exit code.
+// The caller has set the outbound rules (net::set_outbound_rules; the CLI: apply_outbound_rules).
 int run_server(const Config& config);
 
 }  // namespace hearth

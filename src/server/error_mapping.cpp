@@ -53,6 +53,7 @@ HttpResponse error_response(const Error& e) {
   r.status = http_status(e.code);
   r.body = error_body(e);
   if (e.retry_after_s > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after_s));
+  if (e.code == ErrorCode::kUnauthenticated) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"hearth\"");
   return r;
 }
 

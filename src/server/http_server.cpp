@@ -304,8 +304,7 @@ struct HttpServer::Impl {
       co_await ex.respond(error_response(not_found(fmt::format("no WebSocket route for {}", req.path))));
       co_return;
     }
-    ex.context().route = req.path;
-    if (auto refusal = router.admit_upgrade(ex)) {
+    if (auto refusal = co_await router.admit_upgrade(ex)) {
       co_await ex.respond(std::move(*refusal));
       router.complete_upgrade(ex);
       co_return;
@@ -326,7 +325,7 @@ struct HttpServer::Impl {
     }
     spdlog::info("[{}] {} websocket {} opened", request_id, remote, req.path);
     BeastWs conn(ws, request_id);
-    co_await (*handler)(conn, req);
+    co_await (*handler)(conn, ex);
     if (ws.is_open()) {
       auto [cec] = co_await ws.async_close(websocket::close_code::normal, kTuple);
       (void)cec;

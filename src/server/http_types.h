@@ -2,11 +2,15 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "server/access.h"
 
 namespace hearth {
 
@@ -37,11 +41,15 @@ struct RequestContext {
   std::string request_id;
   std::string route;   // the matched route pattern, for metrics
   std::map<std::string, std::string> path_params;  // {name} segments of the matched pattern
+  bool route_matched = false;
+  Permission permission = Permission::kPublic;       // what the matched route requires
+  std::shared_ptr<const Principal> principal;        // who is calling (set by the auth filter)
   std::string model;   // the model that served it, for logs and metrics
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   int status = 0;      // the status sent
   std::size_t bytes_out = 0;
   bool streamed = false;
+  std::uint64_t prompt_tokens = 0, completion_tokens = 0;  // the usage the request incurred
 };
 
 }  // namespace hearth

@@ -34,6 +34,30 @@ void HttpMetrics::observe(const std::string& route, int status, double seconds) 
   h.sum += seconds;
 }
 
+void HttpMetrics::auth_failure(const std::string& reason) {
+  std::lock_guard lk(mu_);
+  ++auth_failures_[reason];
+}
+
+HttpMetrics::PrincipalCounts& HttpMetrics::principal_locked(const std::string& principal) {
+  auto it = principals_.find(principal);
+  if (it != principals_.end()) return it->second;
+  if (principals_.size() >= kMaxPrincipals) return principals_["other"];
+  return principals_[principal];
+}
+
+void HttpMetrics::principal_request(const std::string& principal) {
+  std::lock_guard lk(mu_);
+  ++principal_locked(principal).requests;
+}
+
+void HttpMetrics::principal_tokens(const std::string& principal, std::uint64_t prompt, std::uint64_t completion) {
+  std::lock_guard lk(mu_);
+  PrincipalCounts& c = principal_locked(principal);
+  c.prompt_tokens += prompt;
+  c.completion_tokens += completion;
+}
+
 std::uint64_t HttpMetrics::requests(const std::string& route, int status) const {
   std::lock_guard lk(mu_);
   auto it = requests_.find({route, status});
@@ -59,6 +83,23 @@ std::string HttpMetrics::render() const {
               static_cast<double>(h.count));
     prom_line(out, "hearth_http_request_seconds_sum", fmt::format("route=\"{}\"", r), h.sum);
     prom_line(out, "hearth_http_request_seconds_count", fmt::format("route=\"{}\"", r), static_cast<double>(h.count));
+  }
+  prom_header(out, "hearth_auth_failures_total", "counter", "Refused credentials (missing, invalid, forbidden)");
+  for (const auto& [reason, n] : auth_failures_) {
+    prom_line(out, "hearth_auth_failures_total", fmt::format("reason=\"{}\"", prom_escape(reason)), static_cast<double>(n));
+  }
+  prom_header(out, "hearth_principal_requests_total", "counter", "Requests per caller (API key id, or anonymous)");
+  for (const auto& [p, c] : principals_) {
+    prom_line(out, "hearth_principal_requests_total", fmt::format("principal=\"{}\"", prom_escape(p)),
+              static_cast<double>(c.requests));
+  }
+  prom_header(out, "hearth_principal_tokens_total", "counter", "Tokens per caller and kind (prompt, completion)");
+  for (const auto& [p, c] : principals_) {
+    const std::string l = prom_escape(p);
+    prom_line(out, "hearth_principal_tokens_total", fmt::format("principal=\"{}\",kind=\"prompt\"", l),
+              static_cast<double>(c.prompt_tokens));
+    prom_line(out, "hearth_principal_tokens_total", fmt::format("principal=\"{}\",kind=\"completion\"", l),
+              static_cast<double>(c.completion_tokens));
   }
   prom_header(out, "hearth_http_streams_total", "counter", "Streaming responses started");
   prom_line(out, "hearth_http_streams_total", "", static_cast<double>(streams_.load()));

@@ -20,6 +20,13 @@ class HttpMetrics {
   int in_flight() const { return in_flight_.load(); }
   std::uint64_t requests(const std::string& route, int status) const;
   std::string render() const;
+  // Refused credentials by reason (missing, invalid, forbidden).
+  void auth_failure(const std::string& reason);
+  // Requests and tokens per caller (key id; "anonymous"). Labels are bounded: past
+  // kMaxPrincipals distinct callers the rest count as "other".
+  void principal_request(const std::string& principal);
+  void principal_tokens(const std::string& principal, std::uint64_t prompt, std::uint64_t completion);
+  static constexpr std::size_t kMaxPrincipals = 500;
 
  private:
   static constexpr std::array<double, 12> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
@@ -31,6 +38,12 @@ class HttpMetrics {
   mutable std::mutex mu_;
   std::map<std::pair<std::string, int>, std::uint64_t> requests_;
   std::map<std::string, Histogram> latency_;
+  struct PrincipalCounts {
+    std::uint64_t requests = 0, prompt_tokens = 0, completion_tokens = 0;
+  };
+  PrincipalCounts& principal_locked(const std::string& principal);
+  std::map<std::string, std::uint64_t> auth_failures_;
+  std::map<std::string, PrincipalCounts> principals_;
   std::atomic<std::uint64_t> streams_{0};
   std::atomic<int> in_flight_{0};
 };

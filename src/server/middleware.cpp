@@ -21,21 +21,21 @@ bool sane_id(std::string_view id) {
 
 class RequestId final : public Middleware {
  public:
-  std::optional<HttpResponse> on_request(Exchange& ex) override {
+  Task<std::optional<HttpResponse>> on_request(Exchange& ex) override {
     const auto given = ex.request().header("x-request-id");
     ex.context().request_id = sane_id(given) ? std::string(given) : new_request_id();
-    return std::nullopt;
+    co_return std::nullopt;
   }
 };
 
 class Draining final : public Middleware {
  public:
   explicit Draining(std::atomic<bool>& d) : draining_(d) {}
-  std::optional<HttpResponse> on_request(Exchange& ex) override {
-    if (!draining_.load()) return std::nullopt;
+  Task<std::optional<HttpResponse>> on_request(Exchange& ex) override {
+    if (!draining_.load()) co_return std::nullopt;
     const std::string& p = ex.request().path;
-    if (p == "/health" || p == "/metrics") return std::nullopt;
-    return error_response(unavailable("the server is shutting down", 5));
+    if (p == "/health" || p == "/metrics") co_return std::nullopt;
+    co_return error_response(unavailable("the server is shutting down", 5));
   }
 
  private:
@@ -47,22 +47,27 @@ class AccessLog final : public Middleware {
   void on_response(Exchange& ex) override {
     const RequestContext& c = ex.context();
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - c.start).count();
-    spdlog::info("[{}] {} {} {} {} {}B {:.1f}ms{}{}", c.request_id, ex.request().remote, ex.request().method,
-                 ex.request().path, c.status, c.bytes_out, ms, c.model.empty() ? "" : " model=", c.model);
+    spdlog::info("[{}] {} {} {} {} {}B {:.1f}ms{}{}{}{}", c.request_id, ex.request().remote, ex.request().method,
+                 ex.request().path, c.status, c.bytes_out, ms, c.model.empty() ? "" : " model=", c.model,
+                 c.principal ? " by=" : "", c.principal ? c.principal->id : "");
   }
 };
 
 class Metrics final : public Middleware {
  public:
   explicit Metrics(HttpMetrics& m) : m_(m) {}
-  std::optional<HttpResponse> on_request(Exchange&) override {
+  Task<std::optional<HttpResponse>> on_request(Exchange&) override {
     m_.in_flight_add(1);
-    return std::nullopt;
+    co_return std::nullopt;
   }
   void on_response(Exchange& ex) override {
     m_.in_flight_add(-1);
     const RequestContext& c = ex.context();
     if (c.streamed) m_.stream_started();
+    if (c.principal) {
+      m_.principal_request(c.principal->id);
+      if (c.prompt_tokens || c.completion_tokens) m_.principal_tokens(c.principal->id, c.prompt_tokens, c.completion_tokens);
+    }
     m_.observe(c.route.empty() ? "unmatched" : c.route, c.status,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - c.start).count());
   }

@@ -37,28 +37,46 @@ bool match_path(std::string_view pattern, std::string_view path, std::map<std::s
 
 }  // namespace
 
-void Router::add(std::string method, std::string path, Handler handler) {
-  routes_.push_back({std::move(method), std::move(path), std::move(handler)});
+void Router::add(std::string method, std::string path, Permission permission, Handler handler) {
+  routes_.push_back({std::move(method), std::move(path), permission, std::move(handler)});
 }
 
-void Router::add_websocket(std::string path, WsHandler handler) {
-  ws_routes_.emplace_back(std::move(path), std::move(handler));
+void Router::add_websocket(std::string path, Permission permission, WsHandler handler) {
+  ws_routes_.push_back({std::move(path), permission, std::move(handler)});
 }
 
 void Router::use(std::unique_ptr<Middleware> middleware) { middleware_.push_back(std::move(middleware)); }
 
+std::vector<RouteInfo> Router::routes() const {
+  std::vector<RouteInfo> out;
+  for (const auto& r : routes_) out.push_back({r.method, r.path, r.permission});
+  for (const auto& r : ws_routes_) out.push_back({"WS", r.path, r.permission});
+  return out;
+}
+
 const WsHandler* Router::websocket_route(const std::string& path) const {
-  for (const auto& [p, h] : ws_routes_) {
-    if (p == path) return &h;
+  for (const auto& r : ws_routes_) {
+    if (r.path == path) return &r.handler;
   }
   return nullptr;
 }
 
-std::optional<HttpResponse> Router::admit_upgrade(Exchange& ex) const {
+Task<std::optional<HttpResponse>> Router::run_filters(Exchange& ex) const {
   for (const auto& m : middleware_) {
-    if (auto r = m->on_request(ex)) return r;
+    auto r = co_await m->on_request(ex);
+    if (r) co_return r;
   }
-  return std::nullopt;
+  co_return std::nullopt;
+}
+
+Task<std::optional<HttpResponse>> Router::admit_upgrade(Exchange& ex) const {
+  for (const auto& r : ws_routes_) {
+    if (r.path != ex.request().path) continue;
+    ex.context().route = r.path;
+    ex.context().route_matched = true;
+    ex.context().permission = r.permission;
+  }
+  co_return co_await run_filters(ex);
 }
 
 void Router::complete_upgrade(Exchange& ex) const {
@@ -66,62 +84,64 @@ void Router::complete_upgrade(Exchange& ex) const {
 }
 
 Task<> Router::dispatch(Exchange& ex) const {
-  std::optional<HttpResponse> early;
-  for (const auto& m : middleware_) {
-    early = m->on_request(ex);
-    if (early) break;
+  // The route first, so that every filter knows what is asked and what it requires.
+  const HttpRequest& req = ex.request();
+  const Route* match = nullptr;
+  bool path_known = false;
+  for (const auto& r : routes_) {
+    if (!match_path(r.path, req.path, nullptr)) continue;
+    path_known = true;
+    if (r.method == req.method) {
+      match = &r;
+      break;
+    }
   }
-  if (early) {
-    co_await ex.respond(std::move(*early));
+  RequestContext& ctx = ex.context();
+  if (match) {
+    ctx.route = match->path;
+    ctx.route_matched = true;
+    ctx.permission = match->permission;
+    match_path(match->path, req.path, &ctx.path_params);
   } else {
-    const HttpRequest& req = ex.request();
-    const Route* match = nullptr;
-    bool path_known = false;
+    ctx.route = path_known ? "method_not_allowed" : "unmatched";
+  }
+  if (auto early = co_await run_filters(ex)) {
+    co_await ex.respond(std::move(*early));
+  } else if (match) {
+    co_await run_handler(*match, ex);
+  } else if (path_known) {
+    std::string allow;
     for (const auto& r : routes_) {
-      if (!match_path(r.path, req.path, nullptr)) continue;
-      path_known = true;
-      if (r.method == req.method) {
-        match = &r;
-        break;
-      }
+      if (match_path(r.path, req.path, nullptr)) allow += (allow.empty() ? "" : ", ") + r.method;
     }
-    if (match) {
-      ex.context().route = match->path;
-      match_path(match->path, req.path, &ex.context().path_params);
-      std::exception_ptr failure;
-      try {
-        co_await match->handler(ex);
-      } catch (...) {
-        failure = std::current_exception();
-      }
-      if (failure) {
-        std::string what = "unknown exception";
-        try {
-          std::rethrow_exception(failure);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        spdlog::error("[{}] handler for {} failed: {}", ex.context().request_id, match->path, what);
-        if (!ex.responded()) co_await ex.respond(error_response(internal_error("internal error: " + what)));
-      }
-    } else if (path_known) {
-      ex.context().route = "method_not_allowed";
-      std::string allow;
-      for (const auto& r : routes_) {
-        if (match_path(r.path, req.path, nullptr)) allow += (allow.empty() ? "" : ", ") + r.method;
-      }
-      HttpResponse res = error_response(
-          Error{ErrorCode::kInvalidArgument, fmt::format("method {} is not allowed on {}", req.method, req.path)});
-      res.status = 405;
-      res.headers.emplace_back("Allow", allow);
-      co_await ex.respond(std::move(res));
-    } else {
-      ex.context().route = "unmatched";
-      co_await ex.respond(error_response(not_found(fmt::format("no route for {} {}", req.method, req.path))));
-    }
+    HttpResponse res = error_response(
+        Error{ErrorCode::kInvalidArgument, fmt::format("method {} is not allowed on {}", req.method, req.path)});
+    res.status = 405;
+    res.headers.emplace_back("Allow", allow);
+    co_await ex.respond(std::move(res));
+  } else {
+    co_await ex.respond(error_response(not_found(fmt::format("no route for {} {}", req.method, req.path))));
   }
   for (auto it = middleware_.rbegin(); it != middleware_.rend(); ++it) (*it)->on_response(ex);
+}
+
+Task<> Router::run_handler(const Route& route, Exchange& ex) const {
+  std::exception_ptr failure;
+  try {
+    co_await route.handler(ex);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (!failure) co_return;
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  spdlog::error("[{}] handler for {} failed: {}", ex.context().request_id, route.path, what);
+  if (!ex.responded()) co_await ex.respond(error_response(internal_error("internal error: " + what)));
 }
 
 }  // namespace hearth

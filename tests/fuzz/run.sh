@@ -32,12 +32,13 @@ build fuzz_knowledge_text "$ROOT/tests/fuzz/fuzz_knowledge_text.cpp" "$S/knowled
   "$S/knowledge/text_tokenizer.cpp" "$S/knowledge/extract.cpp" "$S/core/utf8.cpp" "$S/core/result.cpp" \
   "$S/core/subprocess.cpp" -DHEARTH_BUILD_DIR='""' -I/usr/include/libxml2 \
   -licui18n -licuuc -licudata -lmd4c -lgumbo -lzip -lxml2
+build fuzz_outbound_policy "$ROOT/tests/fuzz/fuzz_outbound_policy.cpp" "$S/net/outbound_policy.cpp" "$S/core/result.cpp"
 
 # Seed corpora (regenerated each run; findings go to $OUT/crash-*).
 python3 - "$ROOT" "$OUT" <<'PY'
 import json, os, sys
 root, out = sys.argv[1], sys.argv[2]
-for name in ("openai_parse", "text_stream", "config", "knowledge_text", "multipart"):
+for name in ("openai_parse", "text_stream", "config", "knowledge_text", "multipart", "outbound_policy"):
     os.makedirs(f"{out}/corpus_{name}", exist_ok=True)
 table = json.load(open(f"{root}/tests/data/malformed_requests.json"))
 ep = {"/v1/chat/completions": 0, "/v1/completions": 1, "/v1/embeddings": 2, "/v1/knowledge/search": 3}
@@ -51,11 +52,16 @@ for i, s in enumerate(["<think>hmm</think>answer", "你好世界 STOP here", "\x
     open(f"{out}/corpus_text_stream/s{i}", "wb").write(bytes([4, 3]) + b"STOP" + s.encode())
 open(f"{out}/corpus_knowledge_text/doc", "wb").write(bytes([60, 12]) + "#Guide\0Intro. Dr. Smith went home! Did he?\0##安装\0运行安装程序。然后重启；好的！\0".encode() + "汉字".encode() * 80)
 open(f"{out}/corpus_multipart/upload", "wb").write(b"multipart/form-data; boundary=XyZ\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.md\"\r\nContent-Type: text/markdown\r\n\r\n# T\r\n\r\nbody\r\n--XyZ\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{}\r\n--XyZ--\r\n")
+for i, (allow, text) in enumerate([("10.0.0.0/8\nfd00::/8\nwiki.corp.example\n*.svc.example", "http://user@0x7f.1:8080/x"),
+                                   ("169.254.169.254\nmetadata.google.internal", "http://[::ffff:a9fe:a9fe]/latest"),
+                                   ("127.0.0.1", "https://%31%32%37.0.0.1./?q#f"), ("*.x\n10.0.0.0/33", "2130706433"),
+                                   ("", "http://[fe80::1%25eth0]:80/"), ("a b", "64:ff9b::7f00:1")]):
+    open(f"{out}/corpus_outbound_policy/s{i}", "wb").write(allow.encode() + b"\0" + text.encode())
 open(f"{out}/corpus_config/default", "wb").write(open(f"{root}/config/hearth.toml", "rb").read())
 PY
 
 status=0
-for t in fuzz_openai_parse fuzz_text_stream fuzz_config fuzz_knowledge_text fuzz_multipart; do
+for t in fuzz_openai_parse fuzz_text_stream fuzz_config fuzz_knowledge_text fuzz_multipart fuzz_outbound_policy; do
   name=${t#fuzz_}
   echo "fuzzing $t for ${SECS}s" >&2
   if ! (cd "$OUT" && ./$t -max_total_time="$SECS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \

@@ -62,7 +62,9 @@ class Server:
     """A running `hearth serve`. Use as a context manager or call start()/stop()."""
 
     def __init__(self, models=None, server=None, models_section=None, extra_args=None, knowledge=None,
-                 knowledge_aliases=None):
+                 knowledge_aliases=None, extra_toml="", api_key=None):
+        """extra_toml: more tables ([auth], [outbound], ...). api_key: sent as a Bearer token with
+        every request this object makes (tests of auth set it per call instead)."""
         self.tmp = tempfile.TemporaryDirectory(prefix="hearth-it-")
         self.port_file = os.path.join(self.tmp.name, "port")
         self.log_path = os.path.join(self.tmp.name, "server.log")
@@ -79,11 +81,13 @@ class Server:
         text += "[knowledge]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in ksec.items())
         for alias in knowledge_aliases or []:
             text += "[[knowledge.alias]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in alias.items())
+        text += extra_toml + "\n"
         text += "\n".join(models if models is not None else default_models())
         self.config_path = os.path.join(self.tmp.name, "hearth.toml")
         with open(self.config_path, "w") as f:
             f.write(text)
         self.extra_args = extra_args or []
+        self.api_key = api_key
         self.proc = None
         self.port = None
 
@@ -153,6 +157,8 @@ class Server:
             if isinstance(body, str):
                 body = body.encode()
             h = {"Content-Type": "application/json"}
+            if self.api_key:
+                h["Authorization"] = f"Bearer {self.api_key}"
             h.update(headers or {})
             c.request(method, path, body=body, headers=h)
             r = c.getresponse()
@@ -183,7 +189,10 @@ class Server:
         body = dict(body, stream=True)
         c = self.conn(timeout)
         try:
-            c.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+            h = {"Content-Type": "application/json"}
+            if self.api_key:
+                h["Authorization"] = f"Bearer {self.api_key}"
+            c.request("POST", path, body=json.dumps(body), headers=h)
             r = c.getresponse()
             if r.status != 200:
                 raise AssertionError(f"stream failed {r.status}: {r.read()}")
@@ -231,11 +240,12 @@ def sse_events(response):
 # ---- WebSocket (RFC 6455) client, minimal: text frames, masking, close ----
 
 class WebSocket:
-    def __init__(self, port, path, timeout=60):
+    def __init__(self, port, path, timeout=60, headers=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout * SLOW)
         key = base64.b64encode(os.urandom(16)).decode()
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         req = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n")
         self.sock.sendall(req.encode())
         resp = b""
         while b"\r\n\r\n" not in resp:
@@ -246,6 +256,7 @@ class WebSocket:
         head, self.buf = resp.split(b"\r\n\r\n", 1)
         self.status = int(head.split(b" ")[1])
         if self.status != 101:
+            self.sock.close()
             raise ConnectionError(f"handshake failed: {head!r}")
         accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
         assert accept in head, head

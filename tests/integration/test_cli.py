@@ -14,15 +14,19 @@ QWEN_FILE = os.path.join(MODELS, "hearth-tiny-qwen2.gguf")
 R1_FILE = os.path.join(MODELS, "hearth-tiny-deepseek-r1.gguf")
 
 
-def hearth(*args, stdin=None, timeout=120):
-    return subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True, timeout=timeout * SLOW)
+def hearth(*args, stdin=None, timeout=120, env=None):
+    # The test page servers are on loopback, which outbound requests may reach only when listed.
+    full_env = dict(os.environ, HEARTH_OUTBOUND_ALLOW="127.0.0.1", **(env or {}))
+    return subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True, timeout=timeout * SLOW,
+                          env=full_env)
 
 
 class HelpTest(unittest.TestCase):
     def test_every_command_has_help(self):
         for cmd in ([], ["serve"], ["run"], ["models"], ["models", "list"], ["models", "pull"], ["models", "verify"],
                     ["models", "rm"], ["make-test-model"], ["kb"], ["kb", "create"], ["kb", "add"], ["kb", "sync"],
-                    ["kb", "search"], ["kb", "ls"], ["kb", "rm"]):
+                    ["kb", "search"], ["kb", "ls"], ["kb", "rm"], ["keys"], ["keys", "create"], ["keys", "list"],
+                    ["keys", "revoke"]):
             with self.subTest(cmd=cmd):
                 r = hearth(*cmd, "--help")
                 self.assertEqual(r.returncode, 0, r.stderr)

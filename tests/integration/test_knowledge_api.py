@@ -73,7 +73,11 @@ class KnowledgeApiTest(unittest.TestCase):
         cls.web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PageHandler)
         threading.Thread(target=cls.web.serve_forever, daemon=True).start()
         cls.web_base = f"http://127.0.0.1:{cls.web.server_address[1]}"
-        cls.server = Server(knowledge={"scheduler_tick_seconds": 1, "max_upload_mb": 1},
+        # The page server is on loopback, which the outbound rules refuse unless listed; the
+        # documents directory is a knowledge root (test_security.py checks both refusals).
+        cls.server = Server(knowledge={"scheduler_tick_seconds": 1, "max_upload_mb": 1,
+                                       "allowed_roots": [os.path.realpath(cls.docs)]},
+                            extra_toml='[outbound]\nallow = ["127.0.0.1"]\n',
                             knowledge_aliases=[{"id": ALIAS, "model": QWEN, "collections": ["manuals"], "top_k": 3}])
         cls.server.start()
 

@@ -22,6 +22,7 @@ DOCS = {
 def hearth(*args, cwd=None, env=None, timeout=180):
     full_env = dict(os.environ)
     full_env.pop("HEARTH_CONFIG", None)
+    full_env["HEARTH_OUTBOUND_ALLOW"] = "127.0.0.1"  # the fake remote service is on loopback
     full_env.update(env or {})
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout * SLOW, cwd=cwd, env=full_env)
 

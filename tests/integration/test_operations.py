@@ -890,8 +890,10 @@ class ModelsCliTest(unittest.TestCase):
                     f'sha256 = "{self.sha if sha is None else sha}"\n')
         return cfg
 
-    def hearth(self, *args):
-        env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HEARTH_CONFIG")}
+    def hearth(self, *args, allow_loopback=True):
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HEARTH_CONFIG", "HEARTH_OUTBOUND_ALLOW")}
+        if allow_loopback:  # the file server is on loopback
+            env["HEARTH_OUTBOUND_ALLOW"] = "127.0.0.1"
         return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=120 * SLOW, env=env,
                               cwd=self.tmp.name)
 
@@ -916,6 +918,14 @@ class ModelsCliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(self.sha, r.stdout)
         self.assertEqual(len(self.http.log), 1, "an existing good file was downloaded again")
+
+    def test_pull_from_loopback_is_refused_unless_allowed(self):
+        r = self.hearth("models", "--config", self.write_config(), "pull", "tiny", allow_loopback=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("127.0.0.1 (loopback)", r.stderr)
+        self.assertIn("[outbound] allow", r.stderr)
+        self.assertFalse(os.path.exists(self.dest))
+        self.assertEqual(self.http.log, [])
 
     def test_pull_resumes_after_a_dropped_connection(self):
         cut = self.SIZE // 2

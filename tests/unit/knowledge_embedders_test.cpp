@@ -28,6 +28,7 @@
 #include "knowledge/embedders/remote_embedder.h"
 #include "models/catalog.h"
 #include "models/registry.h"
+#include "net/outbound_policy.h"
 
 namespace hearth::knowledge {
 namespace {
@@ -187,6 +188,16 @@ TEST(EmbedderFactory, CollectionEmbedderKeepsTheStoredName) {
 
 // ---- a scripted embeddings server on 127.0.0.1:0 ----
 
+// The outbound policy refuses loopback unless listed: list 127.0.0.1 while a test talks to its
+// fake server, and put the rules before back after.
+struct AllowLoopback {
+  AllowLoopback() { net::set_outbound_rules(net::compile_outbound_policy({"127.0.0.1"}).value()); }
+  ~AllowLoopback() { net::set_outbound_rules(previous); }
+  net::OutboundRules previous = net::outbound_rules();
+  AllowLoopback(const AllowLoopback&) = delete;
+  AllowLoopback& operator=(const AllowLoopback&) = delete;
+};
+
 struct FakeRequest {
   std::string method, path;
   std::map<std::string, std::string> headers;  // lower-case names
@@ -294,6 +305,7 @@ class FakeEmbeddingServer {
     }
   }
 
+  AllowLoopback allow_;
   Handler handler_;
   int fd_ = -1;
   int port_ = 0;
@@ -542,6 +554,7 @@ TEST(RemoteEmbedder, AcceptsBase64Vectors) {
 }
 
 TEST(RemoteEmbedder, UnreachableServerIsRetriedThenUnavailable) {
+  const AllowLoopback allow;
   int port = 0;
   {
     FakeEmbeddingServer gone([](const FakeRequest& r, int) { return answer(r); });

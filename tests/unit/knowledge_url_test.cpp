@@ -11,6 +11,7 @@
 
 #include "knowledge/fetch/curl_fetcher.h"
 #include "knowledge/url_fetcher.h"
+#include "net/outbound_policy.h"
 
 namespace hearth::knowledge {
 namespace {
@@ -31,6 +32,10 @@ TEST(FetchedFileName, ContentTypeDecidesThenTheExtension) {
 // A server that accepts the connection (the kernel does, from the backlog) and never answers:
 // the fetch ends with the total time limit, as a deadline error naming the URL.
 TEST(CurlFetcher, ASilentServerTimesOut) {
+  // The server is on loopback, which the outbound policy refuses unless listed.
+  auto rules = net::compile_outbound_policy({"127.0.0.1"});
+  ASSERT_TRUE(rules.ok());
+  net::set_outbound_rules(*rules);
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_GE(fd, 0);
   sockaddr_in addr{};
@@ -45,6 +50,7 @@ TEST(CurlFetcher, ASilentServerTimesOut) {
   limits.connect_timeout_s = 1;
   limits.timeout_s = 1;
   auto r = make_curl_fetcher()->fetch(url, limits);
+  net::set_outbound_rules(net::OutboundRules{});  // the default again
   ::close(fd);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kDeadlineExceeded);

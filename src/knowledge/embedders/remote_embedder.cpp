@@ -1,6 +1,7 @@
 #include "knowledge/embedders/remote_embedder.h"
 
 #include "net/curl.h"
+#include "net/outbound_policy.h"
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -266,6 +267,7 @@ Result<std::vector<std::vector<float>>> RemoteEmbedder::embed_batch(std::span<co
   const std::string body = json{{"model", opt_.model}, {"input", std::move(input)}, {"encoding_format", "float"}}.dump(
       -1, ' ', false, json::error_handler_t::replace);
 
+  HEARTH_TRY(net::check_url_host(url_));  // a forbidden literal address fails at once, untried
   if (!http_->curl) {
     HEARTH_TRY(curl::load());  // at the first request, not when the embedder is made
     http_->curl.reset(curl::easy_init());
@@ -294,8 +296,13 @@ Result<std::vector<std::vector<float>>> RemoteEmbedder::embed_batch(std::span<co
     curl::easy_setopt(c, CURLOPT_WRITEDATA, &reply);
     curl::easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl::easy_setopt(c, CURLOPT_HEADERDATA, &reply);
+    // Each attempt's connection goes to an allowed address (easy_reset cleared the last guard).
+    net::OutboundGuard guard;
+    HEARTH_TRY(guard.apply(c));
     ++requests_;
     const CURLcode rc = curl::easy_perform(c);
+    // A refused address is the configuration's answer, not a transient failure: not retried.
+    if (rc != CURLE_OK && guard.refusal()) return *guard.refusal();
     curl::easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
 
     Error error;

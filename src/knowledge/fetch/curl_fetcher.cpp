@@ -1,6 +1,7 @@
 #include "knowledge/fetch/curl_fetcher.h"
 
 #include "net/curl.h"
+#include "net/outbound_policy.h"
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -32,6 +33,9 @@ class CurlFetcher final : public UrlFetcher {
     if (!url.starts_with("http://") && !url.starts_with("https://")) {
       return invalid_argument(fmt::format("'{}' is not an http(s) URL", url), "uri");
     }
+    // A URL naming a forbidden address or a metadata host fails here, before libcurl is loaded;
+    // names are checked on what they resolve to, by the guard below.
+    HEARTH_TRY(net::check_url_host(url));
     // libcurl is loaded at the first fetch, not at start-up (see net/curl.h).
     HEARTH_TRY(curl::load());
     curl::Easy h(curl::easy_init());
@@ -41,8 +45,9 @@ class CurlFetcher final : public UrlFetcher {
     char err[CURL_ERROR_SIZE] = {0};
     CURL* c = h.get();
     curl::easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl::easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl::easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    // Every connection, redirects included, goes to an allowed address; http(s) only, no proxy.
+    net::OutboundGuard guard;
+    HEARTH_TRY(guard.apply(c));
     curl::easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl::easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(limits.max_redirects));
     curl::easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(limits.connect_timeout_s));
@@ -55,6 +60,7 @@ class CurlFetcher final : public UrlFetcher {
     curl::easy_setopt(c, CURLOPT_WRITEDATA, &t);
     curl::easy_setopt(c, CURLOPT_ERRORBUFFER, err);
     const CURLcode rc = curl::easy_perform(c);
+    if (rc != CURLE_OK && guard.refusal()) return *guard.refusal();  // not libcurl's "could not connect"
     if (t.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
       return Error{ErrorCode::kPayloadTooLarge, fmt::format("{} is larger than {} bytes", url, limits.max_bytes)};
     }
