@@ -1,7 +1,7 @@
 // The official OpenAI Node SDK against a real Hearth server with the generated test models.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -14,7 +14,7 @@ const BIN = resolve(process.env.HEARTH_BIN ?? join(root, 'build', 'hearth'));
 const MODELS = resolve(process.env.HEARTH_MODELS ?? join(root, 'models'));
 const slow = process.env.HEARTH_SANITIZED ? 4 : 1;
 
-let server, client, dir;
+let server, client, dir, keys, port;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -25,6 +25,10 @@ before(async () => {
 host = "127.0.0.1"
 port = 0
 port_file = "${join(dir, 'port')}"
+[auth]
+mode = "keys"
+db = "${join(dir, 'auth.sqlite')}"
+secret_file = "${join(dir, 'auth.secret')}"
 [knowledge]
 db = "${join(dir, 'knowledge.sqlite')}"
 [models]
@@ -46,6 +50,10 @@ file = "hearth-tiny-bert-embed.gguf"
 context_size = 512
 `;
   writeFileSync(join(dir, 'hearth.toml'), config);
+  // API keys as an administrator makes them: the key is the last line `hearth keys create` prints.
+  const makeKey = (role) => execFileSync(BIN, ['keys', 'create', '--config', join(dir, 'hearth.toml'), '--name', `e2e-${role}`,
+    '--role', role], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop();
+  keys = { user: makeKey('user'), admin: makeKey('admin'), viewer: makeKey('viewer') };
   server = spawn(BIN, ['serve', '--config', join(dir, 'hearth.toml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   server.stderr.on('data', (d) => { log += d; });
@@ -54,8 +62,8 @@ context_size = 512
     if (server.exitCode !== null) throw new Error(`hearth exited: ${log}`);
     await sleep(50);
   }
-  const port = readFileSync(join(dir, 'port'), 'utf8').trim();
-  client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'not-needed', maxRetries: 0, timeout: 120000 * slow });
+  port = readFileSync(join(dir, 'port'), 'utf8').trim();
+  client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: keys.user, maxRetries: 0, timeout: 120000 * slow });
 });
 
 after(async () => {
@@ -160,6 +168,18 @@ test('errors arrive as the SDK\'s typed errors', async () => {
   );
 });
 
+test('API keys: a bad key is an AuthenticationError, a viewer\'s chat a PermissionDeniedError', async () => {
+  const as = (apiKey) => new OpenAI({ baseURL: client.baseURL, apiKey, maxRetries: 0 });
+  const ask = { model: 'hearth-tiny-qwen2', messages: [{ role: 'user', content: 'x' }], max_tokens: 1 };
+  await assert.rejects(as('hk-AAAAAAAAAA.' + 'B'.repeat(40)).chat.completions.create(ask),
+    (e) => e instanceof OpenAI.AuthenticationError && e.status === 401 && e.code === 'invalid_api_key');
+  await assert.rejects(as(keys.viewer).chat.completions.create(ask),
+    (e) => e instanceof OpenAI.PermissionDeniedError && e.status === 403 && /inference/.test(e.message));
+  const ids = [];
+  for await (const m of as(keys.viewer).models.list()) ids.push(m.id);
+  assert.equal(ids.length, 3);
+});
+
 test('aborting a stream cancels the request on the server', async () => {
   const controller = new AbortController();
   const stream = await client.chat.completions.create(
@@ -180,7 +200,7 @@ test('aborting a stream cancels the request on the server', async () => {
   const base = client.baseURL.replace(/\/v1$/, '');
   let cancelled = 0;
   for (let i = 0; i < 100 * slow && cancelled < 1; i++) {
-    const text = await (await fetch(`${base}/metrics`)).text();
+    const text = await (await fetch(`${base}/metrics`, { headers: { Authorization: `Bearer ${keys.admin}` } })).text();
     const m = text.match(/hearth_requests_cancelled_total\{model="hearth-tiny-qwen2"\} (\d+)/);
     cancelled = m ? Number(m[1]) : 0;
     if (cancelled < 1) await sleep(100);
@@ -200,13 +220,15 @@ test('withResponse exposes the request id header', async () => {
 test('chat with knowledge: an upload through fetch/FormData, citations through the SDK (stream too)', async () => {
   const base = client.baseURL.replace(/\/v1$/, '');
   const created = await fetch(`${base}/v1/knowledge/collections`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'e2e' }),
+    method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${keys.user}` },
+    body: JSON.stringify({ name: 'e2e' }),
   });
   assert.equal(created.status, 201, await created.text());
   const form = new FormData();
   form.append('file', new Blob(['# Boilers\n\nIf the boiler pressure exceeds three bar, open the relief valve.']), 'boilers.md');
   form.append('metadata', JSON.stringify({ site: 'plant-2' }));
-  const up = await fetch(`${base}/v1/knowledge/collections/e2e/documents`, { method: 'POST', body: form });
+  const up = await fetch(`${base}/v1/knowledge/collections/e2e/documents`,
+    { method: 'POST', body: form, headers: { Authorization: `Bearer ${keys.user}` } });
   assert.equal(up.status, 201, await up.text());
   const ask = { model: 'hearth-tiny-qwen2', messages: [{ role: 'user', content: 'boiler pressure above three bar?' }],
                 max_tokens: 3, temperature: 0, knowledge: { collections: ['e2e'], top_k: 1 } };
