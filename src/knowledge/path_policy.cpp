@@ -10,6 +10,7 @@ namespace fs = std::filesystem;
 PathPolicy PathPolicy::under(std::vector<std::string> roots) {
   std::vector<std::string> canon;
   for (const auto& r : roots) {
+    if (r.empty() || fs::path(r).is_relative()) continue;  // admits nothing (an empty root would admit all)
     std::error_code ec;
     fs::path c = fs::canonical(r, ec);
     // A root that does not exist (yet) admits nothing until it does; keep its lexical form.

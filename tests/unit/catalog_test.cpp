@@ -2,8 +2,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "models/catalog.h"
 
@@ -442,4 +446,180 @@ TEST(Catalog, NonAsciiAfterBackslashesIsRefused) {
   EXPECT_EQ(fs::path(c.entries[0].file).filename().string(), "f\xc3\xa9\\x\"y.gguf");
   // Ordinary non-ASCII text and escapes still work.
   EXPECT_EQ(parse_ok("[[model]]\nid = \"caf\xc3\xa9 \\u00e9\"\nfile = \"a.gguf\"\n").entries[0].id, "caf\xc3\xa9 \xc3\xa9");
+}
+
+// ---- [auth], [outbound], knowledge.allowed_roots ----
+
+TEST(Catalog, AuthModeNoneAndKeysAreAccepted) {
+  EXPECT_EQ(parse_ok("[auth]\nmode = \"none\"\n").auth.mode, "none");
+  EXPECT_EQ(parse_ok("[auth]\nmode = \"keys\"\n").auth.mode, "keys");
+  const Config c = parse_ok("[auth]\nmode = \"none\"\nallow_none_on_network = true\n");
+  EXPECT_TRUE(c.auth.allow_none_on_network);
+}
+
+TEST(Catalog, AuthModeOtherValuesAreRefused) {
+  for (const char* mode : {"jwt", "other", "", "Keys"}) {
+    SCOPED_TRACE(mode);
+    const Error e = parse_err(std::string("[auth]\nmode = \"") + mode + "\"\n");
+    EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.message, ::testing::HasSubstr("auth.mode"));
+    EXPECT_THAT(e.message, ::testing::HasSubstr(std::string("'") + mode + "'"));
+    EXPECT_EQ(e.param, "mode");
+  }
+  EXPECT_THAT(parse_err("[auth]\nmode = 1\n").message, ::testing::HasSubstr("auth.mode has the wrong type"));
+  EXPECT_THAT(parse_err("[auth]\nallow_none_on_network = \"yes\"\n").message,
+              ::testing::HasSubstr("auth.allow_none_on_network has the wrong type"));
+}
+
+TEST(Catalog, UnknownKeyInAuthAndOutbound) {
+  const Error e = parse_err("[auth]\nmode = \"keys\"\nissuer = \"x\"\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("unknown key auth.issuer"));
+  EXPECT_EQ(e.param, "issuer");
+  const Error e2 = parse_err("[outbound]\ndeny = [\"x\"]\n");
+  EXPECT_THAT(e2.message, ::testing::HasSubstr("unknown key outbound.deny"));
+  EXPECT_THAT(parse_err("auth = \"keys\"\n").message, ::testing::HasSubstr("[auth] must be a table"));
+  EXPECT_THAT(parse_err("outbound = 1\n").message, ::testing::HasSubstr("[outbound] must be a table"));
+}
+
+TEST(Catalog, AuthPathsResolveAgainstTheConfigDir) {
+  const Config c = parse_ok("[auth]\ndb = \"keys/auth.db\"\nsecret_file = \"../secrets/./auth.secret\"\n");
+  EXPECT_EQ(c.auth.db, "/srv/hearth/keys/auth.db");
+  EXPECT_EQ(c.auth.secret_file, "/srv/secrets/auth.secret");
+  const Config abs = parse_ok("[auth]\ndb = \"/var/lib/hearth/auth.db\"\nsecret_file = \"/etc/hearth/secret\"\n");
+  EXPECT_EQ(abs.auth.db, "/var/lib/hearth/auth.db");
+  EXPECT_EQ(abs.auth.secret_file, "/etc/hearth/secret");
+}
+
+TEST(Catalog, AuthDefaultsWithoutTheTable) {
+  const Config c = parse_ok("", "/data/app/conf");
+  EXPECT_EQ(c.auth.mode, "none");
+  EXPECT_FALSE(c.auth.allow_none_on_network);
+  EXPECT_TRUE(c.auth.roles.empty());
+  EXPECT_TRUE(fs::path(c.auth.db).is_absolute());
+  EXPECT_THAT(c.auth.db, ::testing::EndsWith("data/auth.sqlite"));
+  EXPECT_EQ(c.auth.db, "/data/app/data/auth.sqlite") << "next to the knowledge db: <config dir>/../data";
+  EXPECT_EQ(c.auth.secret_file, "/data/app/data/auth.secret");
+  EXPECT_TRUE(c.outbound.allow.empty());
+  EXPECT_TRUE(c.knowledge.allowed_roots.empty());
+  // An [auth] table without the paths keeps the defaults.
+  const Config k = parse_ok("[auth]\nmode = \"keys\"\n", "/data/app/conf");
+  EXPECT_EQ(k.auth.db, "/data/app/data/auth.sqlite");
+  EXPECT_EQ(k.auth.secret_file, "/data/app/data/auth.secret");
+}
+
+TEST(Catalog, AuthRolesAreParsed) {
+  const Config c = parse_ok("[auth]\nmode = \"keys\"\n[auth.roles]\nrunner = [\"inference\"]\nops = [\"metrics.read\", \"server.read\"]\n");
+  ASSERT_EQ(c.auth.roles.size(), 2u);
+  EXPECT_THAT(c.auth.roles, ::testing::UnorderedElementsAre(
+                                ::testing::Pair("runner", ::testing::ElementsAre("inference")),
+                                ::testing::Pair("ops", ::testing::ElementsAre("metrics.read", "server.read"))));
+  // Permission names are checked by the server (RoleTable), not here.
+  const Config u = parse_ok("[auth.roles]\nx = [\"no.such.permission\"]\nempty = []\n");
+  EXPECT_THAT(u.auth.roles, ::testing::UnorderedElementsAre(
+                                ::testing::Pair("x", ::testing::ElementsAre("no.such.permission")),
+                                ::testing::Pair("empty", ::testing::IsEmpty())));
+}
+
+TEST(Catalog, AuthRolesMustBeArraysOfStrings) {
+  const Error e = parse_err("[auth.roles]\nrunner = \"inference\"\n");
+  EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(e.message, ::testing::HasSubstr("auth.roles.runner must be an array of strings"));
+  EXPECT_EQ(e.param, "runner");
+  EXPECT_THAT(parse_err("[auth.roles]\nrunner = [1]\n").message,
+              ::testing::HasSubstr("auth.roles.runner must be an array of non-empty strings"));
+  EXPECT_THAT(parse_err("[auth.roles]\nrunner = [\"\"]\n").message,
+              ::testing::HasSubstr("auth.roles.runner must be an array of non-empty strings"));
+  EXPECT_THAT(parse_err("[auth]\nroles = [\"inference\"]\n").message, ::testing::HasSubstr("auth.roles must be a table"));
+}
+
+TEST(Catalog, OutboundAllowIsParsed) {
+  const Config c = parse_ok("[outbound]\nallow = [\"wiki.corp\", \"*.corp\", \"10.0.0.0/8\", \"127.0.0.1\"]\n");
+  EXPECT_THAT(c.outbound.allow, ::testing::ElementsAre("wiki.corp", "*.corp", "10.0.0.0/8", "127.0.0.1"));
+  EXPECT_TRUE(parse_ok("[outbound]\nallow = []\n").outbound.allow.empty());
+  EXPECT_TRUE(parse_ok("[outbound]\n").outbound.allow.empty());
+}
+
+TEST(Catalog, OutboundAllowMustBeAnArrayOfNonEmptyStrings) {
+  const Error e = parse_err("[outbound]\nallow = \"wiki.corp\"\n");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("outbound.allow must be an array of strings"));
+  EXPECT_EQ(e.param, "allow");
+  const Error e2 = parse_err("[outbound]\nallow = [\"wiki.corp\", 5]\n");
+  EXPECT_THAT(e2.message, ::testing::HasSubstr("outbound.allow must be an array of non-empty strings"));
+  EXPECT_EQ(e2.param, "allow");
+  const Error e3 = parse_err("[outbound]\nallow = [\"\"]\n");
+  EXPECT_THAT(e3.message, ::testing::HasSubstr("outbound.allow must be an array of non-empty strings"));
+}
+
+namespace {
+
+// A fresh canonical directory under /tmp, removed afterwards.
+class CatalogAllowedRoots : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = "/tmp/hearth_catalog_roots_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = fs::canonical(tmpl);
+    fs::create_directories(dir_ / "docs" / "sub");
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  static std::string roots(const std::vector<std::string>& paths) {
+    std::string s = "[knowledge]\nallowed_roots = [";
+    for (std::size_t i = 0; i < paths.size(); ++i) s += (i ? ", \"" : "\"") + paths[i] + "\"";
+    return s + "]\n";
+  }
+  fs::path dir_;
+};
+
+}  // namespace
+
+TEST_F(CatalogAllowedRoots, AbsoluteDirectoriesAreAccepted) {
+  const std::string docs = (dir_ / "docs").string();
+  const Config c = parse_ok(roots({docs, (dir_ / "docs" / "sub").string()}));
+  EXPECT_THAT(c.knowledge.allowed_roots, ::testing::ElementsAre(docs, (dir_ / "docs" / "sub").string()));
+}
+
+TEST_F(CatalogAllowedRoots, AreCanonicalised) {
+  fs::create_directory_symlink(dir_ / "docs", dir_ / "docs-link");
+  const std::string docs = (dir_ / "docs").string();
+  const Config c = parse_ok(roots({(dir_ / "docs-link").string(), dir_.string() + "/./docs/sub/../",
+                                   dir_.string() + "/docs-link/sub/"}));
+  EXPECT_THAT(c.knowledge.allowed_roots, ::testing::ElementsAre(docs, docs, docs + "/sub"));
+}
+
+TEST_F(CatalogAllowedRoots, RelativeRootIsRefusedNamingIt) {
+  const Error e = parse_err(roots({"docs"}));
+  EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(e.message, ::testing::HasSubstr("knowledge.allowed_roots"));
+  EXPECT_THAT(e.message, ::testing::HasSubstr("'docs'"));
+  EXPECT_THAT(e.message, ::testing::HasSubstr("not an absolute path"));
+  EXPECT_EQ(e.param, "allowed_roots");
+  EXPECT_THAT(parse_err(roots({"./srv/docs"})).message, ::testing::HasSubstr("'./srv/docs'"));
+}
+
+TEST_F(CatalogAllowedRoots, NonexistentOrNonDirectoryRootIsRefused) {
+  const std::string missing = (dir_ / "missing").string();
+  const Error e = parse_err(roots({(dir_ / "docs").string(), missing}));
+  EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(e.message, ::testing::HasSubstr("knowledge.allowed_roots"));
+  EXPECT_THAT(e.message, ::testing::HasSubstr("'" + missing + "'"));
+  EXPECT_EQ(e.param, "allowed_roots");
+
+  std::ofstream(dir_ / "file.txt") << "x";
+  const std::string file = (dir_ / "file.txt").string();
+  EXPECT_THAT(parse_err(roots({file})).message, ::testing::HasSubstr("'" + file + "' is not a directory"));
+
+  fs::create_directory_symlink(dir_ / "gone", dir_ / "dangling");
+  EXPECT_THAT(parse_err(roots({(dir_ / "dangling").string()})).message, ::testing::HasSubstr("is not a directory"));
+}
+
+TEST_F(CatalogAllowedRoots, MustBeAnArrayOfNonEmptyStrings) {
+  EXPECT_THAT(parse_err("[knowledge]\nallowed_roots = \"/srv\"\n").message,
+              ::testing::HasSubstr("knowledge.allowed_roots must be an array of strings"));
+  EXPECT_THAT(parse_err("[knowledge]\nallowed_roots = [\"\"]\n").message,
+              ::testing::HasSubstr("knowledge.allowed_roots must be an array of non-empty strings"));
+  EXPECT_THAT(parse_err("[knowledge]\nallowed_roots = [1]\n").message,
+              ::testing::HasSubstr("knowledge.allowed_roots must be an array of non-empty strings"));
 }
