@@ -1,9 +1,10 @@
-// hearth: the one binary. Subcommands: serve, run, models, make-test-model, kb, keys.
+// hearth: the one binary. Subcommands: serve, run, models, make-test-model, kb, keys, tls.
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "cli/kb_commands.h"
 #include "cli/keys_commands.h"
+#include "cli/tls_commands.h"
 #include "core/memory.h"
 
 int main(int argc, char** argv) {
@@ -45,6 +46,9 @@ int main(int argc, char** argv) {
   s->add_flag("--batch-invariant", serve.batch_invariant,
               "Output independent of concurrent requests for --model files: ggml's reference CPU kernels, weights "
               "not repacked (batch_invariant = true; long prompts are slower)");
+  s->add_option("--tls-cert", serve.tls_cert,
+                "PEM certificate: serve HTTPS and WSS only (with --tls-key; [tls] cert_file)");
+  s->add_option("--tls-key", serve.tls_key, "PEM private key of --tls-cert ([tls] key_file)");
 
   RunArgs run;
   auto* r = app.add_subcommand("run", "Chat with a model in the terminal (or complete one prompt)");
@@ -125,10 +129,13 @@ int main(int argc, char** argv) {
 
   KeysArgs keys;
   add_keys_commands(app, keys);
+  TlsArgs tls;
+  add_tls_commands(app, tls);
 
   CLI11_PARSE(app, argc, argv);
 
   if (!keys.action.empty()) return cmd_keys(keys);
+  if (!tls.action.empty()) return cmd_tls(tls);
 
   for (auto* sub : {kc, ka, ks, kq, kl, kr}) {
     if (sub->parsed()) return cmd_kb(sub->get_name(), kb);

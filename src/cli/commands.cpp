@@ -115,6 +115,11 @@ int cmd_serve(const ServeArgs& a) {
   if (a.insecure_no_auth) config.auth.allow_none_on_network = true;
   if (a.host) config.server.host = *a.host;
   if (a.port) config.server.port = *a.port;
+  if (!a.tls_cert.empty()) config.tls.cert_file = fs::absolute(a.tls_cert).lexically_normal().string();
+  if (!a.tls_key.empty()) config.tls.key_file = fs::absolute(a.tls_key).lexically_normal().string();
+  if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
+    return fail(invalid_argument("--tls-cert and --tls-key go together (or with [tls] cert_file and key_file)"));
+  }
   if (!a.port_file.empty()) config.server.port_file = a.port_file;
   if (!a.log_level.empty()) config.server.log_level = a.log_level;
   init_logging(config.server.log_level);

@@ -24,6 +24,7 @@ struct ServeArgs {
   bool no_huge_pages = false;
   std::optional<std::string> auth;  // auth.mode: none or keys
   bool insecure_no_auth = false;    // auth.allow_none_on_network
+  std::string tls_cert, tls_key;    // [tls] cert_file and key_file (both, or with the config's other)
 };
 int cmd_serve(const ServeArgs& args);
 

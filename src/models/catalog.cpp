@@ -282,6 +282,109 @@ Status parse_security(const toml::table& root, const std::string& base_dir, Conf
   return {};
 }
 
+// [server] limits: connection caps and deadlines.
+Status parse_server_limits(const toml::table& s, ServerSettings& out) {
+  const std::string w = "server.";
+  HEARTH_TRY(get(s, "max_connections", w, out.max_connections));
+  HEARTH_TRY(get(s, "max_connections_per_ip", w, out.max_connections_per_ip));
+  HEARTH_TRY(get(s, "header_timeout_seconds", w, out.header_timeout_seconds));
+  HEARTH_TRY(get(s, "body_timeout_seconds", w, out.body_timeout_seconds));
+  for (auto [key, v] : {std::pair<const char*, int>{"max_connections", out.max_connections},
+                        {"max_connections_per_ip", out.max_connections_per_ip},
+                        {"header_timeout_seconds", out.header_timeout_seconds},
+                        {"body_timeout_seconds", out.body_timeout_seconds}}) {
+    if (v < 1) return invalid_argument(fmt::format("server.{} must be at least 1", key), key);
+  }
+  return {};
+}
+
+// [tls]: certificate and key (both or neither), optional client CA (mTLS), HSTS.
+Status parse_tls(const toml::table* t, const std::string& base_dir, TlsSettings& out) {
+  if (!t) return {};
+  const std::string w = "tls.";
+  HEARTH_TRY(check_keys(*t, {"cert_file", "key_file", "client_ca_file", "hsts_seconds"}, w));
+  std::string cert, key, ca;
+  HEARTH_TRY(get(*t, "cert_file", w, cert));
+  HEARTH_TRY(get(*t, "key_file", w, key));
+  HEARTH_TRY(get(*t, "client_ca_file", w, ca));
+  HEARTH_TRY(get(*t, "hsts_seconds", w, out.hsts_seconds));
+  if (cert.empty() != key.empty()) {
+    return invalid_argument("tls.cert_file and tls.key_file go together: set both or neither",
+                            cert.empty() ? "cert_file" : "key_file");
+  }
+  if (!ca.empty() && cert.empty()) {
+    return invalid_argument("tls.client_ca_file needs tls.cert_file and tls.key_file", "client_ca_file");
+  }
+  if (out.hsts_seconds < 0) return invalid_argument("tls.hsts_seconds must not be negative", "hsts_seconds");
+  out.cert_file = resolve(base_dir, cert);
+  out.key_file = resolve(base_dir, key);
+  out.client_ca_file = resolve(base_dir, ca);
+  return {};
+}
+
+// [limits]: 0 means no limit; negative numbers are errors.
+Status parse_limits(const toml::table* t, LimitSettings& l) {
+  if (!t) return {};
+  const std::string w = "limits.";
+  HEARTH_TRY(check_keys(*t, {"redis_url", "on_redis_failure", "key_rpm", "key_tpm", "key_concurrent", "ip_rpm",
+                             "ip_tpm", "ip_concurrent"}, w));
+  HEARTH_TRY(get(*t, "redis_url", w, l.redis_url));
+  std::string failure = "open";
+  HEARTH_TRY(get(*t, "on_redis_failure", w, failure));
+  if (failure != "open" && failure != "closed") {
+    return invalid_argument("limits.on_redis_failure must be \"open\" or \"closed\"", "on_redis_failure");
+  }
+  l.fail_open = failure == "open";
+  for (auto [key, out] : {std::pair{"key_rpm", &l.key_rpm}, {"key_tpm", &l.key_tpm}, {"key_concurrent", &l.key_concurrent},
+                          {"ip_rpm", &l.ip_rpm}, {"ip_tpm", &l.ip_tpm}, {"ip_concurrent", &l.ip_concurrent}}) {
+    HEARTH_TRY(get(*t, key, w, *out));
+    if (*out < 0) return invalid_argument(fmt::format("limits.{} must not be negative (0: no limit)", key), key);
+  }
+  return {};
+}
+
+// A table of entity = "action" (names are checked by the server, which knows them).
+Status parse_pii_actions(const toml::table& t, const std::string& where,
+                         std::vector<std::pair<std::string, std::string>>& out) {
+  for (const auto& [k, v] : t) {
+    auto action = v.value<std::string>();
+    if (!action) return invalid_argument(fmt::format("{}.{} must be a string (an action)", where, k.str()), std::string(k.str()));
+    out.emplace_back(std::string(k.str()), *action);
+  }
+  return {};
+}
+
+Status parse_safety_policy(const toml::table& t, const std::string& where, SafetyPolicy& p, bool allow_roles) {
+  if (allow_roles) HEARTH_TRY(check_keys(t, {"input", "output", "role"}, where + "."));
+  else HEARTH_TRY(check_keys(t, {"input", "output"}, where + "."));
+  for (auto [key, out] : {std::pair{"input", &p.input}, {"output", &p.output}}) {
+    if (const toml::node* n = t.get(key)) {
+      const toml::table* tt = n->as_table();
+      if (!tt) return invalid_argument(fmt::format("{}.{} must be a table of entity = action", where, key), key);
+      HEARTH_TRY(parse_pii_actions(*tt, where + "." + key, *out));
+    }
+  }
+  return {};
+}
+
+Status parse_safety(const toml::table* t, SafetySettings& s) {
+  if (!t) return {};
+  HEARTH_TRY(parse_safety_policy(*t, "safety", s.all, true));
+  if (const toml::node* n = t->get("role")) {
+    const toml::table* roles = n->as_table();
+    if (!roles) return invalid_argument("safety.role must be a table of [safety.role.<name>] tables", "role");
+    for (const auto& [name, v] : *roles) {
+      const toml::table* rt = v.as_table();
+      const std::string where = fmt::format("safety.role.{}", name.str());
+      if (!rt) return invalid_argument(where + " must be a table", "role");
+      SafetyPolicy p;
+      HEARTH_TRY(parse_safety_policy(*rt, where, p, false));
+      s.roles.emplace_back(std::string(name.str()), std::move(p));
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 const KnowledgeAlias* KnowledgeSettings::find_alias(std::string_view name) const {
@@ -440,8 +543,8 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
                                         e.description()));
   }
   Config c;
-  HEARTH_TRY(check_keys(root, {"server", "models", "model", "knowledge", "auth", "outbound"}, ""));
-  for (const char* table : {"server", "models", "knowledge", "auth", "outbound"}) {
+  HEARTH_TRY(check_keys(root, {"server", "models", "model", "knowledge", "auth", "outbound", "limits", "safety", "tls"}, ""));
+  for (const char* table : {"server", "models", "knowledge", "auth", "outbound", "tls", "limits", "safety"}) {
     if (root.contains(table) && !root.get_as<toml::table>(table)) {
       return invalid_argument(fmt::format("[{}] must be a table", table), table);
     }
@@ -449,7 +552,9 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
   if (const toml::table* s = root.get_as<toml::table>("server")) {
     const std::string w = "server.";
     HEARTH_TRY(check_keys(*s, {"host", "port", "threads", "max_body_bytes", "shutdown_grace_seconds",
-                               "request_timeout_seconds", "log_level", "port_file"}, w));
+                               "request_timeout_seconds", "log_level", "port_file", "max_connections",
+                               "max_connections_per_ip", "header_timeout_seconds", "body_timeout_seconds"}, w));
+    HEARTH_TRY(parse_server_limits(*s, c.server));
     HEARTH_TRY(get(*s, "host", w, c.server.host));
     HEARTH_TRY(get(*s, "port", w, c.server.port));
     HEARTH_TRY(get(*s, "threads", w, c.server.threads));
@@ -508,6 +613,9 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
   }
   HEARTH_TRY(parse_knowledge(root.get_as<toml::table>("knowledge"), base_dir, c));
   HEARTH_TRY(parse_security(root, base_dir, c));
+  HEARTH_TRY(parse_limits(root.get_as<toml::table>("limits"), c.limits));
+  HEARTH_TRY(parse_safety(root.get_as<toml::table>("safety"), c.safety));
+  HEARTH_TRY(parse_tls(root.get_as<toml::table>("tls"), base_dir, c.tls));
   if (!c.models.default_model.empty() && !c.find(c.models.default_model)) {
     return invalid_argument(fmt::format("models.default names '{}', which is not in the catalog", c.models.default_model),
                             "default");

@@ -30,6 +30,12 @@ struct ServerSettings {
   std::size_t max_body_bytes = 8u << 20;  // larger bodies get 413
   int shutdown_grace_seconds = 30;
   int request_timeout_seconds = 600;      // reading a request / idle keep-alive
+  // Limits, so that idle or slow connections cannot starve real users. Over a cap a connection is
+  // accepted and closed at once.
+  int max_connections = 4096;             // open connections in all
+  int max_connections_per_ip = 256;       // open connections from one client address
+  int header_timeout_seconds = 10;        // a request's whole header (and a TLS handshake)
+  int body_timeout_seconds = 60;          // a request's whole body, once its header is read
   std::string log_level = "info";
   std::string port_file;                  // if set, the bound port is written here (for port 0)
 };
@@ -83,8 +89,40 @@ struct OutboundSettings {
   std::vector<std::string> allow;       // host names ("wiki.corp", "*.corp") and addresses or CIDRs
 };
 
+// [tls]: HTTPS and WSS on the server's port (TLS 1.2 and 1.3). On when cert_file and key_file
+// are set; SIGHUP reads the files again.
+struct TlsSettings {
+  std::string cert_file;          // PEM certificate (chain); absolute
+  std::string key_file;           // PEM private key; absolute
+  std::string client_ca_file;     // PEM CA(s): client certificates are required and verified (mTLS)
+  int hsts_seconds = 31536000;    // Strict-Transport-Security max-age on TLS responses; 0: not sent
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+// [limits]: per API key and per client address (docs/SECURITY.md). 0: no limit.
+struct LimitSettings {
+  std::string redis_url;          // "redis://host:port[/db]" or "unix:///path": buckets shared by replicas
+  bool fail_open = true;          // on_redis_failure = "open" (pass unlimited) or "closed" (503)
+  int key_rpm = 0, key_tpm = 0, key_concurrent = 0;  // per key, unless the key sets its own rpm/tpm
+  int ip_rpm = 0, ip_tpm = 0, ip_concurrent = 0;     // per client address (IPv6: per /64)
+};
+
+// [safety]: PII redaction. Each map: entity name ("cn_mobile", "email", ...) -> action ("mask",
+// "placeholder", "hash", "block"). `input` runs before the model sees a request's text; `output`
+// on generated text, streams included. [safety.role.<name>] replaces them for one role.
+struct SafetyPolicy {
+  std::vector<std::pair<std::string, std::string>> input, output;
+};
+struct SafetySettings {
+  SafetyPolicy all;
+  std::vector<std::pair<std::string, SafetyPolicy>> roles;
+};
+
 struct Config {
   ServerSettings server;
+  LimitSettings limits;
+  SafetySettings safety;
+  TlsSettings tls;
   AuthSettings auth;
   OutboundSettings outbound;
   ModelsSettings models;

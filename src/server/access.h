@@ -59,6 +59,7 @@ struct Principal {
   PermissionSet permissions;
   std::vector<std::string> models;       // allow-list; empty: every model
   std::vector<std::string> collections;  // allow-list; empty: every collection
+  int rpm = 0, tpm = 0;                  // the key's own limits; 0: the configured default
 
   bool may(Permission p) const { return p == Permission::kPublic || permissions.test(static_cast<std::size_t>(p)); }
   bool may_use_collection(std::string_view collection) const;

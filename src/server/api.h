@@ -19,6 +19,7 @@
 #include "server/generation_service.h"
 #include "server/metrics.h"
 #include "server/openai_types.h"
+#include "server/pipeline.h"
 #include "server/router.h"
 
 namespace hearth {
@@ -40,6 +41,7 @@ struct ApiContext {
   auth::KeyStore* keys = nullptr;              // null when auth.mode = none
   const RoleTable* roles = nullptr;
   std::vector<RouteInfo> routes;               // the route table, for GET /v1/admin/routes
+  Pipeline* pipeline = nullptr;                // input/output hooks and token admission; may be null
 };
 
 // Who is calling: the auth filter's principal; on a public route without credentials, nobody
@@ -47,6 +49,8 @@ struct ApiContext {
 const Principal& caller(Exchange& ex);
 // Refuses a model the caller may not use (as the request names it, before anything loads).
 std::optional<Error> check_model(const ApiContext& api, const Principal& who, const std::string& requested);
+// The texts of a chat request for input hooks: every message's content.
+InputTexts chat_texts(ChatCompletionRequest& req);
 // Refuses the first collection the caller may not use.
 std::optional<Error> check_collections(const Principal& who, const std::vector<std::string>& collections);
 // The usage a request incurred, for the access log, metrics and limits.

@@ -39,24 +39,32 @@ json delta_json(const ReasoningSplitter::Delta& d) {
 
 }  // namespace
 
+InputTexts chat_texts(ChatCompletionRequest& req) {
+  InputTexts in{{}, "messages"};
+  for (auto& m : req.messages) in.texts.push_back(&m.content);
+  return in;
+}
+
 Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
   auto body = parse_json_body(ex.request().body);
   if (!body) co_return co_await ex.respond(error_response(body.error()));
   auto req = parse_chat_request(*body);
   if (!req) co_return co_await ex.respond(error_response(req.error()));
-  if (auto denied = check_model(api, caller(ex), req->gen.model)) co_return co_await ex.respond(error_response(*denied));
+  if (auto in = admit_input(api, ex.context(), req->gen.model, chat_texts(*req)); !in) {
+    co_return co_await ex.respond(error_response(in.error()));
+  }
   auto grounding = co_await ground_chat(api, caller(ex), *req);
   if (!grounding) co_return co_await ex.respond(error_response(grounding.error()));
 
   auto prepared = co_await prepare_request(api.blocking, ex.request().body.size(),
                                            [&api, &r = *req](Acquire m) { return api.generation.prepare_chat(r, m); });
   if (!prepared) co_return co_await ex.respond(error_response(prepared.error()));
-  PreparedGeneration& p = *prepared;
-  ex.context().model = p.model_id;
-
-  auto channel = std::make_shared<EventChannel>(ex.executor());
-  auto handle = p.engine->generate(std::move(p.request), sink_into(channel));
-  if (!handle) co_return co_await ex.respond(error_response(handle.error()));
+  ex.context().model = prepared->model_id;
+  auto submitted = co_await submit_generation(api, ex.context(), ex.executor(), *prepared);
+  if (!submitted) co_return co_await ex.respond(error_response(submitted.error()));
+  Generation& g = *submitted;
+  PreparedGeneration& p = g.prepared;
+  OutputChain output(api.pipeline, ex.context());
 
   ReasoningSplitter splitter(p.starts_in_reasoning, p.think_open, p.think_close);
   const bool split = p.split_reasoning;
@@ -69,14 +77,12 @@ Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
 
   if (!req->gen.stream) {
     std::string content, reasoning;
-    auto result = co_await pump_generation(**handle, *channel, gone, [&](std::string text) -> Task<bool> {
+    auto result = co_await run_generation(api, ex.context(), g, output, gone, [&](std::string text) -> Task<bool> {
       auto d = split_text(text);
       reasoning += d.reasoning;
       content += d.content;
       co_return true;
     });
-    p.engine.reset();  // the model is idle for us now: let the registry unload it if it must
-    record_usage(ex.context(), result.last.usage);
     if (result.client_gone) co_return;
     if (result.last.kind == GenEvent::Kind::kError) co_return co_await ex.respond(error_response(result.last.error));
     if (split) {
@@ -104,7 +110,7 @@ Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
   // Streaming: role first, then content/reasoning deltas, a finish chunk, usage if asked, [DONE].
   std::vector<std::pair<std::string, std::string>> sse_headers{{"Cache-Control", "no-cache"}};
   if (!co_await ex.begin_stream(200, "text/event-stream", std::move(sse_headers))) {
-    (*handle)->cancel();
+    g.handle->cancel();
     co_return;
   }
   auto send = [&ex](const json& j) -> Task<bool> {
@@ -113,15 +119,13 @@ Task<> handle_chat_completions(ApiContext& api, Exchange& ex) {
   json first = cs.chunk({{"role", "assistant"}, {"content", ""}});
   if (*grounding) first["citations"] = citations_json(**grounding);  // once, before any content
   bool alive = co_await send(first);
-  if (!alive) (*handle)->cancel();
-  auto result = co_await pump_generation(**handle, *channel, gone, [&](std::string text) -> Task<bool> {
+  if (!alive) g.handle->cancel();
+  auto result = co_await run_generation(api, ex.context(), g, output, gone, [&](std::string text) -> Task<bool> {
     auto d = split_text(text);
     if (d.empty()) co_return true;
     const json chunk = cs.chunk(delta_json(d));
     co_return co_await send(chunk);
   });
-  p.engine.reset();
-  record_usage(ex.context(), result.last.usage);
   if (result.client_gone || !alive) co_return;
   if (result.last.kind == GenEvent::Kind::kError) {
     co_await ex.write(sse_data(error_body(result.last.error)));

@@ -16,22 +16,25 @@ Task<> handle_completions(ApiContext& api, Exchange& ex) {
   if (!body) co_return co_await ex.respond(error_response(body.error()));
   auto req = parse_completion_request(*body);
   if (!req) co_return co_await ex.respond(error_response(req.error()));
-  if (auto denied = check_model(api, caller(ex), req->gen.model)) co_return co_await ex.respond(error_response(*denied));
+  if (auto in = admit_input(api, ex.context(), req->gen.model, InputTexts{{&req->prompt}, "prompt"}); !in) {
+    co_return co_await ex.respond(error_response(in.error()));
+  }
 
   auto prepared = co_await prepare_request(api.blocking, ex.request().body.size(),
                                            [&api, &r = *req](Acquire m) { return api.generation.prepare_completion(r, m); });
   if (!prepared) co_return co_await ex.respond(error_response(prepared.error()));
-  PreparedGeneration& p = *prepared;
-  ex.context().model = p.model_id;
-  const std::string echo = req->echo ? (req->prompt.empty() ? p.engine->detokenize(p.request.prompt) : req->prompt) : "";
-
-  auto channel = std::make_shared<EventChannel>(ex.executor());
-  auto handle = p.engine->generate(std::move(p.request), sink_into(channel));
-  if (!handle) {
-    Error e = handle.error();
+  ex.context().model = prepared->model_id;
+  const std::string echo =
+      req->echo ? (req->prompt.empty() ? prepared->engine->detokenize(prepared->request.prompt) : req->prompt) : "";
+  auto submitted = co_await submit_generation(api, ex.context(), ex.executor(), *prepared);
+  if (!submitted) {
+    Error e = submitted.take_error();
     if (e.param == "messages") e.param = "prompt";  // the engine names the chat field
     co_return co_await ex.respond(error_response(e));
   }
+  Generation& g = *submitted;
+  PreparedGeneration& p = g.prepared;
+  OutputChain output(api.pipeline, ex.context());
 
   const std::string id = "cmpl-" + ex.context().request_id;
   const long long created = unix_time_now();
@@ -49,12 +52,10 @@ Task<> handle_completions(ApiContext& api, Exchange& ex) {
 
   if (!req->gen.stream) {
     std::string text = echo;
-    auto result = co_await pump_generation(**handle, *channel, gone, [&](std::string t) -> Task<bool> {
+    auto result = co_await run_generation(api, ex.context(), g, output, gone, [&](std::string t) -> Task<bool> {
       text += t;
       co_return true;
     });
-    p.engine.reset();
-    record_usage(ex.context(), result.last.usage);
     if (result.client_gone) co_return;
     if (result.last.kind == GenEvent::Kind::kError) co_return co_await ex.respond(error_response(result.last.error));
     json out = choice(std::move(text), finish_reason_name(result.last.finish));
@@ -65,17 +66,15 @@ Task<> handle_completions(ApiContext& api, Exchange& ex) {
 
   std::vector<std::pair<std::string, std::string>> sse_headers{{"Cache-Control", "no-cache"}};
   if (!co_await ex.begin_stream(200, "text/event-stream", std::move(sse_headers))) {
-    (*handle)->cancel();
+    g.handle->cancel();
     co_return;
   }
   bool alive = true;
   if (!echo.empty()) alive = co_await ex.write(sse_data(dump(choice(echo, nullptr))));
-  if (!alive) (*handle)->cancel();
-  auto result = co_await pump_generation(**handle, *channel, gone, [&](std::string t) -> Task<bool> {
+  if (!alive) g.handle->cancel();
+  auto result = co_await run_generation(api, ex.context(), g, output, gone, [&](std::string t) -> Task<bool> {
     co_return co_await ex.write(sse_data(dump(choice(std::move(t), nullptr))));
   });
-  p.engine.reset();
-  record_usage(ex.context(), result.last.usage);
   if (result.client_gone || !alive) co_return;
   if (result.last.kind == GenEvent::Kind::kError) {
     co_await ex.write(sse_data(error_body(result.last.error)));

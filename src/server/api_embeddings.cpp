@@ -33,12 +33,17 @@ Task<> handle_embeddings(ApiContext& api, Exchange& ex) {
   if (!body) co_return co_await ex.respond(error_response(body.error()));
   auto req = parse_embedding_request(*body);
   if (!req) co_return co_await ex.respond(error_response(req.error()));
-  if (auto denied = check_model(api, caller(ex), req->model)) co_return co_await ex.respond(error_response(*denied));
+  InputTexts texts{{}, "input"};
+  for (auto& t : req->texts) texts.texts.push_back(&t);
+  if (auto in = admit_input(api, ex.context(), req->model, std::move(texts)); !in) {
+    co_return co_await ex.respond(error_response(in.error()));
+  }
   auto prepared = co_await prepare_request(api.blocking, ex.request().body.size(),
                                            [&api, &r = *req](Acquire m) { return api.generation.prepare_embedding(r, m); });
   if (!prepared) co_return co_await ex.respond(error_response(prepared.error()));
   ex.context().model = prepared->model_id;
-  ex.context().prompt_tokens = static_cast<std::uint64_t>(prepared->prompt_tokens);
+  auto admitted = co_await admit_embedding_tokens(api, ex.context(), static_cast<std::uint64_t>(prepared->prompt_tokens));
+  if (!admitted) co_return co_await ex.respond(error_response(admitted.error()));
 
   using Vectors = Result<std::vector<std::vector<float>>>;
   auto channel = std::make_shared<AsyncQueue<Vectors>>(ex.executor());

@@ -46,8 +46,10 @@ struct WsChatSession {
   std::shared_ptr<RequestHandle> handle;
   int turns = 0;
 
-  Task<> run_turn(PreparedGeneration p, std::shared_ptr<EventChannel> channel, std::string id) {
+  Task<> run_turn(Generation g, std::string id) {
+    PreparedGeneration& p = g.prepared;
     ReasoningSplitter splitter(p.starts_in_reasoning, p.think_open, p.think_close);
+    OutputChain output(api.pipeline, upgrade.context());
     std::string content;
     auto emit = [&](const ReasoningSplitter::Delta& d) -> Task<bool> {
       if (d.empty()) co_return true;
@@ -57,20 +59,20 @@ struct WsChatSession {
       if (!d.content.empty()) m["content"] = d.content;
       co_return co_await ws.write(dump(m));
     };
-    auto result = co_await pump_generation(*handle, *channel, [this] { return closed; },
-                                           [&](std::string text) -> Task<bool> {
-                                             // A named value: GCC 12 mis-destroys conditional temporaries in co_await.
-                                             ReasoningSplitter::Delta d;
-                                             if (p.split_reasoning) d = splitter.push(text);
-                                             else d.content = std::move(text);
-                                             co_return co_await emit(d);
-                                           });
-    p.engine.reset();
-    record_usage(upgrade.context(), result.last.usage);
+    const bool split = p.split_reasoning;
+    const std::string model_id = p.model_id;
+    auto result = co_await run_generation(api, upgrade.context(), g, output, [this] { return closed; },
+                                          [&](std::string text) -> Task<bool> {
+                                            // A named value: GCC 12 mis-destroys conditional temporaries in co_await.
+                                            ReasoningSplitter::Delta d;
+                                            if (split) d = splitter.push(text);
+                                            else d.content = std::move(text);
+                                            co_return co_await emit(d);
+                                          });
     if (result.last.kind == GenEvent::Kind::kError) {
       co_await ws.write(dump(error_message(id, result.last.error)));
     } else if (!result.client_gone) {
-      if (p.split_reasoning) {
+      if (split) {
         const ReasoningSplitter::Delta tail = splitter.flush();
         co_await emit(tail);
       }
@@ -79,7 +81,7 @@ struct WsChatSession {
       }
       const json done = {{"type", "done"},
                          {"id", id},
-                         {"model", p.model_id},
+                         {"model", model_id},
                          {"finish_reason", finish_reason_name(result.last.finish)},
                          {"usage", usage_json(result.last.usage)}};
       co_await ws.write(dump(done));
@@ -88,7 +90,6 @@ struct WsChatSession {
     handle.reset();
   }
 
-  // Starts a turn; returns an error to report, or nothing when the turn runs.
   // The key may have been revoked or have expired since the upgrade: every turn checks it again.
   std::optional<Error> still_authorized() {
     const Principal& who = caller(upgrade);
@@ -101,6 +102,10 @@ struct WsChatSession {
   Task<std::optional<Error>> start_turn(json msg, const std::string& id) {
     if (running) co_return invalid_argument("a turn is already running; send {\"type\":\"cancel\"} first", "type");
     if (auto denied = still_authorized()) co_return denied;
+    if (api.pipeline && api.pipeline->limits) {  // each turn is a request of its own
+      auto admitted = co_await api.pipeline->limits->admit_turn(upgrade.context());
+      if (!admitted) co_return admitted.take_error();
+    }
     std::vector<json> next = history;
     if (auto m = msg.find("messages"); m != msg.end()) {
       if (!m->is_array()) co_return invalid_argument("'messages' must be an array", "messages");
@@ -118,24 +123,23 @@ struct WsChatSession {
     msg["stream"] = true;
     auto req = parse_chat_request(msg);
     if (!req) co_return req.take_error();
-    if (auto denied = check_model(api, caller(upgrade), req->gen.model)) co_return denied;
+    if (auto in = admit_input(api, upgrade.context(), req->gen.model, chat_texts(*req)); !in) co_return in.take_error();
     auto grounding = co_await ground_chat(api, caller(upgrade), *req);  // sources for this turn only (not kept in history)
     if (!grounding) co_return grounding.take_error();
     const size_t text_size = msg.dump().size();
     auto prepared = co_await prepare_request(api.blocking, text_size,
                                              [this, &r = *req](Acquire m) { return api.generation.prepare_chat(r, m); });
     if (!prepared) co_return prepared.take_error();
-    auto channel = std::make_shared<EventChannel>(ws.executor());
-    auto h = prepared->engine->generate(std::move(prepared->request), sink_into(channel));
-    if (!h) co_return h.take_error();
+    auto submitted = co_await submit_generation(api, upgrade.context(), ws.executor(), *prepared);
+    if (!submitted) co_return submitted.take_error();
     history = std::move(next);
-    handle = *h;
+    handle = submitted->handle;
     running = true;
     ++turns;
-    json start = {{"type", "start"}, {"id", id}, {"model", prepared->model_id}};
+    json start = {{"type", "start"}, {"id", id}, {"model", submitted->prepared.model_id}};
     if (*grounding) start["citations"] = citations_json(**grounding);
     co_await ws.write(dump(start));
-    boost::asio::co_spawn(ws.executor(), run_turn(std::move(*prepared), channel, id), boost::asio::detached);
+    boost::asio::co_spawn(ws.executor(), run_turn(std::move(*submitted), id), boost::asio::detached);
     co_return std::nullopt;
   }
 

@@ -23,6 +23,8 @@
 #include "auth/key_store.h"
 #include "server/api.h"
 #include "server/auth_filter.h"
+#include "server/limits_filter.h"
+#include "server/safety_hooks.h"
 #include "server/http_server.h"
 #include "server/middleware.h"
 #include "server/router.h"
@@ -92,14 +94,49 @@ Status check_exposure(const Config& config) {
       config.server.host));
 }
 
+// [limits]: in this process, or in Redis shared with other replicas.
+Result<std::unique_ptr<Limits>> make_limits(const Config& config, asio::thread_pool& blocking, HttpMetrics& metrics) {
+  const LimitSettings& l = config.limits;
+  std::unique_ptr<limits::Limiter> limiter;
+  asio::thread_pool* pool = nullptr;
+  if (l.redis_url.empty()) {
+    limiter = limits::make_memory_limiter();
+  } else {
+    // Unreachable at start: refused, whatever on_redis_failure says (that governs outages later).
+    auto redis = limits::make_redis_limiter(l.redis_url);
+    if (!redis) return Error{ErrorCode::kUnavailable, "limits.redis_url: " + redis.error().message};
+    limiter = std::move(*redis);
+    pool = &blocking;  // Redis calls block: off the I/O threads
+    spdlog::info("limits: shared in {}", l.redis_url);
+  }
+  return std::make_unique<Limits>(l, std::move(limiter), pool, &metrics);
+}
+
+// [safety]: PII redaction on input and output. The "hash" action is keyed by the API keys'
+// secret when there is one (stable across restarts), else by a secret of this process.
+Status add_safety_hooks(const Config& config, const RoleTable& roles, HttpMetrics& metrics, Pipeline& pipeline) {
+  std::string secret;
+  if (std::ifstream f(config.auth.secret_file, std::ios::binary); f) secret.assign(std::istreambuf_iterator<char>(f), {});
+  if (secret.empty()) secret = new_request_id() + new_request_id();
+  auto policies = PiiPolicies::build(config.safety, roles, std::move(secret));
+  if (!policies) return policies.take_error();
+  if (policies->empty()) return {};
+  auto shared = std::make_shared<const PiiPolicies>(std::move(*policies));
+  pipeline.input.push_back(make_pii_input_hook(shared, &metrics));
+  pipeline.output.push_back(make_pii_output_hook(shared, &metrics));
+  spdlog::info("safety: PII redaction on ([safety])");
+  return {};
+}
+
 void print_banner(const Config& config, int port) {
   std::string models;
   for (const auto& e : config.entries) models += fmt::format("\n    {:<28} {}", e.id, e.file);
   const bool test_models_only = std::all_of(config.entries.begin(), config.entries.end(), [](const ModelEntry& e) {
     return e.file.find("hearth-tiny-") != std::string::npos;
   });
-  spdlog::info("Hearth is listening on http://{}:{} (config: {}; auth: {})\n  models:{}", config.server.host, port,
-               config.source, config.auth.mode, models.empty() ? " (none)" : models);
+  const char* scheme = config.tls.enabled() ? "https" : "http";
+  spdlog::info("Hearth is listening on {}://{}:{} (config: {}; auth: {})\n  models:{}", scheme, config.server.host,
+               port, config.source, config.auth.mode, models.empty() ? " (none)" : models);
   if (test_models_only) {
     spdlog::warn(
         "These are Hearth's generated TEST models: real tokenizers, random weights. They answer with "
@@ -108,9 +145,18 @@ void print_banner(const Config& config, int port) {
         "DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf`) and run `hearth serve --model models/<file>.gguf`, or add a "
         "[[model]] entry to the config (see README.md).");
   }
-  spdlog::info("try: curl http://{}:{}/v1/chat/completions -H 'Content-Type: application/json' -d "
+  spdlog::info("try: curl {}://{}:{}/v1/chat/completions -H 'Content-Type: application/json' -d "
                "'{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}],\"max_tokens\":32}}'",
-               config.server.host, port);
+               scheme, config.server.host, port);
+}
+
+// SIGHUP: the TLS certificate and key are read again; new connections use them, open ones keep theirs.
+void reload_tls_on_sighup(asio::signal_set& hup, HttpServer& server) {
+  hup.async_wait([&hup, &server](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    (void)server.reload_tls();  // logs success or the failure (naming the file)
+    reload_tls_on_sighup(hup, server);
+  });
 }
 
 }  // namespace
@@ -148,6 +194,18 @@ int run_server(const Config& config) {
   ApiContext api{config, registry, generation, metrics, blocking, draining};
   api.keys = keys.get();
   api.roles = &*roles;
+  Pipeline pipeline;
+  auto limits = make_limits(config, blocking, metrics);
+  if (!limits) {
+    spdlog::error("{}", limits.error().message);
+    return 1;
+  }
+  pipeline.limits = limits->get();
+  if (auto hooks = add_safety_hooks(config, *roles, metrics, pipeline); !hooks) {
+    spdlog::error("{}", hooks.error().message);
+    return 1;
+  }
+  api.pipeline = &pipeline;
   std::unique_ptr<rag::KnowledgeService> knowledge;
   if (config.knowledge.enabled) {
     rag::KnowledgeServiceOptions ko;
@@ -178,9 +236,10 @@ int run_server(const Config& config) {
   router.use(make_access_log_middleware());
   router.use(make_draining_middleware(draining));
   router.use(make_auth_middleware({config.auth.mode, &*roles, keys.get(), &metrics}));
+  router.use((*limits)->filter());  // after auth: limits are per key
   build_routes(router, api);
 
-  HttpServer server(ioc, router, config.server);
+  HttpServer server(ioc, router, config.server, config.tls, &metrics);
   auto port = server.listen();
   if (!port) {
     spdlog::error("{}", port.error().message);
@@ -231,6 +290,8 @@ int run_server(const Config& config) {
     });
   };
   arm();
+  asio::signal_set hup(ioc, SIGHUP);  // SIGHUP: read the TLS certificate and key again
+  reload_tls_on_sighup(hup, server);
 
   const int n_threads = std::max(1, config.server.threads);
   std::vector<std::thread> threads;

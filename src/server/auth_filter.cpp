@@ -52,6 +52,8 @@ class AuthFilter final : public Middleware {
     p->role = record->role;
     p->models = record->models;
     p->collections = record->collections;
+    p->rpm = record->rpm;
+    p->tpm = record->tpm;
     const PermissionSet* perms = o_.roles->find(record->role);
     if (perms) p->permissions = *perms;
     ctx.principal = p;

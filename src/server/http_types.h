@@ -44,6 +44,8 @@ struct RequestContext {
   bool route_matched = false;
   Permission permission = Permission::kPublic;       // what the matched route requires
   std::shared_ptr<const Principal> principal;        // who is calling (set by the auth filter)
+  std::string remote;                                // the peer's address:port
+  std::string limit_lease;                           // a concurrency slot held (limits_filter.cpp)
   std::string model;   // the model that served it, for logs and metrics
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   int status = 0;      // the status sent

@@ -34,6 +34,16 @@ void HttpMetrics::observe(const std::string& route, int status, double seconds) 
   h.sum += seconds;
 }
 
+void HttpMetrics::limit_rejection(const std::string& kind) {
+  std::lock_guard lk(mu_);
+  ++limit_rejections_[kind];
+}
+
+void HttpMetrics::filter_hit(const std::string& direction, const std::string& rule, const std::string& action) {
+  std::lock_guard lk(mu_);
+  ++filter_hits_[{direction, rule, action}];
+}
+
 void HttpMetrics::auth_failure(const std::string& reason) {
   std::lock_guard lk(mu_);
   ++auth_failures_[reason];
@@ -88,6 +98,17 @@ std::string HttpMetrics::render() const {
   for (const auto& [reason, n] : auth_failures_) {
     prom_line(out, "hearth_auth_failures_total", fmt::format("reason=\"{}\"", prom_escape(reason)), static_cast<double>(n));
   }
+  prom_header(out, "hearth_limit_rejections_total", "counter", "Requests refused by a limit (requests, tokens, concurrent)");
+  for (const auto& [kind, n] : limit_rejections_) {
+    prom_line(out, "hearth_limit_rejections_total", fmt::format("kind=\"{}\"", prom_escape(kind)), static_cast<double>(n));
+  }
+  prom_header(out, "hearth_filter_hits_total", "counter", "Content filter hits by direction, rule and action");
+  for (const auto& [k, n] : filter_hits_) {
+    prom_line(out, "hearth_filter_hits_total",
+              fmt::format("direction=\"{}\",rule=\"{}\",action=\"{}\"", prom_escape(std::get<0>(k)),
+                          prom_escape(std::get<1>(k)), prom_escape(std::get<2>(k))),
+              static_cast<double>(n));
+  }
   prom_header(out, "hearth_principal_requests_total", "counter", "Requests per caller (API key id, or anonymous)");
   for (const auto& [p, c] : principals_) {
     prom_line(out, "hearth_principal_requests_total", fmt::format("principal=\"{}\"", prom_escape(p)),
@@ -105,6 +126,12 @@ std::string HttpMetrics::render() const {
   prom_line(out, "hearth_http_streams_total", "", static_cast<double>(streams_.load()));
   prom_header(out, "hearth_http_in_flight", "gauge", "Requests being handled");
   prom_line(out, "hearth_http_in_flight", "", in_flight_.load());
+  prom_header(out, "hearth_connections_open", "gauge", "Open client connections");
+  prom_line(out, "hearth_connections_open", "", connections_open_.load());
+  prom_header(out, "hearth_connections_refused_total", "counter",
+              "Connections closed at once over a cap (total: max_connections; per_ip: max_connections_per_ip)");
+  prom_line(out, "hearth_connections_refused_total", "reason=\"total\"", static_cast<double>(refused_total_.load()));
+  prom_line(out, "hearth_connections_refused_total", "reason=\"per_ip\"", static_cast<double>(refused_per_ip_.load()));
   return out;
 }
 

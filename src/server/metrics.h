@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <utility>
 
 namespace hearth {
@@ -27,6 +28,13 @@ class HttpMetrics {
   void principal_request(const std::string& principal);
   void principal_tokens(const std::string& principal, std::uint64_t prompt, std::uint64_t completion);
   static constexpr std::size_t kMaxPrincipals = 500;
+  // Requests refused by a limit ("requests", "tokens", "concurrent").
+  void limit_rejection(const std::string& kind);
+  // Content filter hits: direction "input" or "output", the rule (a PII entity), the action.
+  void filter_hit(const std::string& direction, const std::string& rule, const std::string& action);
+  // Connections: open ones (a gauge) and those refused over a cap ("total" or "per_ip").
+  void connections_open_add(int d) { connections_open_ += d; }
+  void connection_refused(bool per_ip) { ++(per_ip ? refused_per_ip_ : refused_total_); }
 
  private:
   static constexpr std::array<double, 12> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
@@ -43,9 +51,13 @@ class HttpMetrics {
   };
   PrincipalCounts& principal_locked(const std::string& principal);
   std::map<std::string, std::uint64_t> auth_failures_;
+  std::map<std::string, std::uint64_t> limit_rejections_;
+  std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> filter_hits_;
   std::map<std::string, PrincipalCounts> principals_;
   std::atomic<std::uint64_t> streams_{0};
   std::atomic<int> in_flight_{0};
+  std::atomic<int> connections_open_{0};
+  std::atomic<std::uint64_t> refused_total_{0}, refused_per_ip_{0};
 };
 
 // Appends one Prometheus sample line; `labels` is already formatted (k="v",...).

@@ -24,6 +24,7 @@ class RequestId final : public Middleware {
   Task<std::optional<HttpResponse>> on_request(Exchange& ex) override {
     const auto given = ex.request().header("x-request-id");
     ex.context().request_id = sane_id(given) ? std::string(given) : new_request_id();
+    ex.context().remote = ex.request().remote;
     co_return std::nullopt;
   }
 };

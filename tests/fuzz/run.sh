@@ -33,12 +33,14 @@ build fuzz_knowledge_text "$ROOT/tests/fuzz/fuzz_knowledge_text.cpp" "$S/knowled
   "$S/core/subprocess.cpp" -DHEARTH_BUILD_DIR='""' -I/usr/include/libxml2 \
   -licui18n -licuuc -licudata -lmd4c -lgumbo -lzip -lxml2
 build fuzz_outbound_policy "$ROOT/tests/fuzz/fuzz_outbound_policy.cpp" "$S/net/outbound_policy.cpp" "$S/core/result.cpp"
+build fuzz_pii "$ROOT/tests/fuzz/fuzz_pii.cpp" "$S/safety/pii.cpp" "$S/safety/pii_numbers.cpp" \
+  "$S/safety/pii_addresses.cpp" "$S/safety/pii_stream.cpp" "$S/core/utf8.cpp" -lcrypto
 
 # Seed corpora (regenerated each run; findings go to $OUT/crash-*).
 python3 - "$ROOT" "$OUT" <<'PY'
 import json, os, sys
 root, out = sys.argv[1], sys.argv[2]
-for name in ("openai_parse", "text_stream", "config", "knowledge_text", "multipart", "outbound_policy"):
+for name in ("openai_parse", "text_stream", "config", "knowledge_text", "multipart", "outbound_policy", "pii"):
     os.makedirs(f"{out}/corpus_{name}", exist_ok=True)
 table = json.load(open(f"{root}/tests/data/malformed_requests.json"))
 ep = {"/v1/chat/completions": 0, "/v1/completions": 1, "/v1/embeddings": 2, "/v1/knowledge/search": 3}
@@ -57,11 +59,16 @@ for i, (allow, text) in enumerate([("10.0.0.0/8\nfd00::/8\nwiki.corp.example\n*.
                                    ("127.0.0.1", "https://%31%32%37.0.0.1./?q#f"), ("*.x\n10.0.0.0/33", "2130706433"),
                                    ("", "http://[fe80::1%25eth0]:80/"), ("a b", "64:ff9b::7f00:1")]):
     open(f"{out}/corpus_outbound_policy/s{i}", "wb").write(allow.encode() + b"\0" + text.encode())
+for i, text in enumerate(["身份证11010519491231002X，手机+86 138 1234 5678，卡号4111 1111 1111 1111",
+                          "护照号码：E12345678 USCC 91350100M000100Y43 mail john.smith@example.com.",
+                          "IP 192.168.1.1 / 1.2.3.4.5 / fe80::1%eth0 / ::ffff:10.0.0.1 / １３８１２３４５６７８",
+                          "call 138-1234-5678\udce4\udcbd or x＠qq．com 12:30:45 E12345678 passport"]):
+    open(f"{out}/corpus_pii/s{i}", "wb").write(bytes([i * 37, i * 5 + 1]) + text.encode("utf-8", "surrogateescape"))
 open(f"{out}/corpus_config/default", "wb").write(open(f"{root}/config/hearth.toml", "rb").read())
 PY
 
 status=0
-for t in fuzz_openai_parse fuzz_text_stream fuzz_config fuzz_knowledge_text fuzz_multipart fuzz_outbound_policy; do
+for t in fuzz_openai_parse fuzz_text_stream fuzz_config fuzz_knowledge_text fuzz_multipart fuzz_outbound_policy fuzz_pii; do
   name=${t#fuzz_}
   echo "fuzzing $t for ${SECS}s" >&2
   if ! (cd "$OUT" && ./$t -max_total_time="$SECS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \

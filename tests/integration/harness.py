@@ -240,8 +240,11 @@ def sse_events(response):
 # ---- WebSocket (RFC 6455) client, minimal: text frames, masking, close ----
 
 class WebSocket:
-    def __init__(self, port, path, timeout=60, headers=None):
+    def __init__(self, port, path, timeout=60, headers=None, ssl_context=None):
+        """ssl_context: speak wss (the socket is wrapped with it)."""
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout * SLOW)
+        if ssl_context is not None:
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname="127.0.0.1")
         key = base64.b64encode(os.urandom(16)).decode()
         extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         req = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
@@ -326,3 +329,51 @@ class WebSocket:
 def malformed_table():
     with open(os.path.join(ROOT, "tests", "data", "malformed_requests.json")) as f:
         return json.load(f)
+
+
+# ---- TLS (issue 24): a Server that speaks https, certificates for it ----
+
+def self_signed(out_dir, hosts=()):
+    """Runs `hearth tls self-signed --out out_dir`; returns (cert.pem, key.pem) paths."""
+    args = [BIN, "tls", "self-signed", "--out", out_dir]
+    for h in hosts:
+        args += ["--host", h]
+    subprocess.run(args, check=True, capture_output=True, timeout=60)
+    return os.path.join(out_dir, "cert.pem"), os.path.join(out_dir, "key.pem")
+
+
+def tls_client_context(cafile, certfile=None, keyfile=None):
+    """A client context that trusts `cafile` only (and presents a client certificate if given)."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=cafile)
+    if certfile:
+        ctx.load_cert_chain(certfile, keyfile)
+    return ctx
+
+
+class TlsServer(Server):
+    """A Server with [tls]: its port speaks only https/wss. Requests made through this object verify
+    the server against `cafile` (default: the certificate itself) and present client_cert if given
+    (for client_ca, mTLS). Other arguments as Server's."""
+
+    def __init__(self, cert, key, client_ca=None, cafile=None, client_cert=None, client_key=None, tls_toml="",
+                 **kw):
+        tls = f"[tls]\ncert_file = {json.dumps(cert)}\nkey_file = {json.dumps(key)}\n"
+        if client_ca:
+            tls += f"client_ca_file = {json.dumps(client_ca)}\n"
+        kw["extra_toml"] = kw.get("extra_toml", "") + "\n" + tls + tls_toml
+        super().__init__(**kw)
+        self.ssl_context = tls_client_context(cafile or cert, client_cert, client_key)
+
+    def conn(self, timeout=120):
+        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout * SLOW, context=self.ssl_context)
+
+    def wait_log(self, text, timeout=10, after=0):
+        """Waits until the log holds `text` past character `after`; returns the log. Fails on timeout."""
+        deadline = time.time() + timeout * SLOW
+        while time.time() < deadline:
+            log = self.read_log()
+            if text in log[after:]:
+                return log
+            time.sleep(0.05)
+        raise AssertionError(f"the log never said {text!r}:\n{self.read_log()[after:]}")
