@@ -99,6 +99,7 @@ class BeastExchange final : public Exchange {
   Task<> respond(HttpResponse r) override {
     if (responded_) co_return;
     responded_ = true;
+    ctx_.run_before_last_write();
     http::response<http::string_body> res{static_cast<http::status>(r.status), version_};
     decorate(res, r.content_type, r.headers);
     res.body() = std::move(r.body);
@@ -137,6 +138,7 @@ class BeastExchange final : public Exchange {
   }
 
   Task<> finish() override {
+    ctx_.run_before_last_write();
     if (broken_) co_return;
     tcp_of(stream_).expires_after(timeout_);
     auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), kTuple);

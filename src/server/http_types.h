@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -52,6 +53,15 @@ struct RequestContext {
   std::size_t bytes_out = 0;
   bool streamed = false;
   std::uint64_t prompt_tokens = 0, completion_tokens = 0;  // the usage the request incurred
+  // Run by the transport just before the last bytes of the response are written (a whole
+  // response, or a stream's last chunk), so that what they free (a concurrency slot) is free
+  // by the time the client can send its next request. Filters' on_response comes after.
+  std::vector<std::function<void()>> before_last_write;
+  void run_before_last_write() {
+    auto fns = std::move(before_last_write);
+    before_last_write.clear();
+    for (auto& f : fns) f();
+  }
 };
 
 }  // namespace hearth

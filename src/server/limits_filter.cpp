@@ -195,22 +195,29 @@ class LimitFilter final : public Middleware {
     if (auto refused = co_await impl_.draw(subs, "rpm", 1)) co_return to_response(std::move(*refused));
     // A caller in token debt waits before starting anything new.
     if (auto refused = co_await impl_.draw(subs, "tpm", 0)) co_return to_response(std::move(*refused));
-    co_return co_await impl_.take_slots(ctx, subs);
+    auto refused = co_await impl_.take_slots(ctx, subs);
+    // The slot is freed just before the response's last bytes go out (a client that sends its
+    // next request at once must find it free), or at the end if the response never finishes.
+    if (!refused && !ctx.limit_lease.empty()) ctx.before_last_write.push_back([this, &ctx] { release(ctx); });
+    co_return refused;
   }
 
-  void on_response(Exchange& ex) override {
-    if (ex.context().limit_lease.empty()) return;
-    // Off the I/O thread (a Redis round trip), without waiting: the response is on its way.
-    auto release = [&impl = impl_, subs = impl_.subjects(ex.context()), lease = ex.context().limit_lease] {
+  void on_response(Exchange& ex) override { release(ex.context()); }
+
+ private:
+  void release(RequestContext& ctx) {
+    if (ctx.limit_lease.empty()) return;
+    // Off the I/O thread (a Redis round trip), without waiting.
+    auto work = [&impl = impl_, subs = impl_.subjects(ctx), lease = ctx.limit_lease] {
       for (const auto& sub : subs) {
         if (sub.concurrent > 0) (void)impl.limiter->release(sub.id + ":conc", lease);
       }
     };
-    if (impl_.blocking) boost::asio::post(*impl_.blocking, std::move(release));
-    else release();
+    ctx.limit_lease.clear();
+    if (impl_.blocking) boost::asio::post(*impl_.blocking, std::move(work));  // Redis: freed a round trip later
+    else work();
   }
 
- private:
   Limits::Impl& impl_;
 };
 

@@ -225,15 +225,19 @@ class TlsReloadTest(unittest.TestCase):
         new_cert, new_key = self_signed(fresh)
         s = self.server
         s.chat(CHAT["messages"], max_tokens=2)  # the model is loaded before the clock matters
-        events, started, failure = [], threading.Event(), []
+        events, started, proceed, failure = [], threading.Event(), threading.Event(), []
 
         def on_event(ev, t):
             events.append((ev, t))
             started.set()
+            # The reader stops after the first event until the reload is done: the server's writes
+            # then wait on a full socket, so the stream is surely still running at the reload,
+            # however fast or slow this machine generates.
+            proceed.wait(120 * SLOW)
 
         def run():
             try:
-                chat_stream(s.port, s.ssl_context, {"messages": CHAT["messages"], "max_tokens": 2000,
+                chat_stream(s.port, s.ssl_context, {"messages": CHAT["messages"], "max_tokens": 1500,
                                                     "ignore_eos": True}, on_event)
             except Exception as e:  # reported below
                 failure.append(e)
@@ -251,7 +255,9 @@ class TlsReloadTest(unittest.TestCase):
         self.assertEqual(health_over(s.port, new_ctx), 200)
         with self.assertRaises(ssl.SSLCertVerificationError):
             peer_sha256(s.port, tls_client_context(old_cert))
-        reader.join(120 * SLOW)
+        proceed.set()
+        reader.join(300 * SLOW)
+        self.assertFalse(reader.is_alive(), "the stream did not finish")
         self.assertFalse(failure, failure)
         self.assertEqual(events[-1][0], "[DONE]")
         chunks = [e for e, _ in events if e != "[DONE]"]
