@@ -314,32 +314,41 @@ class ConnectionTable {
 
   void release(const std::string& ip) {
     std::lock_guard lk(mu_);
+    if (detached_) return;  // the server is gone (coroutine frames destroyed with the io_context)
     --total_;
     if (metrics_) metrics_->connections_open_add(-1);
     auto it = per_ip_.find(ip);
     if (it != per_ip_.end() && --it->second <= 0) per_ip_.erase(it);
   }
 
+  // Called when the server goes: connections still open release into nothing afterwards.
+  void detach() {
+    std::lock_guard lk(mu_);
+    detached_ = true;
+  }
+
  private:
   std::mutex mu_;
+  bool detached_ = false;
   std::atomic<int>& total_;
   const ServerSettings& settings_;
   HttpMetrics* metrics_;
   std::map<std::string, int> per_ip_;
 };
 
-// One admitted connection's place in the table, given back when its coroutine ends.
+// One admitted connection's place in the table, given back when its coroutine ends. It shares
+// the table: the coroutine's frame may be destroyed after the server, when the io_context goes.
+// A local of the coroutine, not a parameter (g++ 12 mis-destroys by-value coroutine parameters
+// that own memory; see async_util.h).
 class Slot {
  public:
-  Slot(ConnectionTable& table, std::string ip) : table_(&table), ip_(std::move(ip)) {}
-  Slot(Slot&& o) noexcept : table_(std::exchange(o.table_, nullptr)), ip_(std::move(o.ip_)) {}
-  Slot& operator=(Slot&&) = delete;
-  ~Slot() {
-    if (table_) table_->release(ip_);
-  }
+  Slot(std::shared_ptr<ConnectionTable> table, const std::string& ip) : table_(std::move(table)), ip_(ip) {}
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  ~Slot() { table_->release(ip_); }
 
  private:
-  ConnectionTable* table_;
+  std::shared_ptr<ConnectionTable> table_;
   std::string ip_;
 };
 
@@ -358,7 +367,7 @@ struct HttpServer::Impl {
   const std::string hsts;  // Strict-Transport-Security value; empty: not sent
   tcp::acceptor acceptor;
   HttpMetrics* metrics;
-  ConnectionTable table;
+  std::shared_ptr<ConnectionTable> table;
   std::mutex tls_mu;
   std::shared_ptr<ssl::context> tls_ctx;  // guarded by tls_mu; connections hold their own reference
   std::atomic<std::int64_t> last_refusal_log{0};
@@ -367,7 +376,8 @@ struct HttpServer::Impl {
        std::atomic<int>& c)
       : ioc(io), router(r), settings(s), tls(t),
         hsts(t.enabled() && t.hsts_seconds > 0 ? fmt::format("max-age={}", t.hsts_seconds) : ""), acceptor(io),
-        metrics(m), table(c, s, m) {}
+        metrics(m), table(std::make_shared<ConnectionTable>(c, s, m)) {}
+  ~Impl() { table->detach(); }
 
   std::chrono::seconds header_timeout() const { return std::chrono::seconds(settings.header_timeout_seconds); }
 
@@ -394,7 +404,7 @@ struct HttpServer::Impl {
       beast::error_code ep_ec;
       const auto ep = socket.remote_endpoint(ep_ec);
       const std::string ip = ep_ec ? "?" : ep.address().to_string();
-      const auto verdict = table.admit(ip);
+      const auto verdict = table->admit(ip);
       if (verdict != ConnectionTable::Verdict::kAdmitted) {
         refuse(socket, ip, verdict == ConnectionTable::Verdict::kOverPerIp);
         continue;
@@ -403,7 +413,7 @@ struct HttpServer::Impl {
       beast::error_code nd_ec;
       socket.set_option(tcp::no_delay(true), nd_ec);
       std::string remote = ep_ec ? "?" : fmt::format("{}:{}", ip, ep.port());
-      asio::co_spawn(socket.get_executor(), connection(std::move(socket), Slot(table, ip), std::move(remote)),
+      asio::co_spawn(socket.get_executor(), connection(std::move(socket), ip, std::move(remote)),
                      asio::detached);
     }
   }
@@ -435,7 +445,8 @@ struct HttpServer::Impl {
     socket.close(ec);
   }
 
-  Task<> connection(tcp::socket socket, [[maybe_unused]] Slot slot, std::string remote) {
+  Task<> connection(tcp::socket socket, std::string ip, std::string remote) {
+    [[maybe_unused]] const Slot slot(table, ip);  // admitted by the acceptor; released when this ends
     beast::tcp_stream tcp(std::move(socket));
     if (!tls.enabled()) {
       co_await serve(tcp, remote);
