@@ -9,7 +9,7 @@ PKGS=(
   libcurl4-openssl-dev libssl-dev libgtest-dev libgmock-dev
   libicu-dev libhnswlib-dev linux-doc-6.1 dict-gcide libsqlite3-dev libmd4c-dev libgumbo-dev libpoppler-cpp-dev libzip-dev libxml2-dev
   clang-14 libclang-rt-14-dev
-  libhiredis-dev redis-server openssl
+  libhiredis-dev redis-server openssl libre2-dev libsodium-dev
   nodejs npm python3
 )
 

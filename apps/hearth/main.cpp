@@ -1,9 +1,11 @@
-// hearth: the one binary. Subcommands: serve, run, models, make-test-model, kb, keys, tls.
+// hearth: the one binary. Subcommands: serve, run, models, make-test-model, kb, keys, tls, audit,
+// privacy.
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "cli/kb_commands.h"
 #include "cli/keys_commands.h"
+#include "cli/privacy_commands.h"
 #include "cli/tls_commands.h"
 #include "core/memory.h"
 
@@ -38,9 +40,10 @@ int main(int argc, char** argv) {
   s->add_option("--flash-attn", serve.flash_attn, "auto, on or off for --model files (default auto: on where supported)")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   s->add_option("--auth", serve.auth,
-                "Who may call: none (no credentials; loopback only) or keys (API keys from `hearth keys create`); "
+                "Who may call: none (no credentials; loopback only), keys (API keys from `hearth keys create`, "
+                "and signed-in users), jwt (an identity provider's tokens; needs [auth.jwt]) or keys+jwt; "
                 "default: [auth] mode, else none")
-      ->check(CLI::IsMember({"none", "keys"}));
+      ->check(CLI::IsMember({"none", "keys", "jwt", "keys+jwt"}));
   s->add_flag("--insecure-no-auth", serve.insecure_no_auth,
               "Allow --auth none on a non-loopback --host (anyone who can reach the port may use everything)");
   s->add_flag("--batch-invariant", serve.batch_invariant,
@@ -131,11 +134,14 @@ int main(int argc, char** argv) {
   add_keys_commands(app, keys);
   TlsArgs tls;
   add_tls_commands(app, tls);
+  PrivacyArgs privacy;
+  add_privacy_commands(app, privacy);
 
   CLI11_PARSE(app, argc, argv);
 
   if (!keys.action.empty()) return cmd_keys(keys);
   if (!tls.action.empty()) return cmd_tls(tls);
+  if (!privacy.action.empty()) return cmd_privacy(privacy);
 
   for (auto* sub : {kc, ka, ks, kq, kl, kr}) {
     if (sub->parsed()) return cmd_kb(sub->get_name(), kb);

@@ -489,6 +489,18 @@ Result<KeyRecord> KeyStore::revoke(const std::string& id, std::int64_t now) {
   return record;
 }
 
+Result<bool> KeyStore::remove(const std::string& id) {
+  std::lock_guard lock(impl_->db_mu);
+  Stmt s(impl_->db.get(), "DELETE FROM api_keys WHERE id = ?1");
+  if (!s.ok()) return db_error(impl_->db.get(), "delete a key");
+  s.bind(1, id);
+  if (s.step() != SQLITE_DONE) return db_error(impl_->db.get(), "delete a key");
+  const bool removed = sqlite3_changes(impl_->db.get()) > 0;
+  std::unique_lock cache_lock(impl_->cache_mu);
+  impl_->cache.erase(id);
+  return removed;
+}
+
 Result<KeyRecord> KeyStore::verify(std::string_view presented, std::int64_t now) {
   if (!well_formed(presented)) {
     return unauthenticated("malformed API key: expected hk-<10 letters or digits>.<40 letters or digits>");

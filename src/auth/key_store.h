@@ -57,6 +57,9 @@ class KeyStore {
   Result<std::vector<KeyRecord>> list();
   // Revoking a revoked key keeps its first revoked_at. Unknown id: kNotFound.
   Result<KeyRecord> revoke(const std::string& id, std::int64_t now);
+  // Deletes a key's record (data-subject erasure); false when there was none. Other processes
+  // stop accepting it at their next reload, as for revoke().
+  Result<bool> remove(const std::string& id);
   // A presented key -> its record, if known, not revoked and not expired at `now`; otherwise
   // kUnauthenticated saying which (malformed, unknown, revoked, expired), never echoing the key.
   // The record's last_used_at is as of the last reload.

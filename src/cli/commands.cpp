@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "cli/keys_commands.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -112,6 +113,11 @@ int cmd_serve(const ServeArgs& a) {
     config.models.default_model = entry_for_file(a.models.front()).id;
   }
   if (a.auth) config.auth.mode = *a.auth;
+  fill_data_paths(config);
+  if (config.auth.jwt() && config.auth.jwt_settings.issuers.empty()) {
+    return fail(invalid_argument(fmt::format("--auth {} needs an [auth.jwt] table in the config (issuers, audiences, "
+                                             "jwks_file or jwks_url)", config.auth.mode)));
+  }
   if (a.insecure_no_auth) config.auth.allow_none_on_network = true;
   if (a.host) config.server.host = *a.host;
   if (a.port) config.server.port = *a.port;

@@ -12,6 +12,7 @@
 
 #include "auth/key_store.h"
 #include "cli/commands.h"
+#include "cli/privacy_commands.h"
 #include "models/catalog.h"
 
 namespace hearth {
@@ -140,7 +141,7 @@ Result<auth::KeySpec> spec_from(const KeysArgs& a, std::int64_t now) {
   return spec;
 }
 
-int keys_create(KeyStore& store, const auth::KeySpec& spec, std::int64_t now) {
+int keys_create(KeyStore& store, const auth::KeySpec& spec, std::int64_t now, std::string& id) {
   auto k = store.create(spec, now);
   if (!k) {
     const Error& e = k.error();
@@ -149,6 +150,7 @@ int keys_create(KeyStore& store, const auth::KeySpec& spec, std::int64_t now) {
                                                                e.message));
   }
   const KeyRecord& r = k->record;
+  id = r.id;
   fmt::print("created API key {}\n", r.id);
   fmt::print("  name:        {}\n  role:        {}\n", r.name, r.role);
   fmt::print("  models:      {}\n  collections: {}\n", list_or_all(r.models), list_or_all(r.collections));
@@ -221,6 +223,13 @@ AuthPaths auth_paths(const Config& config) {
           config.auth.secret_file.empty() ? (dir / "auth.secret").string() : config.auth.secret_file};
 }
 
+void fill_data_paths(Config& config) {
+  const AuthPaths paths = auth_paths(config);
+  config.auth.db = paths.db;
+  config.auth.secret_file = paths.secret_file;
+  if (config.audit.db.empty()) config.audit.db = (fs::path(paths.db).parent_path() / "audit.sqlite").string();
+}
+
 int cmd_keys(const KeysArgs& a) {
   const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
   std::optional<auth::KeySpec> spec;
@@ -235,12 +244,14 @@ int cmd_keys(const KeysArgs& a) {
   }
   auto config = keys_config(a.config);
   if (!config) return fail(config.error());
-  const AuthPaths paths = auth_paths(*config);
-  auto store = KeyStore::open(paths.db, paths.secret_file);
+  fill_data_paths(*config);
+  auto store = KeyStore::open(config->auth.db, config->auth.secret_file);
   if (!store) return fail(store.error());
-  if (spec) return keys_create(**store, *spec, now);
   if (a.action == "list") return keys_list(**store, a.json);
-  return keys_revoke(**store, a.id, now);
+  std::string id = a.id;
+  const int rc = spec ? keys_create(**store, *spec, now, id) : keys_revoke(**store, a.id, now);
+  if (rc == 0) record_cli_action(*config, spec ? "admin.keys.create" : "admin.keys.delete", id);  // as the API names them
+  return rc;
 }
 
 CLI::App* add_keys_commands(CLI::App& app, KeysArgs& a) {

@@ -36,5 +36,8 @@ struct AuthPaths {
   std::string secret_file;
 };
 AuthPaths auth_paths(const Config& config);
+// Fills [auth] db and secret_file, and [audit] db, where the config left them empty (no config
+// file): beside the knowledge store, else in ./data.
+void fill_data_paths(Config& config);
 
 }  // namespace hearth

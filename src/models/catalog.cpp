@@ -1,6 +1,7 @@
 #include "models/catalog.h"
 
 #include "core/utf8.h"
+#include "models/toml_get.h"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -12,65 +13,7 @@
 namespace hearth {
 namespace fs = std::filesystem;
 namespace {
-
-std::string resolve(const std::string& base, const std::string& p) {
-  if (p.empty()) return p;
-  fs::path path(p);
-  if (path.is_relative()) path = fs::path(base) / path;
-  return path.lexically_normal().string();
-}
-
-// Typed getters that name the key in their errors.
-template <typename T>
-Status get(const toml::table& t, std::string_view key, const std::string& where, T& out) {
-  const toml::node* n = t.get(key);
-  if (!n) return {};
-  if constexpr (std::is_same_v<T, bool>) {
-    if (n->is_boolean()) { out = *n->value<bool>(); return {}; }
-  } else if constexpr (std::is_integral_v<T>) {
-    if (n->is_integer()) {
-      const int64_t v = *n->value<int64_t>();
-      const bool fits = std::is_signed_v<T>
-                            ? (v >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
-                               v <= static_cast<int64_t>(std::numeric_limits<T>::max()))
-                            : (v >= 0 && static_cast<uint64_t>(v) <= std::numeric_limits<T>::max());
-      if (!fits) return invalid_argument(fmt::format("{}{} = {} is out of range", where, key, v), std::string(key));
-      out = static_cast<T>(v);
-      return {};
-    }
-  } else if constexpr (std::is_floating_point_v<T>) {
-    if (auto v = n->value<double>()) { out = static_cast<T>(*v); return {}; }
-  } else {
-    if (auto v = n->value<std::string>()) { out = *v; return {}; }
-  }
-  return invalid_argument(fmt::format("{}{} has the wrong type", where, key), std::string(key));
-}
-
-// A list of strings; `what` names it in errors.
-Status get_strings(const toml::table& t, std::string_view key, const std::string& where, std::vector<std::string>& out) {
-  const toml::node* n = t.get(key);
-  if (!n) return {};
-  const toml::array* arr = n->as_array();
-  if (!arr) return invalid_argument(fmt::format("{}{} must be an array of strings", where, key), std::string(key));
-  out.clear();
-  for (const auto& v : *arr) {
-    auto str = v.value<std::string>();
-    if (!str || str->empty()) {
-      return invalid_argument(fmt::format("{}{} must be an array of non-empty strings", where, key), std::string(key));
-    }
-    out.push_back(*str);
-  }
-  return {};
-}
-
-Status check_keys(const toml::table& t, const std::set<std::string>& allowed, const std::string& where) {
-  for (const auto& [k, v] : t) {
-    if (!allowed.count(std::string(k.str()))) {
-      return invalid_argument(fmt::format("unknown key {}{}", where, k.str()), std::string(k.str()));
-    }
-  }
-  return {};
-}
+using namespace config_detail;
 
 Status parse_sampling(const toml::table& t, const std::string& where, SamplingParams& s) {
   HEARTH_TRY(check_keys(t, {"temperature", "top_k", "top_p", "min_p", "repeat_penalty", "presence_penalty",
@@ -245,43 +188,6 @@ Status parse_knowledge(const toml::table* k, const std::string& base_dir, Config
   return {};
 }
 
-// [auth] and [outbound]. Role and permission names are checked by the server, which knows them.
-Status parse_security(const toml::table& root, const std::string& base_dir, Config& c) {
-  const std::string data_dir = base_dir.empty() ? "data" : "../data";
-  c.auth.db = resolve(base_dir, data_dir + "/auth.sqlite");
-  c.auth.secret_file = resolve(base_dir, data_dir + "/auth.secret");
-  if (const toml::table* a = root.get_as<toml::table>("auth")) {
-    const std::string w = "auth.";
-    HEARTH_TRY(check_keys(*a, {"mode", "allow_none_on_network", "db", "secret_file", "roles"}, w));
-    HEARTH_TRY(get(*a, "mode", w, c.auth.mode));
-    if (c.auth.mode != "none" && c.auth.mode != "keys") {
-      return invalid_argument(fmt::format("auth.mode = '{}': must be \"none\" or \"keys\"", c.auth.mode), "mode");
-    }
-    HEARTH_TRY(get(*a, "allow_none_on_network", w, c.auth.allow_none_on_network));
-    std::string db, secret;
-    HEARTH_TRY(get(*a, "db", w, db));
-    HEARTH_TRY(get(*a, "secret_file", w, secret));
-    if (!db.empty()) c.auth.db = resolve(base_dir, db);
-    if (!secret.empty()) c.auth.secret_file = resolve(base_dir, secret);
-    if (const toml::node* n = a->get("roles")) {
-      const toml::table* roles = n->as_table();
-      if (!roles) return invalid_argument("auth.roles must be a table of role = [permissions]", "roles");
-      for (const auto& [name, v] : *roles) {
-        std::vector<std::string> perms;
-        toml::table one;
-        one.insert(name.str(), v);
-        HEARTH_TRY(get_strings(one, name.str(), "auth.roles.", perms));
-        c.auth.roles.emplace_back(std::string(name.str()), std::move(perms));
-      }
-    }
-  }
-  if (const toml::table* o = root.get_as<toml::table>("outbound")) {
-    HEARTH_TRY(check_keys(*o, {"allow"}, "outbound."));
-    HEARTH_TRY(get_strings(*o, "allow", "outbound.", c.outbound.allow));
-  }
-  return {};
-}
-
 // [server] limits: connection caps and deadlines.
 Status parse_server_limits(const toml::table& s, ServerSettings& out) {
   const std::string w = "server.";
@@ -294,93 +200,6 @@ Status parse_server_limits(const toml::table& s, ServerSettings& out) {
                         {"header_timeout_seconds", out.header_timeout_seconds},
                         {"body_timeout_seconds", out.body_timeout_seconds}}) {
     if (v < 1) return invalid_argument(fmt::format("server.{} must be at least 1", key), key);
-  }
-  return {};
-}
-
-// [tls]: certificate and key (both or neither), optional client CA (mTLS), HSTS.
-Status parse_tls(const toml::table* t, const std::string& base_dir, TlsSettings& out) {
-  if (!t) return {};
-  const std::string w = "tls.";
-  HEARTH_TRY(check_keys(*t, {"cert_file", "key_file", "client_ca_file", "hsts_seconds"}, w));
-  std::string cert, key, ca;
-  HEARTH_TRY(get(*t, "cert_file", w, cert));
-  HEARTH_TRY(get(*t, "key_file", w, key));
-  HEARTH_TRY(get(*t, "client_ca_file", w, ca));
-  HEARTH_TRY(get(*t, "hsts_seconds", w, out.hsts_seconds));
-  if (cert.empty() != key.empty()) {
-    return invalid_argument("tls.cert_file and tls.key_file go together: set both or neither",
-                            cert.empty() ? "cert_file" : "key_file");
-  }
-  if (!ca.empty() && cert.empty()) {
-    return invalid_argument("tls.client_ca_file needs tls.cert_file and tls.key_file", "client_ca_file");
-  }
-  if (out.hsts_seconds < 0) return invalid_argument("tls.hsts_seconds must not be negative", "hsts_seconds");
-  out.cert_file = resolve(base_dir, cert);
-  out.key_file = resolve(base_dir, key);
-  out.client_ca_file = resolve(base_dir, ca);
-  return {};
-}
-
-// [limits]: 0 means no limit; negative numbers are errors.
-Status parse_limits(const toml::table* t, LimitSettings& l) {
-  if (!t) return {};
-  const std::string w = "limits.";
-  HEARTH_TRY(check_keys(*t, {"redis_url", "on_redis_failure", "key_rpm", "key_tpm", "key_concurrent", "ip_rpm",
-                             "ip_tpm", "ip_concurrent"}, w));
-  HEARTH_TRY(get(*t, "redis_url", w, l.redis_url));
-  std::string failure = "open";
-  HEARTH_TRY(get(*t, "on_redis_failure", w, failure));
-  if (failure != "open" && failure != "closed") {
-    return invalid_argument("limits.on_redis_failure must be \"open\" or \"closed\"", "on_redis_failure");
-  }
-  l.fail_open = failure == "open";
-  for (auto [key, out] : {std::pair{"key_rpm", &l.key_rpm}, {"key_tpm", &l.key_tpm}, {"key_concurrent", &l.key_concurrent},
-                          {"ip_rpm", &l.ip_rpm}, {"ip_tpm", &l.ip_tpm}, {"ip_concurrent", &l.ip_concurrent}}) {
-    HEARTH_TRY(get(*t, key, w, *out));
-    if (*out < 0) return invalid_argument(fmt::format("limits.{} must not be negative (0: no limit)", key), key);
-  }
-  return {};
-}
-
-// A table of entity = "action" (names are checked by the server, which knows them).
-Status parse_pii_actions(const toml::table& t, const std::string& where,
-                         std::vector<std::pair<std::string, std::string>>& out) {
-  for (const auto& [k, v] : t) {
-    auto action = v.value<std::string>();
-    if (!action) return invalid_argument(fmt::format("{}.{} must be a string (an action)", where, k.str()), std::string(k.str()));
-    out.emplace_back(std::string(k.str()), *action);
-  }
-  return {};
-}
-
-Status parse_safety_policy(const toml::table& t, const std::string& where, SafetyPolicy& p, bool allow_roles) {
-  if (allow_roles) HEARTH_TRY(check_keys(t, {"input", "output", "role"}, where + "."));
-  else HEARTH_TRY(check_keys(t, {"input", "output"}, where + "."));
-  for (auto [key, out] : {std::pair{"input", &p.input}, {"output", &p.output}}) {
-    if (const toml::node* n = t.get(key)) {
-      const toml::table* tt = n->as_table();
-      if (!tt) return invalid_argument(fmt::format("{}.{} must be a table of entity = action", where, key), key);
-      HEARTH_TRY(parse_pii_actions(*tt, where + "." + key, *out));
-    }
-  }
-  return {};
-}
-
-Status parse_safety(const toml::table* t, SafetySettings& s) {
-  if (!t) return {};
-  HEARTH_TRY(parse_safety_policy(*t, "safety", s.all, true));
-  if (const toml::node* n = t->get("role")) {
-    const toml::table* roles = n->as_table();
-    if (!roles) return invalid_argument("safety.role must be a table of [safety.role.<name>] tables", "role");
-    for (const auto& [name, v] : *roles) {
-      const toml::table* rt = v.as_table();
-      const std::string where = fmt::format("safety.role.{}", name.str());
-      if (!rt) return invalid_argument(where + " must be a table", "role");
-      SafetyPolicy p;
-      HEARTH_TRY(parse_safety_policy(*rt, where, p, false));
-      s.roles.emplace_back(std::string(name.str()), std::move(p));
-    }
   }
   return {};
 }
@@ -543,8 +362,8 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
                                         e.description()));
   }
   Config c;
-  HEARTH_TRY(check_keys(root, {"server", "models", "model", "knowledge", "auth", "outbound", "limits", "safety", "tls"}, ""));
-  for (const char* table : {"server", "models", "knowledge", "auth", "outbound", "tls", "limits", "safety"}) {
+  HEARTH_TRY(check_keys(root, {"server", "models", "model", "knowledge", "auth", "outbound", "limits", "safety", "tls", "audit"}, ""));
+  for (const char* table : {"server", "models", "knowledge", "auth", "outbound", "tls", "limits", "safety", "audit"}) {
     if (root.contains(table) && !root.get_as<toml::table>(table)) {
       return invalid_argument(fmt::format("[{}] must be a table", table), table);
     }
@@ -612,10 +431,7 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
     }
   }
   HEARTH_TRY(parse_knowledge(root.get_as<toml::table>("knowledge"), base_dir, c));
-  HEARTH_TRY(parse_security(root, base_dir, c));
-  HEARTH_TRY(parse_limits(root.get_as<toml::table>("limits"), c.limits));
-  HEARTH_TRY(parse_safety(root.get_as<toml::table>("safety"), c.safety));
-  HEARTH_TRY(parse_tls(root.get_as<toml::table>("tls"), base_dir, c.tls));
+  HEARTH_TRY(config_detail::parse_security_sections(root, base_dir, c));
   if (!c.models.default_model.empty() && !c.find(c.models.default_model)) {
     return invalid_argument(fmt::format("models.default names '{}', which is not in the catalog", c.models.default_model),
                             "default");

@@ -73,9 +73,28 @@ struct KnowledgeSettings {
   const KnowledgeAlias* find_alias(std::string_view name) const;
 };
 
+// [auth.jwt]: bearer JWTs from an organisation's identity provider (OIDC), RS256 or ES256.
+struct JwtSettings {
+  std::vector<std::string> issuers, audiences;  // accepted iss and aud; both required
+  std::string jwks_file;                        // a JWKS file (absolute), or
+  std::string jwks_url;                         // the provider's JWKS URL (fetched, cached, refetched on an unknown kid)
+  int jwks_refresh_seconds = 600;
+  int clock_skew_seconds = 60;
+  std::string role_claim = "roles";             // dotted path, e.g. "realm_access.roles"; string or array
+  std::vector<std::pair<std::string, std::string>> role_map;  // claim value -> Hearth role
+  std::string default_role;                     // for a token no value of which maps; empty: refused
+};
+
 // [auth]: who may call the server (docs/SECURITY.md).
 struct AuthSettings {
-  std::string mode = "none";            // "none" (no credentials; loopback only) or "keys"
+  // "none" (no credentials; loopback only), "keys" (API keys and signed-in users' sessions),
+  // "jwt" (an identity provider's tokens, and sessions), or "keys+jwt".
+  std::string mode = "none";
+  bool keys() const { return mode == "keys" || mode == "keys+jwt"; }
+  bool jwt() const { return mode == "jwt" || mode == "keys+jwt"; }
+  int session_ttl_seconds = 12 * 3600;  // a sign-in session's absolute lifetime
+  int session_idle_seconds = 2 * 3600;  // and how long it may sit unused
+  JwtSettings jwt_settings;
   bool allow_none_on_network = false;   // let mode "none" listen on a non-loopback address
   std::string db;                       // API keys (SQLite); absolute; default data/auth.sqlite
   std::string secret_file;              // the key-hashing secret; absolute; default data/auth.secret
@@ -99,6 +118,14 @@ struct TlsSettings {
   bool enabled() const { return !cert_file.empty(); }
 };
 
+// [audit]: the append-only, hash-chained audit log (docs/SECURITY.md).
+struct AuditSettings {
+  bool enabled = true;
+  std::string db;               // absolute; default data/audit.sqlite
+  int retention_days = 365;     // older records are deleted (the chain keeps an anchor); 0: kept forever
+  bool record_content = false;  // also record request text (off: who, what, when, outcome only)
+};
+
 // [limits]: per API key and per client address (docs/SECURITY.md). 0: no limit.
 struct LimitSettings {
   std::string redis_url;          // "redis://host:port[/db]" or "unix:///path": buckets shared by replicas
@@ -109,13 +136,16 @@ struct LimitSettings {
 
 // [safety]: PII redaction. Each map: entity name ("cn_mobile", "email", ...) -> action ("mask",
 // "placeholder", "hash", "block"). `input` runs before the model sees a request's text; `output`
-// on generated text, streams included. [safety.role.<name>] replaces them for one role.
+// on generated text, streams included. [safety.role.<name>] replaces them for one role and
+// [safety.key.<key id or user>] for one API key or user (that wins over its role's).
 struct SafetyPolicy {
   std::vector<std::pair<std::string, std::string>> input, output;
 };
 struct SafetySettings {
+  std::string rules_json;  // [[safety.rules]] as a JSON array (input filter rules; checked by the server)
   SafetyPolicy all;
   std::vector<std::pair<std::string, SafetyPolicy>> roles;
+  std::vector<std::pair<std::string, SafetyPolicy>> keys;  // by principal id ("hk-...", "user:alice")
 };
 
 struct Config {
@@ -124,6 +154,7 @@ struct Config {
   SafetySettings safety;
   TlsSettings tls;
   AuthSettings auth;
+  AuditSettings audit;
   OutboundSettings outbound;
   ModelsSettings models;
   KnowledgeSettings knowledge;

@@ -12,7 +12,7 @@ namespace {
 
 constexpr std::array<const char*, static_cast<std::size_t>(Permission::kCount)> kNames = {
     "public", "models.read", "inference", "knowledge.read", "knowledge.write", "knowledge.sources",
-    "metrics.read", "keys.manage", "server.read"};
+    "metrics.read", "keys.manage", "server.read", "audit.read", "privacy.manage", "users.manage", "account"};
 
 PermissionSet set_of(std::initializer_list<Permission> ps) {
   PermissionSet s;
@@ -39,8 +39,8 @@ Result<RoleTable> RoleTable::build(const std::vector<std::pair<std::string, std:
   t.roles_ = {
       {"admin", all},
       {"user", set_of({Permission::kModelsRead, Permission::kInference, Permission::kKnowledgeRead,
-                       Permission::kKnowledgeWrite})},
-      {"viewer", set_of({Permission::kModelsRead, Permission::kKnowledgeRead})},
+                       Permission::kKnowledgeWrite, Permission::kAccount})},
+      {"viewer", set_of({Permission::kModelsRead, Permission::kKnowledgeRead, Permission::kAccount})},
   };
   for (const auto& [name, perms] : configured) {
     if (name.empty() || name.size() > 64) return invalid_argument("auth.roles: a role name must be 1..64 characters");
@@ -98,7 +98,8 @@ bool Principal::may_use_model(const Config& config, std::string_view requested) 
 
 std::string Principal::describe() const {
   if (kind == "anonymous") return "anonymous";
-  return fmt::format("key {} (role {})", id, role);
+  if (kind == "key") return fmt::format("key {} (role {})", id, role);
+  return fmt::format("{} (role {})", id, role);
 }
 
 std::shared_ptr<const Principal> anonymous_admin() {

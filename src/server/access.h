@@ -30,6 +30,10 @@ enum class Permission : std::uint8_t {
   kMetricsRead,       // GET /metrics
   kKeysManage,        // API keys (admin)
   kServerRead,        // the route table and its permissions (admin)
+  kAuditRead,         // export and verify the audit log (admin)
+  kPrivacyManage,     // data-subject export and erasure (admin)
+  kUsersManage,       // users and their sessions (admin)
+  kAccount,           // one's own sign-in session (every built-in role)
   kCount
 };
 const char* permission_name(Permission p);
@@ -52,9 +56,9 @@ class RoleTable {
 };
 
 struct Principal {
-  std::string kind;  // "anonymous" (auth.mode = none) or "key"
-  std::string id;    // the key id; "anonymous"
-  std::string name;  // the key's name
+  std::string kind;  // "anonymous" (auth.mode = none), "key", "user" (a sign-in session) or "jwt"
+  std::string id;    // the key id; "user:<name>"; "oidc:<subject>"; "anonymous"
+  std::string name;  // the key's name, the user's name, the token's name claim
   std::string role;
   PermissionSet permissions;
   std::vector<std::string> models;       // allow-list; empty: every model

@@ -1,5 +1,6 @@
 // The API handlers: one function per route, grouped in one file per API family
-// (api_chat.cpp, api_completions.cpp, api_embeddings.cpp, api_misc.cpp, api_ws_chat.cpp).
+// (api_chat.cpp, api_completions.cpp, api_embeddings.cpp, api_misc.cpp, api_ws_chat.cpp,
+// api_knowledge.cpp, api_admin.cpp, api_privacy.cpp).
 // Each parses the request into typed values, calls GenerationService, and renders the reply.
 #pragma once
 
@@ -25,8 +26,13 @@
 namespace hearth {
 
 class WsConnection;
+class AuditTrail;
 namespace auth {
 class KeyStore;
+class UserStore;
+}
+namespace privacy {
+class Registry;
 }
 
 // Everything a handler may use. Built once at start-up; the references outlive the server.
@@ -42,6 +48,8 @@ struct ApiContext {
   const RoleTable* roles = nullptr;
   std::vector<RouteInfo> routes;               // the route table, for GET /v1/admin/routes
   Pipeline* pipeline = nullptr;                // input/output hooks and token admission; may be null
+  AuditTrail* audit = nullptr;                 // null when [audit] enabled = false
+  privacy::Registry* privacy = nullptr;        // data-subject export and erasure
 };
 
 // Who is calling: the auth filter's principal; on a public route without credentials, nobody
@@ -53,6 +61,8 @@ std::optional<Error> check_model(const ApiContext& api, const Principal& who, co
 InputTexts chat_texts(ChatCompletionRequest& req);
 // Refuses the first collection the caller may not use.
 std::optional<Error> check_collections(const Principal& who, const std::vector<std::string>& collections);
+// The value of one query-string parameter, percent-decoded ("" when absent).
+std::string query_param(const std::string& query, std::string_view name);
 // The usage a request incurred, for the access log, metrics and limits.
 void record_usage(RequestContext& ctx, const Usage& usage);
 
@@ -69,6 +79,11 @@ Task<> handle_admin_routes(ApiContext& api, Exchange& ex);
 Task<> handle_admin_list_keys(ApiContext& api, Exchange& ex);
 Task<> handle_admin_create_key(ApiContext& api, Exchange& ex);
 Task<> handle_admin_revoke_key(ApiContext& api, Exchange& ex);
+// /v1/admin/audit and /v1/admin/privacy (api_privacy.cpp)
+Task<> handle_admin_audit_export(ApiContext& api, Exchange& ex);
+Task<> handle_admin_audit_verify(ApiContext& api, Exchange& ex);
+Task<> handle_admin_privacy_export(ApiContext& api, Exchange& ex);
+Task<> handle_admin_privacy_erase(ApiContext& api, Exchange& ex);
 
 // /v1/knowledge (api_knowledge.cpp)
 Task<> handle_kb_create_collection(ApiContext& api, Exchange& ex);

@@ -70,19 +70,6 @@ auto list_render(ToJson to_json) {
   };
 }
 
-// The value of one query-string parameter (no percent-decoding: names are plain ASCII here).
-std::string query_param(const std::string& query, std::string_view name) {
-  std::string_view q = query;
-  while (!q.empty()) {
-    const std::size_t amp = std::min(q.find('&'), q.size());
-    const std::string_view kv = q.substr(0, amp);
-    const std::size_t eq = kv.find('=');
-    if (kv.substr(0, eq) == name) return eq == std::string_view::npos ? "" : std::string(kv.substr(eq + 1));
-    q.remove_prefix(std::min(amp + 1, q.size()));
-  }
-  return {};
-}
-
 Result<KnowledgeService*> service(ApiContext& api) {
   if (!api.knowledge) return unavailable("knowledge is disabled on this server ([knowledge] enabled = false)");
   return api.knowledge;

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <chrono>
 #include <tuple>
 
@@ -146,6 +147,32 @@ Task<> handle_metrics(ApiContext& api, Exchange& ex) {
   r.body = std::move(out);
   r.content_type = "text/plain; version=0.0.4";
   co_await ex.respond(std::move(r));
+}
+
+std::string query_param(const std::string& query, std::string_view name) {
+  std::string_view q = query;
+  while (!q.empty()) {
+    const std::size_t amp = std::min(q.find('&'), q.size());
+    const std::string_view kv = q.substr(0, amp);
+    const std::size_t eq = kv.find('=');
+    if (kv.substr(0, eq) == name) {
+      if (eq == std::string_view::npos) return "";
+      std::string out;
+      const std::string_view v = kv.substr(eq + 1);
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+        if (v[i] == '%' && i + 2 < v.size() && hex(v[i + 1]) && hex(v[i + 2])) {
+          out += static_cast<char>(std::stoi(std::string(v.substr(i + 1, 2)), nullptr, 16));
+          i += 2;
+        } else {
+          out += v[i] == '+' ? ' ' : v[i];
+        }
+      }
+      return out;
+    }
+    q.remove_prefix(std::min(amp + 1, q.size()));
+  }
+  return {};
 }
 
 }  // namespace hearth

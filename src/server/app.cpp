@@ -21,6 +21,9 @@
 #include "rag/knowledge_service.h"
 #include "models/registry.h"
 #include "auth/key_store.h"
+#include "auth/secret_file.h"
+#include "privacy/registry.h"
+#include "server/audit_filter.h"
 #include "server/api.h"
 #include "server/auth_filter.h"
 #include "server/limits_filter.h"
@@ -67,6 +70,10 @@ void build_routes(Router& r, ApiContext& api) {
   r.add("GET",    "/v1/admin/keys",                 P::kKeysManage,       h(handle_admin_list_keys));
   r.add("POST",   "/v1/admin/keys",                 P::kKeysManage,       h(handle_admin_create_key));
   r.add("DELETE", "/v1/admin/keys/{key}",           P::kKeysManage,       h(handle_admin_revoke_key));
+  r.add("GET",    "/v1/admin/audit",                P::kAuditRead,        h(handle_admin_audit_export));
+  r.add("GET",    "/v1/admin/audit/verify",         P::kAuditRead,        h(handle_admin_audit_verify));
+  r.add("GET",    "/v1/admin/privacy/{subject}",    P::kPrivacyManage,    h(handle_admin_privacy_export));
+  r.add("DELETE", "/v1/admin/privacy/{subject}",    P::kPrivacyManage,    h(handle_admin_privacy_erase));
   api.routes = r.routes();
 }
 
@@ -159,6 +166,53 @@ void reload_tls_on_sighup(asio::signal_set& hup, HttpServer& server) {
   });
 }
 
+// Identity, the audit trail and the personal data stores: opened before the server listens,
+// closed after it stops.
+struct Security {
+  std::optional<RoleTable> roles;
+  std::unique_ptr<auth::KeyStore> keys;
+  std::unique_ptr<AuditTrail> audit;
+  privacy::Registry privacy;
+};
+
+Result<std::unique_ptr<Security>> open_security(const Config& config) {
+  auto s = std::make_unique<Security>();
+  auto roles = RoleTable::build(config.auth.roles);
+  if (!roles) return roles.take_error();
+  s->roles = std::move(*roles);
+  if (config.auth.keys()) {
+    auto opened = auth::KeyStore::open(config.auth.db, config.auth.secret_file);
+    if (!opened) return opened.take_error();
+    s->keys = std::move(*opened);
+    s->privacy.add(privacy::api_key_store(*s->keys));
+    spdlog::info("auth: API keys ({})", config.auth.db);
+  }
+  if (config.audit.enabled) {
+    auto trail = AuditTrail::open(config.audit);
+    if (!trail) return trail.take_error();
+    s->audit = std::move(*trail);
+    // Erasure pseudonymises with the auth secret, so a subject's pseudonym is stable.
+    s->privacy.add(privacy::audit_log_store(s->audit->store(), [path = config.auth.secret_file] {
+      return auth::load_or_create_secret(path);
+    }));
+    spdlog::info("audit: {} (retention {} days)", config.audit.db, config.audit.retention_days);
+  }
+  return s;
+}
+
+// Deletes audit records past their retention now and every hour (on the blocking pool).
+void schedule_retention(asio::steady_timer& timer, AuditTrail& trail, asio::thread_pool& pool) {
+  asio::post(pool, [&trail] {
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    if (auto n = trail.apply_retention(now.count()); !n) spdlog::warn("audit retention: {}", n.error().message);
+  });
+  timer.expires_after(std::chrono::hours(1));
+  timer.async_wait([&timer, &trail, &pool](const boost::system::error_code& ec) {
+    if (!ec) schedule_retention(timer, trail, pool);
+  });
+}
+
 }  // namespace
 
 int run_server(const Config& config) {
@@ -166,24 +220,13 @@ int run_server(const Config& config) {
     spdlog::error("{}", exposed.error().message);
     return 1;
   }
-  auto roles = RoleTable::build(config.auth.roles);
-  if (!roles) {
-    spdlog::error("{}", roles.error().message);
+  auto security = open_security(config);
+  if (!security) {
+    spdlog::error("{}", security.error().message);
     return 1;
   }
-  std::unique_ptr<auth::KeyStore> keys;
-  if (config.auth.mode == "keys") {
-    const std::string db = config.auth.db.empty() ? std::filesystem::absolute("data/auth.sqlite").string() : config.auth.db;
-    const std::string secret =
-        config.auth.secret_file.empty() ? std::filesystem::absolute("data/auth.secret").string() : config.auth.secret_file;
-    auto opened = auth::KeyStore::open(db, secret);
-    if (!opened) {
-      spdlog::error("{}", opened.error().message);
-      return 1;
-    }
-    keys = std::move(*opened);
-    spdlog::info("auth: API keys ({})", db);
-  }
+  Security& sec = **security;
+  const RoleTable* roles = &*sec.roles;
   engine_global_init();
   asio::io_context ioc;
   asio::thread_pool blocking(4);
@@ -192,8 +235,10 @@ int run_server(const Config& config) {
   GenerationService generation(registry);
   HttpMetrics metrics;
   ApiContext api{config, registry, generation, metrics, blocking, draining};
-  api.keys = keys.get();
-  api.roles = &*roles;
+  api.keys = sec.keys.get();
+  api.roles = roles;
+  api.audit = sec.audit.get();
+  api.privacy = &sec.privacy;
   Pipeline pipeline;
   auto limits = make_limits(config, blocking, metrics);
   if (!limits) {
@@ -234,8 +279,9 @@ int run_server(const Config& config) {
   router.use(make_metrics_middleware(metrics));  // first: it must see every request
   router.use(make_request_id_middleware());
   router.use(make_access_log_middleware());
+  if (sec.audit) router.use(make_audit_middleware(*sec.audit));  // before auth: it records refusals too
   router.use(make_draining_middleware(draining));
-  router.use(make_auth_middleware({config.auth.mode, &*roles, keys.get(), &metrics}));
+  router.use(make_auth_middleware({config.auth.mode, roles, sec.keys.get(), &metrics}));
   router.use((*limits)->filter());  // after auth: limits are per key
   build_routes(router, api);
 
@@ -290,6 +336,8 @@ int run_server(const Config& config) {
     });
   };
   arm();
+  asio::steady_timer retention(ioc);
+  if (sec.audit) schedule_retention(retention, *sec.audit, blocking);
   asio::signal_set hup(ioc, SIGHUP);  // SIGHUP: read the TLS certificate and key again
   reload_tls_on_sighup(hup, server);
 

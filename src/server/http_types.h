@@ -53,6 +53,12 @@ struct RequestContext {
   std::size_t bytes_out = 0;
   bool streamed = false;
   std::uint64_t prompt_tokens = 0, completion_tokens = 0;  // the usage the request incurred
+  std::string collection;  // the knowledge collection it used, for the audit log
+  // What content filters found: "input:cn_mobile:mask", "input:rule:no-secrets:block" (at most 64).
+  std::vector<std::string> filter_hits;
+  void add_filter_hit(std::string hit) {
+    if (filter_hits.size() < 64) filter_hits.push_back(std::move(hit));
+  }
   // Run by the transport just before the last bytes of the response are written (a whole
   // response, or a stream's last chunk), so that what they free (a concurrency slot) is free
   // by the time the client can send its next request. Filters' on_response comes after.

@@ -4,7 +4,7 @@
 
 namespace hearth {
 
-OutputChain::OutputChain(const Pipeline* pipeline, const RequestContext& ctx) {
+OutputChain::OutputChain(const Pipeline* pipeline, RequestContext& ctx) {
   if (!pipeline) return;
   for (const auto& hook : pipeline->output) {
     if (auto f = hook->open(ctx)) filters_.push_back(std::move(f));

@@ -34,7 +34,7 @@ class InputHook {
  public:
   virtual ~InputHook() = default;
   // Rewrites texts in place, or refuses the request with an Error naming the rule.
-  virtual Status on_input(const RequestContext& ctx, InputTexts& in) = 0;
+  virtual Status on_input(RequestContext& ctx, InputTexts& in) = 0;
 };
 
 // One response's filter over its generated text. push() returns what may be sent now (it may
@@ -49,8 +49,9 @@ class OutputFilter {
 class OutputHook {
  public:
   virtual ~OutputHook() = default;
-  // A filter for this response, or nullptr when this hook does nothing for it.
-  virtual std::unique_ptr<OutputFilter> open(const RequestContext& ctx) = 0;
+  // A filter for this response, or nullptr when this hook does nothing for it. The filter may
+  // keep `ctx` (it outlives the response) to record its hits.
+  virtual std::unique_ptr<OutputFilter> open(RequestContext& ctx) = 0;
 };
 
 // Request and token limits for what the filters cannot see: a WebSocket turn is a request of
@@ -74,7 +75,7 @@ struct Pipeline {
 class OutputChain {
  public:
   OutputChain() = default;
-  OutputChain(const Pipeline* pipeline, const RequestContext& ctx);
+  OutputChain(const Pipeline* pipeline, RequestContext& ctx);
   std::string push(std::string_view text);
   std::string finish();
 

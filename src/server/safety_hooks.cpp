@@ -43,23 +43,26 @@ Result<safety::RedactionPolicy> compile(const std::vector<std::pair<std::string,
   return p;
 }
 
-void count(HttpMetrics* m, const char* direction, const safety::RedactionPolicy& p,
+// Metrics and the request's filter hits (for the audit log).
+void count(HttpMetrics* m, RequestContext* ctx, const char* direction, const safety::RedactionPolicy& p,
            const std::vector<safety::PiiMatch>& matches) {
-  if (!m) return;
   for (const auto& match : matches) {
-    m->filter_hit(direction, safety::pii_type_name(match.type), action_name(p.actions.at(match.type)));
+    const char* type = safety::pii_type_name(match.type);
+    const char* action = action_name(p.actions.at(match.type));
+    if (m) m->filter_hit(direction, type, action);
+    if (ctx) ctx->add_filter_hit(fmt::format("{}:{}:{}", direction, type, action));
   }
 }
 
 class PiiInput final : public InputHook {
  public:
   PiiInput(std::shared_ptr<const PiiPolicies> p, HttpMetrics* m) : p_(std::move(p)), m_(m) {}
-  Status on_input(const RequestContext& ctx, InputTexts& in) override {
+  Status on_input(RequestContext& ctx, InputTexts& in) override {
     const safety::RedactionPolicy* policy = p_->input_for(ctx.principal.get());
     if (!policy) return {};
     for (std::string* text : in.texts) {
       safety::Redacted r = safety::redact(*text, *policy);
-      count(m_, "input", *policy, r.matches);
+      count(m_, &ctx, "input", *policy, r.matches);
       if (r.blocked) {
         return invalid_argument(fmt::format("the request contains a {} in '{}', which this server does not accept "
                                             "([safety] input: block)",
@@ -77,11 +80,12 @@ class PiiInput final : public InputHook {
 
 class PiiStream final : public OutputFilter {
  public:
-  PiiStream(const safety::RedactionPolicy& policy, HttpMetrics* m) : policy_(policy), redactor_(policy), m_(m) {}
+  PiiStream(const safety::RedactionPolicy& policy, HttpMetrics* m, RequestContext* ctx)
+      : policy_(policy), redactor_(policy), m_(m), ctx_(ctx) {}
   std::string push(std::string_view text) override { return redactor_.push(text); }
   std::string finish() override {
     std::string tail = redactor_.finish();
-    count(m_, "output", policy_, redactor_.matches());
+    count(m_, ctx_, "output", policy_, redactor_.matches());
     return tail;
   }
 
@@ -89,15 +93,16 @@ class PiiStream final : public OutputFilter {
   const safety::RedactionPolicy& policy_;
   safety::StreamRedactor redactor_;
   HttpMetrics* m_;
+  RequestContext* ctx_;  // outlives the response's filters
 };
 
 class PiiOutput final : public OutputHook {
  public:
   PiiOutput(std::shared_ptr<const PiiPolicies> p, HttpMetrics* m) : p_(std::move(p)), m_(m) {}
-  std::unique_ptr<OutputFilter> open(const RequestContext& ctx) override {
+  std::unique_ptr<OutputFilter> open(RequestContext& ctx) override {
     const safety::RedactionPolicy* policy = p_->output_for(ctx.principal.get());
     if (!policy) return nullptr;
-    return std::make_unique<PiiStream>(*policy, m_);
+    return std::make_unique<PiiStream>(*policy, m_, &ctx);
   }
 
  private:
@@ -122,19 +127,29 @@ Result<PiiPolicies> PiiPolicies::build(const SafetySettings& settings, const Rol
     if (!ro) return ro.take_error();
     out.roles_[role] = {std::move(*ri), std::move(*ro)};
   }
+  for (const auto& [key, policy] : settings.keys) {
+    auto ki = compile(policy.input, fmt::format("safety.key.{}.input", key), secret);
+    if (!ki) return ki.take_error();
+    auto ko = compile(policy.output, fmt::format("safety.key.{}.output", key), secret);
+    if (!ko) return ko.take_error();
+    out.keys_[key] = {std::move(*ki), std::move(*ko)};
+  }
   return out;
 }
 
 bool PiiPolicies::empty() const {
   if (!all_.input.actions.empty() || !all_.output.actions.empty()) return false;
-  for (const auto& [_, p] : roles_) {
-    if (!p.input.actions.empty() || !p.output.actions.empty()) return false;
+  for (const auto* named : {&roles_, &keys_}) {
+    for (const auto& [_, p] : *named) {
+      if (!p.input.actions.empty() || !p.output.actions.empty()) return false;
+    }
   }
   return true;
 }
 
 const PiiPolicies::Pair& PiiPolicies::pair_for(const Principal* who) const {
   if (who) {
+    if (auto it = keys_.find(who->id); it != keys_.end()) return it->second;
     if (auto it = roles_.find(who->role); it != roles_.end()) return it->second;
   }
   return all_;

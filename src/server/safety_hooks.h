@@ -1,6 +1,6 @@
 // PII redaction on the pipeline's hooks (pipeline.h), as [safety] configures it: on a request's
 // texts before the model sees them (input), and on generated text as it streams (output), per
-// role. A "block" action refuses an input with 400 naming the entity; on output a blocked entity
+// role or key. A "block" action refuses an input with 400 naming the entity; on output a blocked entity
 // is replaced like "placeholder" (what was sent cannot be taken back).
 #pragma once
 
@@ -34,7 +34,7 @@ class PiiPolicies {
   };
   const Pair& pair_for(const Principal* who) const;
   Pair all_;
-  std::map<std::string, Pair, std::less<>> roles_;
+  std::map<std::string, Pair, std::less<>> roles_, keys_;
 };
 
 std::unique_ptr<InputHook> make_pii_input_hook(std::shared_ptr<const PiiPolicies> policies, HttpMetrics* metrics);

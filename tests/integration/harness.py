@@ -82,6 +82,10 @@ class Server:
         for alias in knowledge_aliases or []:
             text += "[[knowledge.alias]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in alias.items())
         text += extra_toml + "\n"
+        # And its own audit log, unless the test configures one.
+        self.audit_db = os.path.join(self.tmp.name, "audit.sqlite")
+        if "[audit]" not in extra_toml:
+            text += f"[audit]\ndb = {json.dumps(self.audit_db)}\n"
         text += "\n".join(models if models is not None else default_models())
         self.config_path = os.path.join(self.tmp.name, "hearth.toml")
         with open(self.config_path, "w") as f:

@@ -46,15 +46,20 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/admin/keys"): "keys.manage",
     ("POST", "/v1/admin/keys"): "keys.manage",
     ("DELETE", "/v1/admin/keys/{key}"): "keys.manage",
+    ("GET", "/v1/admin/audit"): "audit.read",
+    ("GET", "/v1/admin/audit/verify"): "audit.read",
+    ("GET", "/v1/admin/privacy/{subject}"): "privacy.manage",
+    ("DELETE", "/v1/admin/privacy/{subject}"): "privacy.manage",
 }
 
 ROLE_PERMISSIONS = {
     "admin": None,  # every permission
-    "user": {"models.read", "inference", "knowledge.read", "knowledge.write"},
-    "viewer": {"models.read", "knowledge.read"},
+    "user": {"models.read", "inference", "knowledge.read", "knowledge.write", "account"},
+    "viewer": {"models.read", "knowledge.read", "account"},
 }
 
-PARAMS = {"collection": "matrix", "document": "1", "key": "hk-0000000000", "job": "no-such-job"}
+PARAMS = {"collection": "matrix", "document": "1", "key": "hk-0000000000", "job": "no-such-job",
+          "subject": "nobody-in-the-matrix"}
 
 
 def concrete(path):
