@@ -79,6 +79,7 @@ struct JwtSettings {
   std::string jwks_file;                        // a JWKS file (absolute), or
   std::string jwks_url;                         // the provider's JWKS URL (fetched, cached, refetched on an unknown kid)
   int jwks_refresh_seconds = 600;
+  int jwks_min_refetch_seconds = 30;            // at most one refetch this often for an unknown kid
   int clock_skew_seconds = 60;
   std::string role_claim = "roles";             // dotted path, e.g. "realm_access.roles"; string or array
   std::vector<std::pair<std::string, std::string>> role_map;  // claim value -> Hearth role

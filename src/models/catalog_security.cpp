@@ -11,7 +11,7 @@ namespace {
 // [auth.jwt]: issuers, audiences and one JWKS source are required.
 Status parse_jwt(const toml::table& t, const std::string& base_dir, JwtSettings& j) {
   const std::string w = "auth.jwt.";
-  HEARTH_TRY(check_keys(t, {"issuers", "audiences", "jwks_file", "jwks_url", "jwks_refresh_seconds",
+  HEARTH_TRY(check_keys(t, {"issuers", "audiences", "jwks_file", "jwks_url", "jwks_refresh_seconds", "jwks_min_refetch_seconds",
                             "clock_skew_seconds", "role_claim", "role_map", "default_role"}, w));
   HEARTH_TRY(get_strings(t, "issuers", w, j.issuers));
   HEARTH_TRY(get_strings(t, "audiences", w, j.audiences));
@@ -19,6 +19,8 @@ Status parse_jwt(const toml::table& t, const std::string& base_dir, JwtSettings&
   HEARTH_TRY(get(t, "jwks_file", w, file));
   HEARTH_TRY(get(t, "jwks_url", w, j.jwks_url));
   HEARTH_TRY(get(t, "jwks_refresh_seconds", w, j.jwks_refresh_seconds));
+  HEARTH_TRY(get(t, "jwks_min_refetch_seconds", w, j.jwks_min_refetch_seconds));
+  if (j.jwks_min_refetch_seconds < 0) return invalid_argument("auth.jwt.jwks_min_refetch_seconds must not be negative", "jwks_min_refetch_seconds");
   HEARTH_TRY(get(t, "clock_skew_seconds", w, j.clock_skew_seconds));
   HEARTH_TRY(get(t, "role_claim", w, j.role_claim));
   HEARTH_TRY(get(t, "default_role", w, j.default_role));

@@ -7,6 +7,7 @@
 
 #include "audit/audit_log.h"
 #include "auth/key_store.h"
+#include "auth/user_store.h"
 
 namespace hearth::privacy {
 namespace {
@@ -100,6 +101,47 @@ class ApiKeyStore final : public PersonalDataStore {
   auth::KeyStore& store_;
 };
 
+// The user names among a subject's ids ("alice" and "user:alice" both name alice).
+std::vector<std::string> user_names(const Subject& s) {
+  std::vector<std::string> out;
+  for (const std::string& p : s.principals) {
+    if (p.rfind("user:", 0) == 0) out.push_back(p.substr(5));
+  }
+  return out;
+}
+
+class UserAccounts final : public PersonalDataStore {
+ public:
+  explicit UserAccounts(auth::UserStore& store) : store_(store) {}
+  std::string name() const override { return "users"; }
+
+  Result<nlohmann::json> export_subject(const Subject& s) override {
+    nlohmann::json out = nlohmann::json::array();
+    for (const std::string& n : user_names(s)) {
+      if (!store_.get(n)) continue;  // no such user
+      auto user = store_.export_user(n);
+      if (!user) return user.take_error();
+      out.push_back(std::move(*user));
+    }
+    if (out.empty()) return nlohmann::json();
+    return out;
+  }
+
+  Result<nlohmann::json> erase_subject(const Subject& s) override {
+    int removed = 0;
+    for (const std::string& n : user_names(s)) {
+      if (!store_.get(n)) continue;
+      auto r = store_.remove(n);
+      if (!r) return r.take_error();
+      removed += *r;
+    }
+    return nlohmann::json{{"removed", removed}};
+  }
+
+ private:
+  auth::UserStore& store_;
+};
+
 }  // namespace
 
 Result<Subject> subject_for(const std::string& name) {
@@ -163,5 +205,7 @@ std::shared_ptr<PersonalDataStore> audit_log_store(audit::AuditStore& store,
 }
 
 std::shared_ptr<PersonalDataStore> api_key_store(auth::KeyStore& store) { return std::make_shared<ApiKeyStore>(store); }
+
+std::shared_ptr<PersonalDataStore> user_store(auth::UserStore& store) { return std::make_shared<UserAccounts>(store); }
 
 }  // namespace hearth::privacy

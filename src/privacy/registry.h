@@ -28,6 +28,7 @@ class AuditStore;
 }
 namespace hearth::auth {
 class KeyStore;
+class UserStore;
 }
 
 namespace hearth::privacy {
@@ -75,5 +76,8 @@ std::shared_ptr<PersonalDataStore> audit_log_store(audit::AuditStore& store,
                                                    std::function<Result<std::string>()> secret);
 // API keys: export = the key records whose id is one of the subject's; erase = delete them.
 std::shared_ptr<PersonalDataStore> api_key_store(auth::KeyStore& store);
+// Sign-in users: export = the user record and sessions (never the password hash); erase = delete
+// the user and their sessions.
+std::shared_ptr<PersonalDataStore> user_store(auth::UserStore& store);
 
 }  // namespace hearth::privacy

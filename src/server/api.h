@@ -44,7 +44,8 @@ struct ApiContext {
   boost::asio::thread_pool& blocking;  // for calls that may block (model loading, tokenizing)
   std::atomic<bool>& draining;
   rag::KnowledgeService* knowledge = nullptr;  // null when [knowledge] enabled = false
-  auth::KeyStore* keys = nullptr;              // null when auth.mode = none
+  auth::KeyStore* keys = nullptr;              // null unless auth.mode has keys
+  auth::UserStore* users = nullptr;            // sign-in users; null when auth.mode = none
   const RoleTable* roles = nullptr;
   std::vector<RouteInfo> routes;               // the route table, for GET /v1/admin/routes
   Pipeline* pipeline = nullptr;                // input/output hooks and token admission; may be null
@@ -79,6 +80,14 @@ Task<> handle_admin_routes(ApiContext& api, Exchange& ex);
 Task<> handle_admin_list_keys(ApiContext& api, Exchange& ex);
 Task<> handle_admin_create_key(ApiContext& api, Exchange& ex);
 Task<> handle_admin_revoke_key(ApiContext& api, Exchange& ex);
+// Sign-in and users (api_users.cpp)
+Task<> handle_auth_login(ApiContext& api, Exchange& ex);
+Task<> handle_auth_logout(ApiContext& api, Exchange& ex);
+Task<> handle_auth_me(ApiContext& api, Exchange& ex);
+Task<> handle_admin_list_users(ApiContext& api, Exchange& ex);
+Task<> handle_admin_create_user(ApiContext& api, Exchange& ex);
+Task<> handle_admin_disable_user(ApiContext& api, Exchange& ex);
+Task<> handle_admin_set_password(ApiContext& api, Exchange& ex);
 // /v1/admin/audit and /v1/admin/privacy (api_privacy.cpp)
 Task<> handle_admin_audit_export(ApiContext& api, Exchange& ex);
 Task<> handle_admin_audit_verify(ApiContext& api, Exchange& ex);

@@ -9,6 +9,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -20,7 +21,10 @@
 #include "knowledge/static_embedder.h"
 #include "rag/knowledge_service.h"
 #include "models/registry.h"
+#include "auth/jwt.h"
 #include "auth/key_store.h"
+#include "auth/user_store.h"
+#include "knowledge/fetch/curl_fetcher.h"
 #include "auth/secret_file.h"
 #include "privacy/registry.h"
 #include "server/audit_filter.h"
@@ -70,6 +74,13 @@ void build_routes(Router& r, ApiContext& api) {
   r.add("GET",    "/v1/admin/keys",                 P::kKeysManage,       h(handle_admin_list_keys));
   r.add("POST",   "/v1/admin/keys",                 P::kKeysManage,       h(handle_admin_create_key));
   r.add("DELETE", "/v1/admin/keys/{key}",           P::kKeysManage,       h(handle_admin_revoke_key));
+  r.add("POST",   "/v1/auth/login",                 P::kPublic,           h(handle_auth_login));
+  r.add("POST",   "/v1/auth/logout",                P::kAccount,          h(handle_auth_logout));
+  r.add("GET",    "/v1/auth/me",                    P::kAccount,          h(handle_auth_me));
+  r.add("GET",    "/v1/admin/users",                P::kUsersManage,      h(handle_admin_list_users));
+  r.add("POST",   "/v1/admin/users",                P::kUsersManage,      h(handle_admin_create_user));
+  r.add("DELETE", "/v1/admin/users/{user}",         P::kUsersManage,      h(handle_admin_disable_user));
+  r.add("POST",   "/v1/admin/users/{user}/password", P::kUsersManage,     h(handle_admin_set_password));
   r.add("GET",    "/v1/admin/audit",                P::kAuditRead,        h(handle_admin_audit_export));
   r.add("GET",    "/v1/admin/audit/verify",         P::kAuditRead,        h(handle_admin_audit_verify));
   r.add("GET",    "/v1/admin/privacy/{subject}",    P::kPrivacyManage,    h(handle_admin_privacy_export));
@@ -171,9 +182,60 @@ void reload_tls_on_sighup(asio::signal_set& hup, HttpServer& server) {
 struct Security {
   std::optional<RoleTable> roles;
   std::unique_ptr<auth::KeyStore> keys;
+  std::unique_ptr<auth::UserStore> users;
+  auth::JwtConfig jwt;
+  std::unique_ptr<auth::JwksCache> jwks;
   std::unique_ptr<AuditTrail> audit;
   privacy::Registry privacy;
 };
+
+// The JWKS, from its file or the provider's URL (through the outbound policy like every fetch).
+auth::JwksCache::Fetch jwks_fetch(const JwtSettings& j) {
+  if (!j.jwks_file.empty()) {
+    return [path = j.jwks_file]() -> Result<std::string> {
+      std::ifstream f(path, std::ios::binary);
+      if (!f) return unavailable(fmt::format("cannot read the JWKS file {}", path));
+      return std::string(std::istreambuf_iterator<char>(f), {});
+    };
+  }
+  return [url = j.jwks_url]() -> Result<std::string> {
+    knowledge::FetchLimits limits;
+    limits.max_bytes = auth::kMaxJwksBytes;
+    limits.timeout_s = 10;
+    auto got = knowledge::make_curl_fetcher()->fetch(url, limits);
+    if (!got) return unavailable(fmt::format("fetching the JWKS {}: {}", url, got.error().message));
+    return std::move(got->bytes);
+  };
+}
+
+// Sign-in users (any mode but none) and the identity provider's keys (jwt modes).
+Status open_identities(const Config& config, Security& s) {
+  auth::SessionPolicy sessions;
+  sessions.default_ttl_s = config.auth.session_ttl_seconds;
+  sessions.idle_timeout_s = config.auth.session_idle_seconds;
+  auto users = auth::UserStore::open(config.auth.db, config.auth.secret_file, {}, sessions);
+  if (!users) return users.take_error();
+  s.users = std::move(*users);
+  s.privacy.add(privacy::user_store(*s.users));
+  if (!config.auth.jwt()) return {};
+  const JwtSettings& j = config.auth.jwt_settings;
+  s.jwt.issuers = j.issuers;
+  s.jwt.audiences = j.audiences;
+  s.jwt.clock_skew_s = j.clock_skew_seconds;
+  s.jwt.role_claim = j.role_claim;
+  s.jwt.role_map = j.role_map;
+  s.jwt.default_role = j.default_role;
+  HEARTH_TRY(auth::validate_jwt_config(s.jwt));
+  for (const auto& [claim, role] : j.role_map) {
+    if (!s.roles->find(role)) return invalid_argument(fmt::format("auth.jwt.role_map.{}: no role '{}'", claim, role));
+  }
+  s.jwks = std::make_unique<auth::JwksCache>(jwks_fetch(j), j.jwks_refresh_seconds, j.jwks_min_refetch_seconds);
+  // A key set that cannot be read at start is reported now, but not fatal: the provider may be
+  // down for a moment, and requests get 503 until it can be read.
+  if (auto loaded = s.jwks->refresh(unix_time_now()); !loaded) spdlog::warn("auth: {}", loaded.error().message);
+  spdlog::info("auth: JWTs from {} ({})", fmt::join(j.issuers, ", "), j.jwks_file.empty() ? j.jwks_url : j.jwks_file);
+  return {};
+}
 
 Result<std::unique_ptr<Security>> open_security(const Config& config) {
   auto s = std::make_unique<Security>();
@@ -187,6 +249,7 @@ Result<std::unique_ptr<Security>> open_security(const Config& config) {
     s->privacy.add(privacy::api_key_store(*s->keys));
     spdlog::info("auth: API keys ({})", config.auth.db);
   }
+  if (config.auth.mode != "none") HEARTH_TRY(open_identities(config, *s));
   if (config.audit.enabled) {
     auto trail = AuditTrail::open(config.audit);
     if (!trail) return trail.take_error();
@@ -236,6 +299,7 @@ int run_server(const Config& config) {
   HttpMetrics metrics;
   ApiContext api{config, registry, generation, metrics, blocking, draining};
   api.keys = sec.keys.get();
+  api.users = sec.users.get();
   api.roles = roles;
   api.audit = sec.audit.get();
   api.privacy = &sec.privacy;
@@ -281,7 +345,8 @@ int run_server(const Config& config) {
   router.use(make_access_log_middleware());
   if (sec.audit) router.use(make_audit_middleware(*sec.audit));  // before auth: it records refusals too
   router.use(make_draining_middleware(draining));
-  router.use(make_auth_middleware({config.auth.mode, roles, sec.keys.get(), &metrics}));
+  router.use(make_auth_middleware({config.auth.mode, roles, sec.keys.get(), sec.users.get(), sec.jwks.get(), &sec.jwt,
+                                   &blocking, &metrics}));
   router.use((*limits)->filter());  // after auth: limits are per key
   build_routes(router, api);
 

@@ -3,9 +3,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
+#include "auth/jwt.h"
 #include "auth/key_store.h"
+#include "auth/user_store.h"
+#include "server/async_util.h"
 #include "server/error_mapping.h"
 
 namespace hearth {
@@ -21,6 +25,17 @@ HttpResponse unauthenticated(std::string message, const char* code) {
   return error_response(e);
 }
 
+std::shared_ptr<Principal> principal_of(const char* kind, std::string id, std::string name, std::string role) {
+  auto p = std::make_shared<Principal>();
+  p->kind = kind;
+  p->id = std::move(id);
+  p->name = std::move(name);
+  p->role = std::move(role);
+  return p;
+}
+
+bool looks_like_jwt(std::string_view t) { return std::count(t.begin(), t.end(), '.') == 2 && t.rfind("eyJ", 0) == 0; }
+
 class AuthFilter final : public Middleware {
  public:
   explicit AuthFilter(AuthFilterOptions o) : o_(std::move(o)) {}
@@ -32,53 +47,105 @@ class AuthFilter final : public Middleware {
       co_return std::nullopt;
     }
     if (ctx.permission == Permission::kPublic && ctx.route_matched) co_return std::nullopt;
-    const std::string key = presented_credential(ex.request());
-    if (key.empty()) {
+    const std::string credential = presented_credential(ex.request());
+    if (credential.empty()) {
       fail("missing");
-      co_return unauthenticated("no API key: send one as 'Authorization: Bearer <key>' (an administrator creates keys "
-                                "with `hearth keys create`)", "missing_api_key");
+      co_return unauthenticated(missing_message(), "missing_api_key");
     }
-    auto record = o_.keys->verify(key, unix_now());
-    if (!record) {
-      fail("invalid");
+    auto found = co_await identify(credential);
+    if (!found) {
+      fail(found.error().code == ErrorCode::kUnauthenticated ? "invalid" : "forbidden");
       spdlog::warn("[{}] {} {} {}: {}", ctx.request_id, ex.request().remote, ex.request().method, ex.request().path,
-                   record.error().message);
-      co_return unauthenticated(record.error().message, "invalid_api_key");
+                   found.error().message);
+      if (found.error().code != ErrorCode::kUnauthenticated) co_return error_response(found.error());
+      co_return unauthenticated(found.error().message, found.error().type_override.c_str());
     }
-    auto p = std::make_shared<Principal>();
-    p->kind = "key";
-    p->id = record->id;
-    p->name = record->name;
-    p->role = record->role;
+    std::shared_ptr<Principal> p = std::move(*found);
+    const PermissionSet* perms = o_.roles->find(p->role);
+    if (perms) p->permissions = *perms;
+    ctx.principal = p;
+    if (!perms) {
+      fail("forbidden");
+      co_return error_response({ErrorCode::kPermissionDenied,
+                                fmt::format("{} has role '{}', which this server does not define ([auth.roles])",
+                                            p->id, p->role)});
+    }
+    if (!ctx.route_matched) co_return std::nullopt;  // 404 or 405 follows
+    co_return check_route(ex, *p);
+  }
+
+ private:
+  std::optional<HttpResponse> check_route(Exchange& ex, const Principal& p) {
+    const RequestContext& ctx = ex.context();
+    if (!p.may(ctx.permission)) {
+      fail("forbidden");
+      return error_response({ErrorCode::kPermissionDenied,
+                             fmt::format("{} lacks the permission '{}' that {} {} requires", p.describe(),
+                                         permission_name(ctx.permission), ex.request().method, ctx.route)});
+    }
+    if (auto c = ctx.path_params.find("collection"); c != ctx.path_params.end() && !p.may_use_collection(c->second)) {
+      fail("forbidden");
+      return error_response(collection_not_allowed(p, c->second));
+    }
+    return std::nullopt;
+  }
+
+  std::string missing_message() const {
+    std::string what = o_.keys ? "an API key" : "a bearer token";
+    if (o_.keys && o_.jwks) what = "an API key or your identity provider's token";
+    return fmt::format("no credential: send {} as 'Authorization: Bearer <token>' (an administrator creates keys with "
+                       "`hearth keys create`; people sign in with POST /v1/auth/login)", what);
+  }
+
+  static Error invalid(std::string message, const char* code) {
+    Error e{ErrorCode::kUnauthenticated, std::move(message)};
+    e.type_override = code;
+    return e;
+  }
+
+  // The principal a credential stands for: an API key, a sign-in session or a JWT.
+  Task<Result<std::shared_ptr<Principal>>> identify(const std::string& credential) {
+    const std::int64_t now = unix_now();
+    if (o_.users && auth::session_id_of(credential)) co_return session_principal(credential, now);
+    if (o_.jwks && looks_like_jwt(credential)) {
+      // Verifying may fetch the provider's key set: off the I/O thread.
+      auto work = [this, token = credential, now] { return jwt_principal(token, now); };
+      co_return co_await run_blocking(*o_.blocking, work);
+    }
+    if (!o_.keys) co_return invalid("unrecognised bearer token: expected a JWT from the identity provider or a session token",
+                                    "invalid_token");
+    auto record = o_.keys->verify(credential, now);
+    if (!record) co_return invalid(record.error().message, "invalid_api_key");
+    o_.keys->touch(record->id, now);
+    auto p = principal_of("key", record->id, record->name, record->role);
     p->models = record->models;
     p->collections = record->collections;
     p->rpm = record->rpm;
     p->tpm = record->tpm;
-    const PermissionSet* perms = o_.roles->find(record->role);
-    if (perms) p->permissions = *perms;
-    ctx.principal = p;
-    o_.keys->touch(record->id, unix_now());
-    if (!perms) {
-      fail("forbidden");
-      co_return error_response({ErrorCode::kPermissionDenied,
-                                fmt::format("key {} has role '{}', which this server does not define ([auth.roles])",
-                                            p->id, p->role)});
-    }
-    if (!ctx.route_matched) co_return std::nullopt;  // 404 or 405 follows
-    if (!p->may(ctx.permission)) {
-      fail("forbidden");
-      co_return error_response({ErrorCode::kPermissionDenied,
-                                fmt::format("{} lacks the permission '{}' that {} {} requires", p->describe(),
-                                            permission_name(ctx.permission), ex.request().method, ctx.route)});
-    }
-    if (auto c = ctx.path_params.find("collection"); c != ctx.path_params.end() && !p->may_use_collection(c->second)) {
-      fail("forbidden");
-      co_return error_response(collection_not_allowed(*p, c->second));
-    }
-    co_return std::nullopt;
+    co_return p;
   }
 
- private:
+  Result<std::shared_ptr<Principal>> session_principal(const std::string& token, std::int64_t now) {
+    auto s = o_.users->verify_session(token, now);
+    if (!s) return invalid(s.error().message, "invalid_session");
+    const auth::UserRecord& u = s->user;
+    auto p = principal_of("user", "user:" + u.name, u.name, u.role);
+    p->models = u.models;
+    p->collections = u.collections;
+    p->rpm = u.rpm;
+    p->tpm = u.tpm;
+    return p;
+  }
+
+  Result<std::shared_ptr<Principal>> jwt_principal(const std::string& token, std::int64_t now) {
+    auto id = o_.jwks->verify(token, *o_.jwt, now);
+    if (!id) {
+      if (id.error().code == ErrorCode::kUnauthenticated) return invalid(id.error().message, "invalid_token");
+      return id.take_error();  // 403 (no role maps) or 503 (the key set cannot be loaded)
+    }
+    return principal_of("jwt", "oidc:" + id->subject, id->name, id->role);
+  }
+
   void fail(const char* reason) {
     if (o_.metrics) o_.metrics->auth_failure(reason);
   }

@@ -18,6 +18,7 @@ import threading
 import time
 import unittest
 
+from tests.integration import jwt_util
 from tests.integration.harness import BIN, EMBED, QWEN, LLAMA3, SLOW, Server, WebSocket, model_block
 
 # Every route and the permission it requires. The server's table must equal this one.
@@ -46,6 +47,13 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/admin/keys"): "keys.manage",
     ("POST", "/v1/admin/keys"): "keys.manage",
     ("DELETE", "/v1/admin/keys/{key}"): "keys.manage",
+    ("POST", "/v1/auth/login"): "public",
+    ("POST", "/v1/auth/logout"): "account",
+    ("GET", "/v1/auth/me"): "account",
+    ("GET", "/v1/admin/users"): "users.manage",
+    ("POST", "/v1/admin/users"): "users.manage",
+    ("DELETE", "/v1/admin/users/{user}"): "users.manage",
+    ("POST", "/v1/admin/users/{user}/password"): "users.manage",
     ("GET", "/v1/admin/audit"): "audit.read",
     ("GET", "/v1/admin/audit/verify"): "audit.read",
     ("GET", "/v1/admin/privacy/{subject}"): "privacy.manage",
@@ -57,9 +65,10 @@ ROLE_PERMISSIONS = {
     "user": {"models.read", "inference", "knowledge.read", "knowledge.write", "account"},
     "viewer": {"models.read", "knowledge.read", "account"},
 }
+USER_PERMISSIONS = ROLE_PERMISSIONS["user"]
 
 PARAMS = {"collection": "matrix", "document": "1", "key": "hk-0000000000", "job": "no-such-job",
-          "subject": "nobody-in-the-matrix"}
+          "subject": "nobody-in-the-matrix", "user": "nobody-in-the-matrix"}
 
 
 def concrete(path):
@@ -68,8 +77,8 @@ def concrete(path):
     return path
 
 
-def auth_toml(tmp, extra=""):
-    return (f'[auth]\nmode = "keys"\ndb = "{tmp}/auth.sqlite"\nsecret_file = "{tmp}/auth.secret"\n{extra}')
+def auth_toml(tmp, extra="", mode="keys"):
+    return (f'[auth]\nmode = "{mode}"\ndb = "{tmp}/auth.sqlite"\nsecret_file = "{tmp}/auth.secret"\n{extra}')
 
 
 def cli_key(config_path, name, role, *args):
@@ -83,9 +92,18 @@ class KeyedServer(Server):
     """A server with auth.mode = keys, its key files in its temporary directory, and an admin key
     made with the CLI before it starts."""
 
-    def __init__(self, models=None, **kw):
+    def __init__(self, models=None, jwt=False, **kw):
+        """jwt: also accept tokens of a test identity provider (self.idp_key signs them; its JWKS
+        file is self.jwks_path)."""
         self._tmp_auth = tempfile.TemporaryDirectory(prefix="hearth-auth-")
-        super().__init__(models=models, extra_toml=auth_toml(self._tmp_auth.name) + kw.pop("extra_toml", ""), **kw)
+        extra = kw.pop("extra_toml", "")
+        if jwt:
+            self.idp_key = jwt_util.Key("ES256")
+            self.jwks_path = os.path.join(self._tmp_auth.name, "jwks.json")
+            jwt_util.write_jwks(self.jwks_path, self.idp_key)
+            extra = jwt_util.jwt_toml(self.jwks_path) + extra
+        super().__init__(models=models, extra_toml=auth_toml(self._tmp_auth.name, extra, "keys+jwt" if jwt else "keys"),
+                         **kw)
 
     def start(self, timeout=30):
         self.admin_key = cli_key(self.config_path, "bootstrap", "admin")
@@ -118,9 +136,18 @@ def small_models():
 class AuthMatrixTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = KeyedServer(models=small_models()).start()
+        cls.server = KeyedServer(models=small_models(), jwt=True).start()
         s = cls.server
         cls.keys = {role: s.make_key(f"{role}-key", role)[0] for role in ROLE_PERMISSIONS}
+        # A person signed in through the identity provider, in its "staff" group (role user), and
+        # one signed in with a password (role viewer).
+        cls.keys["jwt-user"] = s.idp_key.sign(jwt_util.claims("ada", ["staff"], lifetime=3600))
+        status, _, _ = s.as_key(s.admin_key, "POST", "/v1/admin/users",
+                                {"name": "vera", "role": "viewer", "password": "correct horse battery"})
+        assert status == 201
+        status, _, out = s.as_key(None, "POST", "/v1/auth/login", {"username": "vera", "password": "correct horse battery"})
+        assert status == 200, out
+        cls.keys["session-viewer"] = out["token"]
         revoked, revoked_id = s.make_key("revoked", "admin")
         status, _, _ = s.as_key(s.admin_key, "DELETE", f"/v1/admin/keys/{revoked_id}")
         assert status == 200
@@ -129,8 +156,13 @@ class AuthMatrixTest(unittest.TestCase):
         while s.as_key(expiring, "GET", "/v1/models")[0] != 401:  # until it has expired
             assert time.time() < deadline, "the key did not expire"
             time.sleep(0.2)
+        other_idp = jwt_util.Key("ES256", kid=s.idp_key.kid)
         cls.bad = {"none": None, "malformed": "not-a-key", "unknown": "hk-AAAAAAAAAA." + "B" * 40,
-                   "revoked": revoked, "expired": expiring}
+                   "revoked": revoked, "expired": expiring,
+                   "jwt-expired": s.idp_key.sign(jwt_util.claims("ada", lifetime=-120)),
+                   "jwt-wrong-key": other_idp.sign(jwt_util.claims("ada")),
+                   "jwt-wrong-audience": s.idp_key.sign(jwt_util.claims("ada", aud="another-app")),
+                   "session-unknown": "hs-AAAAAAAAAAAAAAAA." + "C" * 43}
 
     @classmethod
     def tearDownClass(cls):
@@ -145,7 +177,15 @@ class AuthMatrixTest(unittest.TestCase):
             except ConnectionError as e:
                 return int(str(e).split("HTTP/1.1 ")[1][:3])
         body = {} if method == "POST" else None
+        if path == "/v1/auth/logout" and key == self.keys["session-viewer"]:
+            key = self.fresh_session()  # signing out must not end the session the other routes use
         return self.server.as_key(key, method, concrete(path), body)[0]
+
+    def fresh_session(self):
+        status, _, out = self.server.as_key(None, "POST", "/v1/auth/login",
+                                            {"username": "vera", "password": "correct horse battery"})
+        assert status == 200, out
+        return out["token"]
 
     def test_route_table_is_covered(self):
         status, _, out = self.server.as_key(self.server.admin_key, "GET", "/v1/admin/routes")
@@ -161,13 +201,14 @@ class AuthMatrixTest(unittest.TestCase):
                 with self.subTest(route=f"{method} {path}", credential=what):
                     status = self.call(key, method, path)
                     if perm == "public":
-                        self.assertEqual(status, 200)
+                        self.assertNotIn(status, (401, 403))
                     else:
                         self.assertEqual(status, 401)
 
     def test_roles(self):
         for (method, path), perm in EXPECTED_ROUTES.items():
-            for role, perms in ROLE_PERMISSIONS.items():
+            for role, perms in [*ROLE_PERMISSIONS.items(), ("jwt-user", USER_PERMISSIONS),
+                                ("session-viewer", ROLE_PERMISSIONS["viewer"])]:
                 with self.subTest(route=f"{method} {path}", role=role):
                     status = self.call(self.keys[role], method, path)
                     allowed = perm == "public" or perms is None or perm in perms

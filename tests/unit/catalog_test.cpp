@@ -458,7 +458,7 @@ TEST(Catalog, AuthModeNoneAndKeysAreAccepted) {
 }
 
 TEST(Catalog, AuthModeOtherValuesAreRefused) {
-  for (const char* mode : {"jwt", "other", "", "Keys"}) {
+  for (const char* mode : {"jwt+", "other", "", "Keys"}) {
     SCOPED_TRACE(mode);
     const Error e = parse_err(std::string("[auth]\nmode = \"") + mode + "\"\n");
     EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);

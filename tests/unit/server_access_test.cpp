@@ -92,19 +92,21 @@ TEST(AccessRoleTable, BuiltInRoles) {
 
   const PermissionSet& user = role(t, "user");
   for (Permission p : {Permission::kModelsRead, Permission::kInference, Permission::kKnowledgeRead,
-                       Permission::kKnowledgeWrite}) {
+                       Permission::kKnowledgeWrite, Permission::kAccount}) {
     EXPECT_TRUE(has(user, p)) << "user / " << permission_name(p);
   }
   for (Permission p : {Permission::kKnowledgeSources, Permission::kKeysManage, Permission::kMetricsRead,
-                       Permission::kServerRead, Permission::kPublic}) {
+                       Permission::kServerRead, Permission::kAuditRead, Permission::kPrivacyManage,
+                       Permission::kUsersManage, Permission::kPublic}) {
     EXPECT_FALSE(has(user, p)) << "user / " << permission_name(p);
   }
-  EXPECT_EQ(user.count(), 4u);
+  EXPECT_EQ(user.count(), 5u);
 
   const PermissionSet& viewer = role(t, "viewer");
   EXPECT_TRUE(has(viewer, Permission::kModelsRead));
   EXPECT_TRUE(has(viewer, Permission::kKnowledgeRead));
-  EXPECT_EQ(viewer.count(), 2u) << "viewer has only models.read and knowledge.read";
+  EXPECT_TRUE(has(viewer, Permission::kAccount));
+  EXPECT_EQ(viewer.count(), 3u) << "viewer has only models.read, knowledge.read and account";
 }
 
 TEST(AccessRoleTable, ConfiguredRoleIsAdded) {
@@ -115,8 +117,8 @@ TEST(AccessRoleTable, ConfiguredRoleIsAdded) {
   EXPECT_TRUE(has(ops, Permission::kServerRead));
   EXPECT_EQ(ops.count(), 2u);
   // The built-ins are untouched.
-  EXPECT_EQ(role(t, "user").count(), 4u);
-  EXPECT_EQ(role(t, "viewer").count(), 2u);
+  EXPECT_EQ(role(t, "user").count(), 5u);
+  EXPECT_EQ(role(t, "viewer").count(), 3u);
 }
 
 TEST(AccessRoleTable, ConfiguredRoleReplacesABuiltIn) {
