@@ -27,6 +27,7 @@ namespace hearth {
 
 class WsConnection;
 class AuditTrail;
+class ContentRules;
 namespace auth {
 class KeyStore;
 class UserStore;
@@ -49,6 +50,7 @@ struct ApiContext {
   const RoleTable* roles = nullptr;
   std::vector<RouteInfo> routes;               // the route table, for GET /v1/admin/routes
   Pipeline* pipeline = nullptr;                // input/output hooks and token admission; may be null
+  const ContentRules* rules = nullptr;         // [[safety.rules]] for queries and uploads; may be null
   AuditTrail* audit = nullptr;                 // null when [audit] enabled = false
   privacy::Registry* privacy = nullptr;        // data-subject export and erasure
 };

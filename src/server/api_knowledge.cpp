@@ -7,6 +7,7 @@
 
 #include "rag/knowledge_service.h"
 #include "server/api.h"
+#include "server/content_rules.h"
 #include "server/async_util.h"
 #include "server/error_mapping.h"
 #include "server/multipart.h"
@@ -180,8 +181,14 @@ Task<> handle_kb_upload_document(ApiContext& api, Exchange& ex) {
     }
     metadata = meta.dump();
   }
+  std::string bytes = file->body;
+  if (api.rules && upload_is_text(filename)) {
+    if (auto checked = api.rules->apply(bytes, "upload", "file", ex.context()); !checked) {
+      co_return co_await ex.respond(error_response(checked.error()));
+    }
+  }
   const std::string name = param(ex, "collection");
-  auto work = [name, filename, bytes = file->body, metadata](KnowledgeService& s) {
+  auto work = [name, filename, bytes = std::move(bytes), metadata](KnowledgeService& s) {
     return s.upload(name, filename, bytes, metadata);
   };
   auto render = [&name](const rag::UploadResult& u) {
@@ -295,6 +302,11 @@ Task<> handle_kb_search(ApiContext& api, Exchange& ex) {
   auto req = parse_knowledge_request(*body, "", true);
   if (!req) co_return co_await ex.respond(error_response(req.error()));
   if (auto denied = check_collections(caller(ex), req->collections)) co_return co_await ex.respond(error_response(*denied));
+  if (api.rules) {
+    if (auto checked = api.rules->apply(req->query, "query", "query", ex.context()); !checked) {
+      co_return co_await ex.respond(error_response(checked.error()));
+    }
+  }
   auto work = [r = *req](KnowledgeService& s) { return s.search(r.collections, r.query, search_options(r)); };
   auto render = [q = req->query](const std::vector<rag::RetrievedChunk>& hits) {
     json data = json::array();

@@ -31,6 +31,7 @@
 #include "server/api.h"
 #include "server/auth_filter.h"
 #include "server/limits_filter.h"
+#include "server/content_rules.h"
 #include "server/safety_hooks.h"
 #include "server/http_server.h"
 #include "server/middleware.h"
@@ -130,9 +131,18 @@ Result<std::unique_ptr<Limits>> make_limits(const Config& config, asio::thread_p
   return std::make_unique<Limits>(l, std::move(limiter), pool, &metrics);
 }
 
-// [safety]: PII redaction on input and output. The "hash" action is keyed by the API keys'
-// secret when there is one (stable across restarts), else by a secret of this process.
-Status add_safety_hooks(const Config& config, const RoleTable& roles, HttpMetrics& metrics, Pipeline& pipeline) {
+// [safety]: content rules on what callers send, then PII redaction on input and output. The
+// "hash" action is keyed by the API keys' secret when there is one (stable across restarts), else
+// by a secret of this process.
+Status add_safety_hooks(const Config& config, const RoleTable& roles, HttpMetrics& metrics, Pipeline& pipeline,
+                        std::shared_ptr<const ContentRules>& rules) {
+  auto built = ContentRules::build(config.safety.rules_json, &metrics);
+  if (!built) return built.take_error();
+  rules = std::move(*built);
+  if (rules) {
+    pipeline.input.push_back(make_rules_input_hook(rules));
+    spdlog::info("safety: content rules on ([[safety.rules]])");
+  }
   std::string secret;
   if (std::ifstream f(config.auth.secret_file, std::ios::binary); f) secret.assign(std::istreambuf_iterator<char>(f), {});
   if (secret.empty()) secret = new_request_id() + new_request_id();
@@ -310,11 +320,13 @@ int run_server(const Config& config) {
     return 1;
   }
   pipeline.limits = limits->get();
-  if (auto hooks = add_safety_hooks(config, *roles, metrics, pipeline); !hooks) {
+  std::shared_ptr<const ContentRules> rules;
+  if (auto hooks = add_safety_hooks(config, *roles, metrics, pipeline, rules); !hooks) {
     spdlog::error("{}", hooks.error().message);
     return 1;
   }
   api.pipeline = &pipeline;
+  api.rules = rules.get();
   std::unique_ptr<rag::KnowledgeService> knowledge;
   if (config.knowledge.enabled) {
     rag::KnowledgeServiceOptions ko;
