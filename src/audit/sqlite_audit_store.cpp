@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "audit/audit_log.h"
+#include "core/sqlite_file.h"
 #include "audit/audit_record_internal.h"
 #include "core/openssl_error.h"
 
@@ -587,19 +588,9 @@ Result<std::int64_t> SqliteAuditStore::pseudonymise(const std::string& principal
 
 Result<std::unique_ptr<AuditStore>> open_sqlite_audit(const std::string& path) {
   if (path.empty()) return invalid_argument("the audit log's file is not set");
-  std::error_code ec;
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);  // a failure shows in the open
-  // Created owner-only before SQLite opens it (its -wal and -shm files take the same mode): the
-  // log names people and addresses.
-  if (const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
-  sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-  auto store = std::make_unique<SqliteAuditStore>(path, raw);  // owns raw, even on failure
-  if (rc != SQLITE_OK) {
-    return unavailable(
-        fmt::format("cannot open the audit log '{}': {}", path, raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
-  }
+  auto opened = open_private_sqlite(path, "the audit log");  // owner-only: it names people and addresses
+  if (!opened) return opened.take_error();
+  auto store = std::make_unique<SqliteAuditStore>(path, *opened);
   HEARTH_TRY(store->init());
   return std::unique_ptr<AuditStore>(std::move(store));
 }

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/sqlite_file.h"
 #include "auth/secret_file.h"
 #include "auth/user_store_impl.h"
 
@@ -607,19 +608,9 @@ Result<std::unique_ptr<UserStore>> UserStore::open(const std::string& db_path, c
   if (!secret) return secret.take_error();
   impl->secret = std::move(*secret);
 
-  std::error_code ec;
-  const std::filesystem::path parent = std::filesystem::path(db_path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  // Created owner-only before SQLite opens it (its -wal and -shm files take the same mode).
-  if (const int fd = ::open(db_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
-  sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(db_path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-  impl->db.reset(raw);
-  if (rc != SQLITE_OK) {
-    return unavailable(
-        fmt::format("cannot open the user store '{}': {}", db_path, raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
-  }
-  sqlite3_busy_timeout(impl->db.get(), 5000);
+  auto opened = open_private_sqlite(db_path, "the user store");
+  if (!opened) return opened.take_error();
+  impl->db.reset(*opened);
   HEARTH_TRY(impl->exec("PRAGMA journal_mode = WAL", "enable WAL"));
   HEARTH_TRY(impl->exec("PRAGMA synchronous = NORMAL", "set synchronous"));
   HEARTH_TRY(impl->exec("PRAGMA foreign_keys = ON", "enable foreign keys"));

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "audit/audit_log.h"
+#include "auth/collection_access.h"
 #include "auth/key_store.h"
 #include "auth/user_store.h"
 
@@ -142,6 +143,41 @@ class UserAccounts final : public PersonalDataStore {
   auth::UserStore& store_;
 };
 
+class CollectionOwners final : public PersonalDataStore {
+ public:
+  explicit CollectionOwners(auth::CollectionAccessStore& store) : store_(store) {}
+  std::string name() const override { return "collection_access"; }
+
+  Result<nlohmann::json> export_subject(const Subject& s) override {
+    nlohmann::json out = nlohmann::json::array();
+    for (const std::string& p : s.principals) {
+      for (const auto& a : store_.mentioning(p)) {
+        nlohmann::json j;
+        j["collection"] = a.collection;
+        j["owner"] = a.owner == p;
+        j["reader"] = std::find(a.readers.begin(), a.readers.end(), p) != a.readers.end();
+        j["writer"] = std::find(a.writers.begin(), a.writers.end(), p) != a.writers.end();
+        out.push_back(std::move(j));
+      }
+    }
+    if (out.empty()) return nlohmann::json();
+    return out;
+  }
+
+  Result<nlohmann::json> erase_subject(const Subject& s) override {
+    int changed = 0;
+    for (const std::string& p : s.principals) {
+      auto n = store_.forget(p, "erased");
+      if (!n) return n.take_error();
+      changed += *n;
+    }
+    return nlohmann::json{{"changed", changed}};
+  }
+
+ private:
+  auth::CollectionAccessStore& store_;
+};
+
 }  // namespace
 
 Result<Subject> subject_for(const std::string& name) {
@@ -207,5 +243,9 @@ std::shared_ptr<PersonalDataStore> audit_log_store(audit::AuditStore& store,
 std::shared_ptr<PersonalDataStore> api_key_store(auth::KeyStore& store) { return std::make_shared<ApiKeyStore>(store); }
 
 std::shared_ptr<PersonalDataStore> user_store(auth::UserStore& store) { return std::make_shared<UserAccounts>(store); }
+
+std::shared_ptr<PersonalDataStore> collection_access_store(auth::CollectionAccessStore& store) {
+  return std::make_shared<CollectionOwners>(store);
+}
 
 }  // namespace hearth::privacy

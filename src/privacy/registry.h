@@ -29,6 +29,7 @@ class AuditStore;
 namespace hearth::auth {
 class KeyStore;
 class UserStore;
+class CollectionAccessStore;
 }
 
 namespace hearth::privacy {
@@ -79,5 +80,8 @@ std::shared_ptr<PersonalDataStore> api_key_store(auth::KeyStore& store);
 // Sign-in users: export = the user record and sessions (never the password hash); erase = delete
 // the user and their sessions.
 std::shared_ptr<PersonalDataStore> user_store(auth::UserStore& store);
+// Collections' owners and access lists: export = the entries naming the subject; erase = they
+// leave every list, and what they owned gets the owner "erased" (it stays private).
+std::shared_ptr<PersonalDataStore> collection_access_store(auth::CollectionAccessStore& store);
 
 }  // namespace hearth::privacy

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 
+#include "auth/collection_access.h"
 #include "models/catalog.h"
 
 namespace hearth {
@@ -80,7 +81,15 @@ std::vector<std::string> RoleTable::names() const {
 }
 
 bool Principal::may_use_collection(std::string_view collection) const {
-  return collections.empty() || std::find(collections.begin(), collections.end(), collection) != collections.end();
+  return may_use_collection(collection, auth::CollectionRight::kRead);
+}
+
+bool Principal::may_use_collection(std::string_view collection, auth::CollectionRight right) const {
+  if (!collections.empty() && std::find(collections.begin(), collections.end(), collection) == collections.end()) {
+    return false;
+  }
+  if (!acl || may(Permission::kKnowledgeSources)) return true;
+  return acl->allows(collection, id, role, right);
 }
 
 bool Principal::may_use_model(const Config& config, std::string_view requested) const {

@@ -19,6 +19,10 @@
 namespace hearth {
 
 struct Config;
+namespace auth {
+class CollectionAccessStore;
+enum class CollectionRight;
+}
 
 enum class Permission : std::uint8_t {
   kPublic,            // anyone, without credentials (/health)
@@ -64,9 +68,14 @@ struct Principal {
   std::vector<std::string> models;       // allow-list; empty: every model
   std::vector<std::string> collections;  // allow-list; empty: every collection
   int rpm = 0, tpm = 0;                  // the key's own limits; 0: the configured default
+  // Collections' owners and access lists (collection_access.h); null: allow-lists alone.
+  auth::CollectionAccessStore* acl = nullptr;
 
   bool may(Permission p) const { return p == Permission::kPublic || permissions.test(static_cast<std::size_t>(p)); }
+  // The allow-list, then the collection's access list (knowledge administrators, who hold
+  // knowledge.sources, pass the access lists).
   bool may_use_collection(std::string_view collection) const;
+  bool may_use_collection(std::string_view collection, auth::CollectionRight right) const;
   // `requested` as the request names it (an id, an alias, a knowledge alias, or empty for the
   // default model): allowed when it or the catalog id it stands for is on the list.
   bool may_use_model(const Config& config, std::string_view requested) const;

@@ -31,6 +31,7 @@ class ContentRules;
 namespace auth {
 class KeyStore;
 class UserStore;
+class CollectionAccessStore;
 }
 namespace privacy {
 class Registry;
@@ -47,6 +48,7 @@ struct ApiContext {
   rag::KnowledgeService* knowledge = nullptr;  // null when [knowledge] enabled = false
   auth::KeyStore* keys = nullptr;              // null unless auth.mode has keys
   auth::UserStore* users = nullptr;            // sign-in users; null when auth.mode = none
+  auth::CollectionAccessStore* acl = nullptr;  // collections' owners; null when auth.mode = none
   const RoleTable* roles = nullptr;
   std::vector<RouteInfo> routes;               // the route table, for GET /v1/admin/routes
   Pipeline* pipeline = nullptr;                // input/output hooks and token admission; may be null
@@ -110,6 +112,8 @@ Task<> handle_kb_sync(ApiContext& api, Exchange& ex);
 Task<> handle_kb_list_jobs(ApiContext& api, Exchange& ex);
 Task<> handle_kb_get_job(ApiContext& api, Exchange& ex);
 Task<> handle_kb_search(ApiContext& api, Exchange& ex);
+Task<> handle_kb_get_access(ApiContext& api, Exchange& ex);
+Task<> handle_kb_put_access(ApiContext& api, Exchange& ex);
 
 // Chat with knowledge: resolves a knowledge alias (req.gen.model becomes the alias's model),
 // retrieves for the last user message, and adds the numbered sources to req.messages. No

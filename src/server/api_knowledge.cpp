@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "rag/knowledge_service.h"
+#include "auth/collection_access.h"
 #include "server/api.h"
 #include "server/content_rules.h"
 #include "server/async_util.h"
@@ -119,7 +120,15 @@ Task<> handle_kb_create_collection(ApiContext& api, Exchange& ex) {
   if (auto s = read_str(*body, "embedder", embedder); !s) co_return co_await ex.respond(error_response(s.error()));
   if (name.empty()) co_return co_await ex.respond(error_response(invalid_argument("'name' is required", "name")));
   if (!caller(ex).may_use_collection(name)) co_return co_await ex.respond(error_response(collection_not_allowed(caller(ex), name)));
-  auto work = [name, embedder](KnowledgeService& s) { return s.create_collection(name, embedder); };
+  // Made by a user (with auth on), it is theirs: only they, those they list and knowledge admins
+  // reach it. Made by a knowledge admin, it is shared: roles and allow-lists alone govern it.
+  const Principal& who = caller(ex);
+  std::string owner = who.kind == "anonymous" || who.may(Permission::kKnowledgeSources) ? "" : who.id;
+  auto work = [name, embedder, owner, acl = api.acl](KnowledgeService& s) -> Result<knowledge::CollectionInfo> {
+    auto made = s.create_collection(name, embedder);
+    if (made && acl && !owner.empty()) HEARTH_TRY(acl->put({name, owner, {}, {}, unix_time_now()}));
+    return made;
+  };
   co_await answer(api, ex, 201, work, collection_json);
 }
 
@@ -140,8 +149,9 @@ Task<> handle_kb_get_collection(ApiContext& api, Exchange& ex) {
 
 Task<> handle_kb_delete_collection(ApiContext& api, Exchange& ex) {
   const std::string name = param(ex, "collection");
-  auto work = [name](KnowledgeService& s) -> Result<bool> {
+  auto work = [name, acl = api.acl](KnowledgeService& s) -> Result<bool> {
     HEARTH_TRY(s.delete_collection(name));
+    if (acl) HEARTH_TRY(acl->remove(name));
     return true;
   };
   auto render = [&name](bool) { return json{{"object", "knowledge.collection"}, {"name", name}, {"deleted", true}}; };
@@ -315,6 +325,92 @@ Task<> handle_kb_search(ApiContext& api, Exchange& ex) {
     out["query"] = q;
     return out;
   };
+  co_await answer(api, ex, 200, work, render);
+}
+
+namespace {
+
+json access_json(const std::string& name, const std::optional<auth::CollectionAccess>& a) {
+  json out{{"object", "knowledge.collection.access"}, {"collection", name}};
+  out["owner"] = a ? json(a->owner) : json(nullptr);
+  out["readers"] = a ? a->readers : std::vector<std::string>{};
+  out["writers"] = a ? a->writers : std::vector<std::string>{};
+  return out;
+}
+
+Result<std::vector<std::string>> entries(const json& body, const char* key, std::vector<std::string> fallback) {
+  auto it = body.find(key);
+  if (it == body.end()) return fallback;
+  if (!it->is_array()) return invalid_argument(fmt::format("'{}' must be an array of strings", key), key);
+  std::vector<std::string> out;
+  for (const auto& v : *it) {
+    if (!v.is_string()) return invalid_argument(fmt::format("'{}' must be an array of strings", key), key);
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+// The new lists from a PUT body; only the owner (or a knowledge admin) may change them, and only a
+// knowledge admin may give the collection another owner.
+Result<auth::CollectionAccess> access_update(const Principal& who, const std::string& name, const json& body,
+                                             std::optional<auth::CollectionAccess> old) {
+  if (!body.is_object()) return invalid_argument("the request body must be a JSON object", "body");
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    if (it.key() != "readers" && it.key() != "writers" && it.key() != "owner") {
+      return invalid_argument(fmt::format("unknown field '{}'", it.key()), it.key());
+    }
+  }
+  const bool admin = who.may(Permission::kKnowledgeSources);
+  if (!admin && (!old || old->owner != who.id)) {
+    return Error{ErrorCode::kPermissionDenied, fmt::format("only the owner of '{}' or a knowledge administrator may "
+                                                           "change who may use it", name)};
+  }
+  auth::CollectionAccess a = old.value_or(auth::CollectionAccess{name, who.kind == "anonymous" ? "" : who.id, {}, {}, 0});
+  if (auto it = body.find("owner"); it != body.end()) {
+    if (!it->is_string() || it->get<std::string>().empty()) return invalid_argument("'owner' must be a principal id", "owner");
+    if (!admin && it->get<std::string>() != a.owner) {
+      return Error{ErrorCode::kPermissionDenied, "only a knowledge administrator may give a collection another owner"};
+    }
+    a.owner = it->get<std::string>();
+  }
+  auto readers = entries(body, "readers", a.readers);
+  if (!readers) return readers.take_error();
+  auto writers = entries(body, "writers", a.writers);
+  if (!writers) return writers.take_error();
+  a.readers = std::move(*readers);
+  a.writers = std::move(*writers);
+  a.updated_at = unix_time_now();
+  HEARTH_TRY(auth::check_access_lists(a));
+  return a;
+}
+
+}  // namespace
+
+Task<> handle_kb_get_access(ApiContext& api, Exchange& ex) {
+  const std::string name = param(ex, "collection");
+  auto work = [name, acl = api.acl](KnowledgeService& s) -> Result<std::optional<auth::CollectionAccess>> {
+    HEARTH_TRY(s.collection(name));  // 404 for an unknown collection
+    if (!acl) return std::optional<auth::CollectionAccess>();
+    return acl->get(name);
+  };
+  auto render = [&name](const std::optional<auth::CollectionAccess>& a) { return access_json(name, a); };
+  co_await answer(api, ex, 200, work, render);
+}
+
+Task<> handle_kb_put_access(ApiContext& api, Exchange& ex) {
+  if (!api.acl) co_return co_await ex.respond(error_response(invalid_argument("collections have no owners with auth.mode = none")));
+  auto body = parse_json_body(ex.request().body);
+  if (!body) co_return co_await ex.respond(error_response(body.error()));
+  const std::string name = param(ex, "collection");
+  auto work = [name, b = *body, who = ex.context().principal, acl = api.acl](KnowledgeService& s)
+      -> Result<std::optional<auth::CollectionAccess>> {
+    HEARTH_TRY(s.collection(name));
+    auto a = access_update(*who, name, b, acl->get(name));
+    if (!a) return a.take_error();
+    HEARTH_TRY(acl->put(*a));
+    return std::optional<auth::CollectionAccess>(std::move(*a));
+  };
+  auto render = [&name](const std::optional<auth::CollectionAccess>& a) { return access_json(name, a); };
   co_await answer(api, ex, 200, work, render);
 }
 

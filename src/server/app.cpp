@@ -21,6 +21,7 @@
 #include "knowledge/static_embedder.h"
 #include "rag/knowledge_service.h"
 #include "models/registry.h"
+#include "auth/collection_access.h"
 #include "auth/jwt.h"
 #include "auth/key_store.h"
 #include "auth/user_store.h"
@@ -66,6 +67,8 @@ void build_routes(Router& r, ApiContext& api) {
   r.add("DELETE", c + "/{collection}/documents/{document}", P::kKnowledgeWrite, h(handle_kb_delete_document));
   r.add("GET",    c + "/{collection}/sources",      P::kKnowledgeRead,    h(handle_kb_list_sources));
   r.add("POST",   c + "/{collection}/sources",      P::kKnowledgeSources, h(handle_kb_add_source));
+  r.add("GET",    c + "/{collection}/access",       P::kKnowledgeRead,    h(handle_kb_get_access));
+  r.add("PUT",    c + "/{collection}/access",       P::kKnowledgeWrite,   h(handle_kb_put_access));
   r.add("POST",   c + "/{collection}/sync",         P::kKnowledgeWrite,   h(handle_kb_sync));
   r.add("GET",    "/v1/knowledge/jobs",             P::kKnowledgeRead,    h(handle_kb_list_jobs));
   r.add("GET",    "/v1/knowledge/jobs/{job}",       P::kKnowledgeRead,    h(handle_kb_get_job));
@@ -193,6 +196,7 @@ struct Security {
   std::optional<RoleTable> roles;
   std::unique_ptr<auth::KeyStore> keys;
   std::unique_ptr<auth::UserStore> users;
+  std::unique_ptr<auth::CollectionAccessStore> acl;
   auth::JwtConfig jwt;
   std::unique_ptr<auth::JwksCache> jwks;
   std::unique_ptr<AuditTrail> audit;
@@ -227,6 +231,10 @@ Status open_identities(const Config& config, Security& s) {
   if (!users) return users.take_error();
   s.users = std::move(*users);
   s.privacy.add(privacy::user_store(*s.users));
+  auto acl = auth::CollectionAccessStore::open(config.auth.db);
+  if (!acl) return acl.take_error();
+  s.acl = std::move(*acl);
+  s.privacy.add(privacy::collection_access_store(*s.acl));
   if (!config.auth.jwt()) return {};
   const JwtSettings& j = config.auth.jwt_settings;
   s.jwt.issuers = j.issuers;
@@ -310,6 +318,7 @@ int run_server(const Config& config) {
   ApiContext api{config, registry, generation, metrics, blocking, draining};
   api.keys = sec.keys.get();
   api.users = sec.users.get();
+  api.acl = sec.acl.get();
   api.roles = roles;
   api.audit = sec.audit.get();
   api.privacy = &sec.privacy;
@@ -358,7 +367,7 @@ int run_server(const Config& config) {
   if (sec.audit) router.use(make_audit_middleware(*sec.audit));  // before auth: it records refusals too
   router.use(make_draining_middleware(draining));
   router.use(make_auth_middleware({config.auth.mode, roles, sec.keys.get(), sec.users.get(), sec.jwks.get(), &sec.jwt,
-                                   &blocking, &metrics}));
+                                   &blocking, sec.acl.get(), &metrics}));
   router.use((*limits)->filter());  // after auth: limits are per key
   build_routes(router, api);
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "auth/collection_access.h"
 #include "auth/jwt.h"
 #include "auth/key_store.h"
 #include "auth/user_store.h"
@@ -61,6 +62,7 @@ class AuthFilter final : public Middleware {
       co_return unauthenticated(found.error().message, found.error().type_override.c_str());
     }
     std::shared_ptr<Principal> p = std::move(*found);
+    p->acl = o_.acl;
     const PermissionSet* perms = o_.roles->find(p->role);
     if (perms) p->permissions = *perms;
     ctx.principal = p;
@@ -83,7 +85,9 @@ class AuthFilter final : public Middleware {
                              fmt::format("{} lacks the permission '{}' that {} {} requires", p.describe(),
                                          permission_name(ctx.permission), ex.request().method, ctx.route)});
     }
-    if (auto c = ctx.path_params.find("collection"); c != ctx.path_params.end() && !p.may_use_collection(c->second)) {
+    const auto right = ctx.permission == Permission::kKnowledgeRead ? auth::CollectionRight::kRead
+                                                                    : auth::CollectionRight::kWrite;
+    if (auto c = ctx.path_params.find("collection"); c != ctx.path_params.end() && !p.may_use_collection(c->second, right)) {
       fail("forbidden");
       return error_response(collection_not_allowed(p, c->second));
     }

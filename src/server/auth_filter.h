@@ -18,6 +18,7 @@ namespace auth {
 class KeyStore;
 class UserStore;
 class JwksCache;
+class CollectionAccessStore;
 struct JwtConfig;
 }
 
@@ -32,6 +33,7 @@ struct AuthFilterOptions {
   auth::JwksCache* jwks = nullptr;             // JWTs; null: not accepted
   const auth::JwtConfig* jwt = nullptr;        // with jwks
   boost::asio::thread_pool* blocking = nullptr;  // with jwks: verification may fetch the key set
+  auth::CollectionAccessStore* acl = nullptr;  // collections' owners and access lists
   HttpMetrics* metrics = nullptr;              // auth failures
 };
 

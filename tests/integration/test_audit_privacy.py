@@ -112,7 +112,7 @@ class AuditPrivacyTest(unittest.TestCase):
         self.verify()
         # The CLI, beside the running server, on the other subject.
         done = cli(s, "privacy", "delete", "--user", other_id)
-        self.assertEqual(json.loads(done.stdout)["stores"]["api_keys"]["removed"], 1)
+        self.assertEqual(json.loads(done.stdout)["stores"]["api_keys"]["removed"], 1, done.stdout + done.stderr)
         exported = json.loads(cli(s, "privacy", "export", "--user", other_id).stdout)
         self.assertEqual(exported["stores"], {})
         self.verify()

@@ -40,6 +40,8 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/knowledge/collections/{collection}/sources"): "knowledge.read",
     ("POST", "/v1/knowledge/collections/{collection}/sources"): "knowledge.sources",
     ("POST", "/v1/knowledge/collections/{collection}/sync"): "knowledge.write",
+    ("GET", "/v1/knowledge/collections/{collection}/access"): "knowledge.read",
+    ("PUT", "/v1/knowledge/collections/{collection}/access"): "knowledge.write",
     ("GET", "/v1/knowledge/jobs"): "knowledge.read",
     ("GET", "/v1/knowledge/jobs/{job}"): "knowledge.read",
     ("POST", "/v1/knowledge/search"): "knowledge.read",
@@ -176,7 +178,7 @@ class AuthMatrixTest(unittest.TestCase):
                 return 101
             except ConnectionError as e:
                 return int(str(e).split("HTTP/1.1 ")[1][:3])
-        body = {} if method == "POST" else None
+        body = {} if method in ("POST", "PUT") else None
         if path == "/v1/auth/logout" and key == self.keys["session-viewer"]:
             key = self.fresh_session()  # signing out must not end the session the other routes use
         return self.server.as_key(key, method, concrete(path), body)[0]
@@ -301,6 +303,38 @@ class AllowListTest(unittest.TestCase):
         self.assertEqual(status, 200, out)
         status, _, out = s.as_key(key, "POST", "/v1/knowledge/collections", {"name": "new-c"})
         self.assertEqual(status, 403, out)
+
+    def test_collection_owners_and_access_lists(self):
+        s = self.server
+        alice, alice_id = s.make_key("alice", "user")
+        bob, bob_id = s.make_key("bob", "user")
+        c = "/v1/knowledge/collections"
+        status, _, out = s.as_key(alice, "POST", c, {"name": "alice-private"})
+        self.assertEqual(status, 201, out)
+        status, _, out = s.as_key(alice, "GET", f"{c}/alice-private/access")
+        self.assertEqual((out["owner"], out["readers"], out["writers"]), (alice_id, [], []))
+        search = {"collections": ["alice-private"], "query": "x"}
+        self.assertNotIn("alice-private", [x["name"] for x in s.as_key(bob, "GET", c)[2]["data"]])
+        self.assertEqual(s.as_key(bob, "GET", f"{c}/alice-private")[0], 403)
+        self.assertEqual(s.as_key(bob, "POST", "/v1/knowledge/search", search)[0], 403)
+        self.assertEqual(s.as_key(bob, "PUT", f"{c}/alice-private/access", {"readers": [bob_id]})[0], 403)
+        status, _, out = s.as_key(alice, "PUT", f"{c}/alice-private/access", {"readers": [bob_id]})
+        self.assertEqual(status, 200, out)
+        self.assertEqual(s.as_key(bob, "GET", f"{c}/alice-private")[0], 200)
+        self.assertEqual(s.as_key(bob, "POST", "/v1/knowledge/search", search)[0], 200)
+        self.assertEqual(s.as_key(bob, "DELETE", f"{c}/alice-private/documents/1")[0], 403)  # reading is not writing
+        self.assertEqual(s.as_key(alice, "PUT", f"{c}/alice-private/access", {"writers": ["role:user"]})[0], 200)
+        self.assertEqual(s.as_key(bob, "DELETE", f"{c}/alice-private/documents/1")[0], 404)  # allowed; no such document
+        self.assertEqual(s.as_key(alice, "PUT", f"{c}/alice-private/access", {"owner": bob_id})[0], 403)
+        self.assertEqual(s.as_key(s.admin_key, "GET", f"{c}/alice-private")[0], 200)  # knowledge admins see all
+        status, _, out = s.as_key(s.admin_key, "GET", f"/v1/admin/privacy/{alice_id}")
+        self.assertEqual(out["stores"]["collection_access"], [{"collection": "alice-private", "owner": True,
+                                                               "reader": False, "writer": False}])
+        status, _, out = s.as_key(s.admin_key, "DELETE", f"/v1/admin/privacy/{alice_id}")
+        self.assertEqual(out["stores"]["collection_access"], {"changed": 1})
+        status, _, out = s.as_key(s.admin_key, "GET", f"{c}/alice-private/access")
+        self.assertEqual((out["owner"], out["readers"]), ("erased", [bob_id]))
+        self.assertEqual(s.as_key(bob, "GET", f"{c}/alice-private")[0], 200)
 
     def test_revocation_is_immediate_and_seen_across_processes(self):
         s = self.server
