@@ -67,7 +67,9 @@ struct Limits::Impl {
 
   std::vector<Subject> subjects(const RequestContext& ctx) const {
     std::vector<Subject> out;
-    if (ctx.principal && ctx.principal->kind == "key") {
+    // Every caller with an identity: an API key, a signed-in user, an identity provider's subject
+    // (its own rpm/tpm, else [limits] key_*).
+    if (ctx.principal && ctx.principal->kind != "anonymous") {
       const Principal& p = *ctx.principal;
       out.push_back({"key:" + p.id, static_cast<double>(p.rpm ? p.rpm : s.key_rpm),
                      static_cast<double>(p.tpm ? p.tpm : s.key_tpm), s.key_concurrent});

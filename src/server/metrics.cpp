@@ -109,7 +109,7 @@ std::string HttpMetrics::render() const {
                           prom_escape(std::get<1>(k)), prom_escape(std::get<2>(k))),
               static_cast<double>(n));
   }
-  prom_header(out, "hearth_principal_requests_total", "counter", "Requests per caller (API key id, or anonymous)");
+  prom_header(out, "hearth_principal_requests_total", "counter", "Requests per caller (API key id, user:<name>, oidc:<subject>, or anonymous; at most 500, then other)");
   for (const auto& [p, c] : principals_) {
     prom_line(out, "hearth_principal_requests_total", fmt::format("principal=\"{}\"", prom_escape(p)),
               static_cast<double>(c.requests));

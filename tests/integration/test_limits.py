@@ -1,5 +1,5 @@
 """Limits per caller (issue #24): requests and tokens per minute and concurrent requests, per API
-key and per client address, in-process and in a real Redis shared by two Hearth processes.
+key, per signed-in user and per client address, in-process and in a real Redis shared by two Hearth processes.
 
 A key sending five times its limit gets accepted requests within 5 % of the limit and 429 with
 Retry-After and x-ratelimit-* headers for the rest, while another key is unaffected.
@@ -62,6 +62,24 @@ class InProcessLimitsTest(unittest.TestCase):
         self.assertIn("requests per minute", out["error"]["message"])
         # Another key is unaffected.
         self.assertEqual(s.as_key(other, "GET", "/v1/models")[0], 200)
+
+    def test_signed_in_users_have_their_own_limits(self):
+        s = self.server
+        for name in ("uma", "ulf"):
+            status, _, out = s.as_key(s.admin_key, "POST", "/v1/admin/users",
+                                      {"name": name, "role": "user", "password": "correct horse battery",
+                                       "rpm": LIMIT})
+            self.assertEqual(status, 201, out)
+        tokens = {}
+        for name in ("uma", "ulf"):
+            status, _, out = s.as_key(None, "POST", "/v1/auth/login", {"username": name, "password": "correct horse battery"})
+            tokens[name] = out["token"]
+        statuses, refusals = burst(s, tokens["uma"], 5 * LIMIT)
+        accepted = statuses.count(200)
+        self.assertGreaterEqual(accepted, LIMIT * 0.95, statuses)
+        self.assertLessEqual(accepted, LIMIT * 1.05, statuses)
+        self.assertIn("user:uma", refusals[0][1]["error"]["message"])
+        self.assertEqual(s.as_key(tokens["ulf"], "GET", "/v1/models")[0], 200)
 
     def test_tokens_per_minute(self):
         s = self.server
