@@ -1,11 +1,12 @@
 // hearth: the one binary. Subcommands: serve, run, models, make-test-model, kb, keys, tls, audit,
-// privacy.
+// privacy, users.
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "cli/kb_commands.h"
 #include "cli/keys_commands.h"
 #include "cli/privacy_commands.h"
+#include "cli/users_commands.h"
 #include "cli/tls_commands.h"
 #include "core/memory.h"
 
@@ -136,12 +137,15 @@ int main(int argc, char** argv) {
   add_tls_commands(app, tls);
   PrivacyArgs privacy;
   add_privacy_commands(app, privacy);
+  UsersArgs users;
+  add_users_commands(app, users);
 
   CLI11_PARSE(app, argc, argv);
 
   if (!keys.action.empty()) return cmd_keys(keys);
   if (!tls.action.empty()) return cmd_tls(tls);
   if (!privacy.action.empty()) return cmd_privacy(privacy);
+  if (!users.action.empty()) return cmd_users(users);
 
   for (auto* sub : {kc, ka, ks, kq, kl, kr}) {
     if (sub->parsed()) return cmd_kb(sub->get_name(), kb);

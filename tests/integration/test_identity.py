@@ -5,10 +5,11 @@ rotation, claims mapped to roles), also through curl; their data under `privacy 
 import json
 import os
 import subprocess
+import time
 import unittest
 
 from tests.integration import jwt_util
-from tests.integration.harness import QWEN
+from tests.integration.harness import BIN, QWEN
 from tests.integration.test_security import KeyedServer, small_models
 
 PASSWORD = "correct horse battery"
@@ -141,6 +142,24 @@ class UsersTest(unittest.TestCase):
         self.assertEqual(self.admin("DELETE", "/v1/admin/users/carol")[0], 200)
         self.assertEqual(self.server.as_key(t2, "GET", "/v1/auth/me")[0], 401)
         self.assertEqual(self.login("carol", "a new long password")[0], 403)
+
+    def test_cli_creates_and_disables_users(self):
+        s = self.server
+        def users(*args, stdin=""):
+            return subprocess.run([BIN, "users", *args, "--config", s.config_path], input=stdin, capture_output=True,
+                                  text=True, timeout=60)
+        made = users("create", "--name", "李雷", "--role", "viewer", stdin=PASSWORD + "\n")
+        self.assertEqual(made.returncode, 0, made.stderr)
+        self.assertNotIn(PASSWORD, made.stdout + made.stderr)
+        status, _, out = self.login("李雷")
+        self.assertEqual(status, 200, out)
+        self.assertIn("李雷", users("list").stdout)
+        self.assertEqual(users("create", "--name", "x y", "--role", "user", stdin=PASSWORD + "\n").returncode, 2)
+        self.assertEqual(users("disable", "李雷").returncode, 0)
+        deadline = time.time() + 10  # another process's change is seen within half a second
+        while self.server.as_key(out["token"], "GET", "/v1/auth/me")[0] != 401:
+            self.assertLess(time.time(), deadline, "the disabled user's session still works")
+            time.sleep(0.1)
 
     def test_bad_input(self):
         cases = [({"name": "x y", "role": "user", "password": PASSWORD}, "name"),
