@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""What auth, limits and PII filters add per request (issue 24). Not a test: it reports, never fails.
+"""What auth, limits, filters and the audit log add per request (issue 24). Not a test: it reports,
+never fails.
 
-Five fresh `hearth serve` processes on 127.0.0.1 (port 0, --port-file), each with the tiny model
+Six fresh `hearth serve` processes on 127.0.0.1 (port 0, --port-file), each with the tiny model
 models/hearth-tiny-qwen2.gguf, run side by side (idle while another is measured):
 
   (a) none            auth.mode = none, no [limits], no [safety]: the baseline
@@ -10,6 +11,8 @@ models/hearth-tiny-qwen2.gguf, run side by side (idle while another is measured)
                       ip_rpm = 10000000, in-process buckets (never refuses at these rates)
   (d) keys+redis      (c) with the buckets in a real redis-server on a unix socket (started here)
   (e) keys+limits+pii (c) + [safety] input and output cn_mobile = "mask", email = "mask"
+  (f) everything      (e) + [[safety.rules]] (prompt-injection and SQL-injection heuristics, 50
+                      blocked phrases, a size limit) + the audit log ([audit] on; (a)-(e) have it off)
 
 1. Open-loop latency. Requests are sent at fixed times (t0 + i / rate) whatever the responses do,
    on keep-alive connections (a new one is opened only when every open one is busy), and latency
@@ -64,12 +67,18 @@ MAX_CONNS = 200   # client connections in all (the server allows 256 per address
 LIMITS = "[limits]\nkey_rpm = 10000000\nkey_tpm = 1000000000\nkey_concurrent = 1000\nip_rpm = 10000000\n"
 SAFETY = ('[safety.input]\ncn_mobile = "mask"\nemail = "mask"\n'
           '[safety.output]\ncn_mobile = "mask"\nemail = "mask"\n')
-CONFIGS = [  # name, auth, limits, redis, safety
-    ("(a) none", False, False, False, False),
-    ("(b) keys", True, False, False, False),
-    ("(c) keys+limits", True, True, False, False),
-    ("(d) keys+limits in redis", True, True, True, False),
-    ("(e) keys+limits+pii", True, True, False, True),
+RULES = ('[[safety.rules]]\nname = "size"\nkind = "size"\naction = "block"\nmax_chars = 100000\n'
+         '[[safety.rules]]\nname = "injection"\nkind = "prompt_injection"\naction = "block"\n'
+         '[[safety.rules]]\nname = "sqli"\nkind = "sql_injection"\naction = "flag"\n'
+         '[[safety.rules]]\nname = "phrases"\nkind = "phrases"\naction = "redact"\nphrases = ['
+         + ", ".join(f'"codename-{i}"' for i in range(50)) + ']\n')
+CONFIGS = [  # name, auth, limits, redis, safety, rules+audit
+    ("(a) none", False, False, False, False, False),
+    ("(b) keys", True, False, False, False, False),
+    ("(c) keys+limits", True, True, False, False, False),
+    ("(d) keys+limits in redis", True, True, True, False, False),
+    ("(e) keys+limits+pii", True, True, False, True, False),
+    ("(f) everything", True, True, False, True, True),
 ]
 CHAT_BODY = {"model": MODEL_ID, "messages": [{"role": "user", "content": "Hello there, how are you today?"}],
              "max_tokens": 1, "temperature": 0}
@@ -109,7 +118,7 @@ def start_redis(directory):
 class Hearth:
     """One fresh `hearth serve` in its own temporary directory."""
 
-    def __init__(self, name, auth, limits, redis_sock, safety):
+    def __init__(self, name, auth, limits, redis_sock, safety, everything):
         self.name = name
         self.tmp = tempfile.TemporaryDirectory(prefix="hearth-secbench-")
         d = self.tmp.name
@@ -124,6 +133,10 @@ class Hearth:
                 text += f'redis_url = "unix://{redis_sock}"\n'
         if safety:
             text += SAFETY
+        if everything:
+            text += RULES + f'[audit]\ndb = {json.dumps(d + "/audit.sqlite")}\n'
+        else:
+            text += '[audit]\nenabled = false\n'
         text += f'[[model]]\nid = "{MODEL_ID}"\nfile = "{MODEL_FILE}"\ncontext_size = 1024\nparallel = 4\n'
         self.config = os.path.join(d, "hearth.toml")
         with open(self.config, "w") as f:
@@ -511,10 +524,10 @@ def main():
             redis_proc, redis_sock = start_redis(redis_tmp.name)
         else:
             log("redis-server is not installed: configuration (d) is skipped")
-        for name, auth, limits, redis, safety in CONFIGS:
+        for name, auth, limits, redis, safety, everything in CONFIGS:
             if redis and not have_redis:
                 continue
-            servers.append(Hearth(name, auth, limits, redis_sock if redis else None, safety))
+            servers.append(Hearth(name, auth, limits, redis_sock if redis else None, safety, everything))
         for s in servers:
             s.wait_ready()
             status, body = s.request("POST", "/v1/chat/completions", CHAT_BODY)  # loads the model

@@ -1,5 +1,7 @@
 // AuditWriter: a bounded queue drained by one thread in batches (one transaction each, so that a
-// burst of requests costs one fsync rather than one per record).
+// burst of requests costs one fsync rather than one per record). The thread gathers records for
+// up to kGather after the first one arrives (flush() and a full batch cut that short): at a
+// steady 1,000 requests/s that is one transaction per 20 records rather than one per record.
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -14,6 +16,7 @@ namespace hearth::audit {
 namespace {
 
 constexpr std::size_t kMaxBatch = 2048;
+constexpr auto kGather = std::chrono::milliseconds(20);
 constexpr int kBusyRetries = 3;  // a store busy past its own busy_timeout is tried again, then dropped
 constexpr auto kBusyBackoff = std::chrono::milliseconds(100);
 
@@ -30,6 +33,7 @@ struct AuditWriter::Impl {
   std::uint64_t done = 0;           // records ever taken off the queue and written or dropped; guarded by mu
   std::uint64_t dropped = 0;        // guarded by mu
   bool stopping = false;            // guarded by mu
+  int flushing = 0;                 // flush() calls waiting; guarded by mu
   std::thread thread;
 
   Impl(AuditStore& s, std::size_t max) : store(s), max_queue(max) {}
@@ -48,6 +52,7 @@ struct AuditWriter::Impl {
     for (;;) {
       wake.wait(lock, [this] { return stopping || !queue.empty(); });
       if (queue.empty()) return;  // stopping, and everything is written
+      wake.wait_for(lock, kGather, [this] { return stopping || flushing > 0 || queue.size() >= kMaxBatch; });
       std::vector<AuditRecord> batch;
       batch.reserve(std::min(queue.size(), kMaxBatch));
       while (!queue.empty() && batch.size() < kMaxBatch) {
@@ -95,7 +100,10 @@ void AuditWriter::submit(AuditRecord record) {
 void AuditWriter::flush() {
   std::unique_lock lock(impl_->mu);
   const std::uint64_t target = impl_->queued;
+  ++impl_->flushing;
+  impl_->wake.notify_one();
   impl_->written.wait(lock, [&] { return impl_->done >= target; });
+  --impl_->flushing;
 }
 
 std::uint64_t AuditWriter::dropped() const {
