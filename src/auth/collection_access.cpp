@@ -167,7 +167,7 @@ bool CollectionAccessStore::allows(std::string_view collection, std::string_view
                                    CollectionRight right) {
   const auto a = get(collection);
   if (!a) return true;
-  if (a->owner == principal) return true;
+  if (!a->owner.empty() && a->owner == principal) return true;
   switch (right) {
     case CollectionRight::kRead: return contains(a->readers, principal, role) || contains(a->writers, principal, role);
     case CollectionRight::kWrite: return contains(a->writers, principal, role);
@@ -188,14 +188,33 @@ std::vector<CollectionAccess> CollectionAccessStore::mentioning(std::string_view
 }
 
 Result<int> CollectionAccessStore::forget(std::string_view principal, const std::string& pseudonym) {
+  // In one write transaction over the current rows (not the cache, which may be up to half a
+  // second old): another process's change can be neither missed nor undone.
+  std::lock_guard lock(impl_->mu);
+  HEARTH_TRY(impl_->exec("BEGIN IMMEDIATE", "begin"));
+  impl_->next_check_ms = 0;
+  Status st = impl_->reload_if_changed();
   int changed = 0;
-  for (CollectionAccess a : mentioning(principal)) {
+  std::vector<CollectionAccess> named;
+  for (const auto& [_, a] : impl_->cache) {
+    const auto in = [&](const std::vector<std::string>& l) { return std::find(l.begin(), l.end(), principal) != l.end(); };
+    if (a.owner == principal || in(a.readers) || in(a.writers)) named.push_back(a);
+  }
+  for (CollectionAccess& a : named) {
+    if (!st) break;
     if (a.owner == principal) a.owner = pseudonym;
     std::erase(a.readers, principal);
     std::erase(a.writers, principal);
-    HEARTH_TRY(put(a));
+    st = impl_->write(a);
     ++changed;
   }
+  if (!st) {
+    (void)impl_->exec("ROLLBACK", "roll back");
+    impl_->next_check_ms = 0;
+    impl_->data_version = -1;  // the cache may hold rows that were rolled back
+    return st.error();
+  }
+  HEARTH_TRY(impl_->exec("COMMIT", "commit"));
   return changed;
 }
 

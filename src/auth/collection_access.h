@@ -23,7 +23,7 @@ namespace hearth::auth {
 
 struct CollectionAccess {
   std::string collection;
-  std::string owner;                          // a principal id; "erased:..." after a data-subject erasure
+  std::string owner;                          // a principal id; the pseudonym forget() gives ("erased")
   std::vector<std::string> readers, writers;  // principal ids, "role:<name>", "*"
   std::int64_t updated_at = 0;
 };

@@ -102,6 +102,14 @@ class ApiKeyStore final : public PersonalDataStore {
   auth::KeyStore& store_;
 };
 
+// Whether the user exists (a store error is an error, not "no").
+Result<bool> user_exists(auth::UserStore& store, const std::string& name) {
+  auto found = store.get(name);
+  if (found) return true;
+  if (found.error().code == ErrorCode::kNotFound) return false;
+  return found.take_error();
+}
+
 // The user names among a subject's ids ("alice" and "user:alice" both name alice).
 std::vector<std::string> user_names(const Subject& s) {
   std::vector<std::string> out;
@@ -119,7 +127,9 @@ class UserAccounts final : public PersonalDataStore {
   Result<nlohmann::json> export_subject(const Subject& s) override {
     nlohmann::json out = nlohmann::json::array();
     for (const std::string& n : user_names(s)) {
-      if (!store_.get(n)) continue;  // no such user
+      auto exists = user_exists(store_, n);
+      if (!exists) return exists.take_error();
+      if (!*exists) continue;
       auto user = store_.export_user(n);
       if (!user) return user.take_error();
       out.push_back(std::move(*user));
@@ -131,7 +141,9 @@ class UserAccounts final : public PersonalDataStore {
   Result<nlohmann::json> erase_subject(const Subject& s) override {
     int removed = 0;
     for (const std::string& n : user_names(s)) {
-      if (!store_.get(n)) continue;
+      auto exists = user_exists(store_, n);
+      if (!exists) return exists.take_error();
+      if (!*exists) continue;
       auto r = store_.remove(n);
       if (!r) return r.take_error();
       removed += *r;

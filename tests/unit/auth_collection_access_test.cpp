@@ -357,3 +357,28 @@ TEST_F(CollectionAccessTest, TwoStoresOnOneFileSeeEachOthersChanges) {
 
 }  // namespace
 }  // namespace hearth::auth
+
+namespace hearth::auth {
+namespace {
+
+// Erasure reads the current rows, not the cache (which may be half a second old): a reader added
+// through another connection just before is removed, and a row deleted there is not written back.
+TEST_F(CollectionAccessTest, ForgetSeesChangesMadeElsewhereAtOnce) {
+  auto a = open_store();
+  auto b = open_store();
+  ASSERT_TRUE(a->put({"docs", "user:alice", {}, {}, 1}).ok());
+  ASSERT_TRUE(a->put({"gone", "user:bob", {}, {}, 1}).ok());
+  (void)b->get("docs");  // b's cache now holds both rows
+  ASSERT_TRUE(a->put({"docs", "user:alice", {"user:bob"}, {}, 2}).ok());
+  ASSERT_TRUE(a->remove("gone").ok());
+  auto n = b->forget("user:bob", "erased");
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  EXPECT_EQ(*n, 1);
+  auto fresh = open_store();
+  EXPECT_FALSE(fresh->get("gone").has_value());
+  ASSERT_TRUE(fresh->get("docs").has_value());
+  EXPECT_TRUE(fresh->get("docs")->readers.empty());
+}
+
+}  // namespace
+}  // namespace hearth::auth
