@@ -68,6 +68,7 @@ struct Principal {
   std::vector<std::string> models;       // allow-list; empty: every model
   std::vector<std::string> collections;  // allow-list; empty: every collection
   int rpm = 0, tpm = 0;                  // the key's own limits; 0: the configured default
+  std::int64_t expires_at = 0;           // a JWT's exp plus the allowed skew (unix seconds); 0: none
   // Collections' owners and access lists (collection_access.h); null: allow-lists alone.
   auth::CollectionAccessStore* acl = nullptr;
 

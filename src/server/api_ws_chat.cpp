@@ -16,6 +16,7 @@
 #include "engine/reasoning_splitter.h"
 #include "server/api.h"
 #include "auth/key_store.h"
+#include "auth/user_store.h"
 #include "server/async_util.h"
 #include "server/auth_filter.h"
 #include "server/error_mapping.h"
@@ -90,12 +91,23 @@ struct WsChatSession {
     handle.reset();
   }
 
-  // The key may have been revoked or have expired since the upgrade: every turn checks it again.
+  // The credential may have been revoked or have expired since the upgrade (a key revoked, a
+  // session signed out, a JWT past its exp): every turn checks it again.
   std::optional<Error> still_authorized() {
     const Principal& who = caller(upgrade);
-    if (who.kind != "key" || !api.keys) return std::nullopt;
-    auto again = api.keys->verify(presented_credential(upgrade.request()), unix_time_now());
-    if (!again) return again.take_error();
+    const std::int64_t now = unix_time_now();
+    if (who.expires_at && now >= who.expires_at) {
+      return Error{ErrorCode::kUnauthenticated, fmt::format("the token expired at {}", who.expires_at)};
+    }
+    Status again;
+    if (who.kind == "key" && api.keys) {
+      auto k = api.keys->verify(presented_credential(upgrade.request()), now);
+      if (!k) again = k.take_error();
+    } else if (who.kind == "user" && api.users) {
+      auto s = api.users->verify_session(presented_credential(upgrade.request()), now);
+      if (!s) again = s.take_error();
+    }
+    if (!again) return again.error();
     return std::nullopt;
   }
 

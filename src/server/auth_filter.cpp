@@ -147,7 +147,9 @@ class AuthFilter final : public Middleware {
       if (id.error().code == ErrorCode::kUnauthenticated) return invalid(id.error().message, "invalid_token");
       return id.take_error();  // 403 (no role maps) or 503 (the key set cannot be loaded)
     }
-    return principal_of("jwt", "oidc:" + id->subject, id->name, id->role);
+    auto p = principal_of("jwt", "oidc:" + id->subject, id->name, id->role);
+    p->expires_at = id->expires_at + o_.jwt->clock_skew_s;
+    return p;
   }
 
   void fail(const char* reason) {

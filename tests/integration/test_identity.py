@@ -2,14 +2,16 @@
 sessions), and an organisation's identity provider's JWTs (ES256/RS256 against a JWKS file, key
 rotation, claims mapped to roles), also through curl; their data under `privacy export/delete`.
 """
+import http.server
 import json
 import os
+import threading
 import subprocess
 import time
 import unittest
 
 from tests.integration import jwt_util
-from tests.integration.harness import BIN, QWEN
+from tests.integration.harness import BIN, QWEN, WebSocket
 from tests.integration.test_security import KeyedServer, small_models
 
 PASSWORD = "correct horse battery"
@@ -85,6 +87,50 @@ class JwtTest(unittest.TestCase):
         self.assertEqual(json.loads(text)["object"], "chat.completion")
 
 
+class JwksUrlTest(unittest.TestCase):
+    """The provider's key set fetched over HTTP, through the outbound check like every fetch."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.key = jwt_util.Key("ES256")
+        body = json.dumps({"keys": [cls.key.jwk()]}).encode()
+
+        class Jwks(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        cls.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+        threading.Thread(target=cls.httpd.serve_forever, daemon=True).start()
+        cls.url = f"http://127.0.0.1:{cls.httpd.server_address[1]}/certs"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.httpd.shutdown()
+
+    def serve(self, outbound):
+        toml = jwt_util.jwt_toml("unused").replace('jwks_file = "unused"', f'jwks_url = "{self.url}"') + outbound
+        return KeyedServer(models=small_models(), extra_toml=toml, mode="jwt")
+
+    def test_fetched_from_an_allowed_intranet_host(self):
+        with self.serve('[outbound]\nallow = ["127.0.0.1"]\n') as s:
+            status, _, out = s.as_key(self.key.sign(jwt_util.claims("ida", ["staff"])), "GET", "/v1/auth/me")
+            self.assertEqual(status, 200, out)
+            self.assertEqual(out["id"], "oidc:ida")
+
+    def test_refused_without_an_outbound_rule(self):
+        with self.serve("") as s:
+            status, _, out = s.as_key(self.key.sign(jwt_util.claims("ida", ["staff"])), "GET", "/v1/auth/me")
+            self.assertEqual(status, 503, out)
+            self.assertIn("JWKS", out["error"]["message"])
+
+
 class UsersTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -142,6 +188,24 @@ class UsersTest(unittest.TestCase):
         self.assertEqual(self.admin("DELETE", "/v1/admin/users/carol")[0], 200)
         self.assertEqual(self.server.as_key(t2, "GET", "/v1/auth/me")[0], 401)
         self.assertEqual(self.login("carol", "a new long password")[0], 403)
+
+    def test_websocket_turns_check_the_session(self):
+        self.create("wes")
+        token = self.login("wes")[2]["token"]
+        ws = WebSocket(self.server.port, "/v1/chat/ws", headers={"Authorization": f"Bearer {token}"})
+        try:
+            ws.send_json({"type": "chat", "content": "hi", "max_tokens": 2})
+            kinds = []
+            while not kinds or kinds[-1] not in ("done", "error"):
+                kinds.append(ws.recv_json()["type"])
+            self.assertEqual(kinds[-1], "done")
+            self.assertEqual(self.server.as_key(token, "POST", "/v1/auth/logout")[0], 200)
+            ws.send_json({"type": "chat", "content": "again", "max_tokens": 2})
+            msg = ws.recv_json()
+            self.assertEqual(msg["type"], "error", msg)
+            self.assertIn("signed out", msg["error"]["message"])
+        finally:
+            ws.close()
 
     def test_cli_creates_and_disables_users(self):
         s = self.server

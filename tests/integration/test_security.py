@@ -94,7 +94,7 @@ class KeyedServer(Server):
     """A server with auth.mode = keys, its key files in its temporary directory, and an admin key
     made with the CLI before it starts."""
 
-    def __init__(self, models=None, jwt=False, **kw):
+    def __init__(self, models=None, jwt=False, mode=None, **kw):
         """jwt: also accept tokens of a test identity provider (self.idp_key signs them; its JWKS
         file is self.jwks_path)."""
         self._tmp_auth = tempfile.TemporaryDirectory(prefix="hearth-auth-")
@@ -104,8 +104,8 @@ class KeyedServer(Server):
             self.jwks_path = os.path.join(self._tmp_auth.name, "jwks.json")
             jwt_util.write_jwks(self.jwks_path, self.idp_key)
             extra = jwt_util.jwt_toml(self.jwks_path) + extra
-        super().__init__(models=models, extra_toml=auth_toml(self._tmp_auth.name, extra, "keys+jwt" if jwt else "keys"),
-                         **kw)
+        mode = mode or ("keys+jwt" if jwt else "keys")
+        super().__init__(models=models, extra_toml=auth_toml(self._tmp_auth.name, extra, mode), **kw)
 
     def start(self, timeout=30):
         self.admin_key = cli_key(self.config_path, "bootstrap", "admin")
