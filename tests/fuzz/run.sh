@@ -27,7 +27,8 @@ build fuzz_openai_parse "$ROOT/tests/fuzz/fuzz_openai_parse.cpp" "$S/server/open
 build fuzz_text_stream "$ROOT/tests/fuzz/fuzz_text_stream.cpp" "$S/core/utf8.cpp" "$S/engine/stop_matcher.cpp" \
   "$S/engine/reasoning_splitter.cpp"
 build fuzz_multipart "$ROOT/tests/fuzz/fuzz_multipart.cpp" "$S/server/multipart.cpp" "$S/core/result.cpp"
-build fuzz_config "$ROOT/tests/fuzz/fuzz_config.cpp" "$S/models/catalog.cpp" "$S/core/result.cpp" "$S/core/utf8.cpp"
+build fuzz_config "$ROOT/tests/fuzz/fuzz_config.cpp" "$S/models/catalog.cpp" "$S/models/catalog_security.cpp" "$S/core/result.cpp" \
+  "$S/core/utf8.cpp"
 build fuzz_knowledge_text "$ROOT/tests/fuzz/fuzz_knowledge_text.cpp" "$S/knowledge/chunker.cpp" \
   "$S/knowledge/text_tokenizer.cpp" "$S/knowledge/extract.cpp" "$S/core/utf8.cpp" "$S/core/result.cpp" \
   "$S/core/subprocess.cpp" -DHEARTH_BUILD_DIR='""' -I/usr/include/libxml2 \
