@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "auth/credential_util.h"
 #include "core/sqlite_file.h"
 #include "auth/secret_file.h"
 
@@ -30,11 +31,9 @@ constexpr std::string_view kPrefix = "hk-";
 constexpr std::size_t kIdChars = 10, kSecretChars = 40;
 constexpr std::size_t kIdLength = kPrefix.size() + kIdChars;         // "hk-" + 10
 constexpr std::size_t kKeyLength = kIdLength + 1 + kSecretChars;      // + "." + 40
-constexpr std::size_t kMacBytes = 32;
 constexpr std::int64_t kTouchIntervalS = 60;
 constexpr std::int64_t kReloadIntervalNs = 500'000'000;
 constexpr std::size_t kMaxNameBytes = 64, kMaxListItems = 256, kMaxItemBytes = 256;
-constexpr char kBase62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -56,14 +55,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
 constexpr const char* kColumns =
     "id, hash, name, role, models, collections, rpm, tpm, created_at, expires_at, revoked_at, last_used_at";
 
-using Mac = std::array<unsigned char, kMacBytes>;
-
-struct DbClose {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct StmtFinalize {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
+using detail::all_base62;
+using detail::DbClose;
+using detail::from_hex;
+using detail::hmac;
+using detail::kMacBytes;
+using detail::Mac;
+using detail::random_base62;
+using detail::Stmt;
+using detail::to_hex;
 
 Error db_error(sqlite3* db, std::string_view what) {
   const int code = sqlite3_errcode(db);
@@ -75,98 +75,9 @@ Error db_error(sqlite3* db, std::string_view what) {
 
 Error unauthenticated(std::string msg) { return {ErrorCode::kUnauthenticated, std::move(msg)}; }
 
-// A prepared statement with positional binding.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const std::string& sql) {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK) stmt_.reset(s);
-  }
-  bool ok() const { return stmt_ != nullptr; }
-  Stmt& bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(stmt_.get(), i, v);
-    return *this;
-  }
-  Stmt& bind(int i, const std::optional<std::int64_t>& v) {
-    if (v) sqlite3_bind_int64(stmt_.get(), i, *v);
-    else sqlite3_bind_null(stmt_.get(), i);
-    return *this;
-  }
-  Stmt& bind(int i, const std::string& v) {
-    sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  int step() { return sqlite3_step(stmt_.get()); }  // SQLITE_ROW, SQLITE_DONE, or an error code
-  std::int64_t i64(int col) { return sqlite3_column_int64(stmt_.get(), col); }
-  std::optional<std::int64_t> opt_i64(int col) {
-    if (sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL) return std::nullopt;
-    return i64(col);
-  }
-  std::string text(int col) {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_.get(), col));
-    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), col))) : std::string();
-  }
-
- private:
-  std::unique_ptr<sqlite3_stmt, StmtFinalize> stmt_;
-};
-
-bool is_base62(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
-
-bool all_base62(std::string_view s) {
-  for (char c : s) {
-    if (!is_base62(c)) return false;
-  }
-  return true;
-}
-
 bool well_formed(std::string_view key) {
   return key.size() == kKeyLength && key.starts_with(kPrefix) && key[kIdLength] == '.' &&
          all_base62(key.substr(kPrefix.size(), kIdChars)) && all_base62(key.substr(kIdLength + 1));
-}
-
-// `n` uniformly random base62 characters: random bytes below 248 (4 * 62), the rest rejected.
-Result<std::string> random_base62(std::size_t n) {
-  std::string out;
-  out.reserve(n);
-  while (out.size() < n) {
-    auto bytes = random_bytes(2 * n);
-    if (!bytes) return bytes.take_error();
-    for (char b : *bytes) {
-      const auto v = static_cast<unsigned char>(b);
-      if (v < 248 && out.size() < n) out += kBase62[v % 62];
-    }
-  }
-  return out;
-}
-
-bool hmac(const std::string& secret, std::string_view key, Mac& out) {
-  unsigned int len = 0;
-  const unsigned char* r = HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-                                reinterpret_cast<const unsigned char*>(key.data()), key.size(), out.data(), &len);
-  return r != nullptr && len == kMacBytes;
-}
-
-std::string to_hex(const Mac& mac) {
-  std::string hex;
-  hex.reserve(2 * mac.size());
-  for (unsigned char c : mac) hex += fmt::format("{:02x}", c);
-  return hex;
-}
-
-bool from_hex(const std::string& hex, Mac& out) {
-  if (hex.size() != 2 * out.size()) return false;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<unsigned char>(hi * 16 + lo);
-  }
-  return true;
 }
 
 bool has_control(std::string_view s) {

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/credential_util.h"
 #include "auth/user_store.h"
 
 namespace hearth::auth::user_detail {
@@ -29,7 +30,6 @@ inline constexpr std::string_view kSessionPrefix = "hs-";
 inline constexpr std::size_t kSessionIdChars = 16, kSessionSecretChars = 43;
 inline constexpr std::size_t kSessionIdLength = kSessionPrefix.size() + kSessionIdChars;     // "hs-" + 16
 inline constexpr std::size_t kTokenLength = kSessionIdLength + 1 + kSessionSecretChars;      // + "." + 43
-inline constexpr std::size_t kMacBytes = 32;
 inline constexpr std::size_t kMaxNameBytes = 64, kMinPasswordBytes = 10, kMaxPasswordBytes = 1024;
 inline constexpr std::int64_t kTouchIntervalS = 60;
 inline constexpr int kMaxFailures = 5;
@@ -43,32 +43,15 @@ inline constexpr const char* kUserColumns =
 inline constexpr const char* kSessionColumns =
     "id, user_id, hash, created_at, expires_at, last_seen_at, revoked_at, revoked_reason, client_ip, user_agent";
 
-using Mac = std::array<unsigned char, kMacBytes>;
-
-struct DbClose {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct StmtFinalize {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-
-// A prepared statement with positional binding.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const std::string& sql);
-  bool ok() const { return stmt_ != nullptr; }
-  Stmt& bind(int i, std::int64_t v);
-  Stmt& bind(int i, const std::optional<std::int64_t>& v);
-  Stmt& bind(int i, const std::string& v);
-  Stmt& bind(int i, const std::optional<std::string>& v);
-  int step() { return sqlite3_step(stmt_.get()); }  // SQLITE_ROW, SQLITE_DONE, or an error code
-  std::int64_t i64(int col) { return sqlite3_column_int64(stmt_.get(), col); }
-  std::optional<std::int64_t> opt_i64(int col);
-  std::string text(int col);
-
- private:
-  std::unique_ptr<sqlite3_stmt, StmtFinalize> stmt_;
-};
+using detail::all_base62;
+using detail::DbClose;
+using detail::from_hex;
+using detail::hmac;
+using detail::kMacBytes;
+using detail::Mac;
+using detail::random_base62;
+using detail::Stmt;
+using detail::to_hex;
 
 // BEGIN IMMEDIATE ... COMMIT; rolled back when destroyed uncommitted.
 class Transaction {
@@ -101,14 +84,9 @@ struct Seen {  // use of a session recorded in memory
 
 Error db_error(sqlite3* db, std::string_view what);
 Error unauthenticated(std::string msg);
-Result<std::string> random_base62(std::size_t n);
-bool all_base62(std::string_view s);
 bool is_user_id(std::string_view s);      // "u-" + 10 base62
 bool is_session_id(std::string_view s);   // "hs-" + 16 base62
 bool is_token(std::string_view s);        // "hs-" + 16 base62 + "." + 43 base62
-bool hmac(const std::string& secret, std::string_view msg, Mac& out);
-std::string to_hex(const Mac& mac);
-bool from_hex(const std::string& hex, Mac& out);
 std::int64_t steady_ns();
 // The NFKC case fold of UTF-8 text (how names are compared), or nullopt if it is not valid UTF-8.
 std::optional<std::string> fold_name(std::string_view s);

@@ -1,4 +1,5 @@
 #include "audit/audit_log.h"
+#include "temp_dir.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -27,21 +28,7 @@ using ::testing::Not;
 constexpr std::int64_t kT0 = 1'800'000'000'000;  // unix ms
 const std::string kSecret = "0123456789abcdef0123456789abcdef";
 
-class TempDir {
- public:
-  TempDir()
-      : path_(fs::temp_directory_path() /
-              ("hearth-audit-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline std::atomic<int> counter_{0};
-  fs::path path_;
-};
+using test_util::TempDir;
 
 AuditRecord make(int i, const std::string& principal = "hk-AAAAAAAAAA", std::int64_t time_ms = 0) {
   AuditRecord r;

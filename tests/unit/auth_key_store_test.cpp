@@ -1,4 +1,5 @@
 #include "auth/key_store.h"
+#include "temp_dir.h"
 
 #include <algorithm>
 #include <gmock/gmock.h>
@@ -34,20 +35,7 @@ using ::testing::Not;
 
 constexpr std::int64_t kNow = 1'800'000'000;
 
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("hearth-auth-" + std::to_string(::getpid()) + "-" +
-                                                 std::to_string(counter_++))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline std::atomic<int> counter_{0};
-  fs::path path_;
-};
+using test_util::TempDir;
 
 std::string read_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/key_store.h"
+#include "temp_dir.h"
 
 namespace hearth::auth {
 namespace {
@@ -28,21 +29,7 @@ using ::testing::Not;
 constexpr std::int64_t kNow = 1'800'000'000;
 const std::string kPassword = "correct horse battery";
 
-class TempDir {
- public:
-  TempDir()
-      : path_(fs::temp_directory_path() /
-              ("hearth-users-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline std::atomic<int> counter_{0};
-  fs::path path_;
-};
+using test_util::TempDir;
 
 // hs-<16 base62>.<43 base62> (no std::regex: g++ 12 warns inside it under ASan).
 bool token_shaped(const std::string& t) {

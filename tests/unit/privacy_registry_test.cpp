@@ -13,6 +13,7 @@
 #include "auth/collection_access.h"
 #include "auth/key_store.h"
 #include "auth/user_store.h"
+#include "temp_dir.h"
 
 namespace hearth::privacy {
 namespace {
@@ -23,20 +24,7 @@ constexpr std::int64_t kNow = 1'800'000'000;
 constexpr const char* kPassword = "correct horse battery";
 const std::string kAuditSecret(32, 's');
 
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("hearth-privacy-" + std::to_string(::getpid()) + "-" +
-                                                 std::to_string(counter_++))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline std::atomic<int> counter_{0};
-  fs::path path_;
-};
+using test_util::TempDir;
 
 template <typename T>
 std::string msg(const Result<T>& r) {
