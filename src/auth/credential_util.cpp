@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "auth/secret_file.h"
 
@@ -62,6 +63,49 @@ bool from_hex(const std::string& hex, Mac& out) {
     const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return false;
     out[i] = static_cast<unsigned char>(hi * 16 + lo);
+  }
+  return true;
+}
+
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+Status check_text(const std::string& value, std::string_view what, std::size_t max_bytes) {
+  if (value.empty() || value.size() > max_bytes || has_control(value)) {
+    return invalid_argument(
+        fmt::format("{} must be 1..{} characters without control characters", what, max_bytes), std::string(what));
+  }
+  return {};
+}
+
+Status check_allow_lists(const std::vector<std::string>& models, const std::vector<std::string>& collections, int rpm,
+                         int tpm) {
+  constexpr std::size_t kMaxListItems = 256, kMaxItemBytes = 256;
+  for (const auto* list : {&models, &collections}) {
+    const char* what = list == &models ? "models" : "collections";
+    if (list->size() > kMaxListItems) {
+      return invalid_argument(fmt::format("{} lists at most {} names", what, kMaxListItems), what);
+    }
+    for (const std::string& item : *list) HEARTH_TRY(check_text(item, what, kMaxItemBytes));
+  }
+  if (rpm < 0) return invalid_argument("rpm must not be negative", "rpm");
+  if (tpm < 0) return invalid_argument("tpm must not be negative", "tpm");
+  return {};
+}
+
+std::string to_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
+
+bool from_json(const std::string& text, std::vector<std::string>& out) {
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_array()) return false;
+  out.clear();
+  for (const auto& item : j) {
+    if (!item.is_string()) return false;
+    out.push_back(item.get<std::string>());
   }
   return true;
 }

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.h"
 
@@ -26,6 +27,16 @@ bool all_base62(std::string_view s);
 bool hmac(const std::string& secret, std::string_view msg, Mac& out);
 std::string to_hex(const Mac& mac);
 bool from_hex(const std::string& hex, Mac& out);
+
+bool has_control(std::string_view s);  // ASCII control characters or DEL
+// 1..max_bytes bytes without control characters; the error names `what`.
+Status check_text(const std::string& value, std::string_view what, std::size_t max_bytes);
+// A key's or user's allow-lists (at most 256 names of 1..256 bytes each) and per-minute limits.
+Status check_allow_lists(const std::vector<std::string>& models, const std::vector<std::string>& collections, int rpm,
+                         int tpm);
+// Allow-lists as stored: a JSON array of strings. from_json is false for anything else.
+std::string to_json(const std::vector<std::string>& v);
+bool from_json(const std::string& text, std::vector<std::string>& out);
 
 struct DbClose {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }

@@ -33,7 +33,7 @@ constexpr std::size_t kIdLength = kPrefix.size() + kIdChars;         // "hk-" + 
 constexpr std::size_t kKeyLength = kIdLength + 1 + kSecretChars;      // + "." + 40
 constexpr std::int64_t kTouchIntervalS = 60;
 constexpr std::int64_t kReloadIntervalNs = 500'000'000;
-constexpr std::size_t kMaxNameBytes = 64, kMaxListItems = 256, kMaxItemBytes = 256;
+constexpr std::size_t kMaxNameBytes = 64;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -56,6 +56,11 @@ constexpr const char* kColumns =
     "id, hash, name, role, models, collections, rpm, tpm, created_at, expires_at, revoked_at, last_used_at";
 
 using detail::all_base62;
+using detail::check_allow_lists;
+using detail::check_text;
+using detail::from_json;
+using detail::has_control;
+using detail::to_json;
 using detail::DbClose;
 using detail::from_hex;
 using detail::hmac;
@@ -80,49 +85,12 @@ bool well_formed(std::string_view key) {
          all_base62(key.substr(kPrefix.size(), kIdChars)) && all_base62(key.substr(kIdLength + 1));
 }
 
-bool has_control(std::string_view s) {
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return true;
-  }
-  return false;
-}
-
-Status check_text(const std::string& value, std::string_view what, std::size_t max_bytes) {
-  if (value.empty() || value.size() > max_bytes || has_control(value)) {
-    return invalid_argument(
-        fmt::format("{} must be 1..{} characters without control characters", what, max_bytes), std::string(what));
-  }
-  return {};
-}
-
 Status check_spec(const KeySpec& s, std::int64_t now) {
   HEARTH_TRY(check_text(s.name, "name", kMaxNameBytes));
   HEARTH_TRY(check_text(s.role, "role", kMaxNameBytes));
-  for (const auto* list : {&s.models, &s.collections}) {
-    const char* what = list == &s.models ? "models" : "collections";
-    if (list->size() > kMaxListItems) {
-      return invalid_argument(fmt::format("{} lists at most {} names", what, kMaxListItems), what);
-    }
-    for (const std::string& item : *list) HEARTH_TRY(check_text(item, what, kMaxItemBytes));
-  }
-  if (s.rpm < 0) return invalid_argument("rpm must not be negative", "rpm");
-  if (s.tpm < 0) return invalid_argument("tpm must not be negative", "tpm");
+  HEARTH_TRY(check_allow_lists(s.models, s.collections, s.rpm, s.tpm));
   if (s.expires_at && *s.expires_at <= now) return invalid_argument("expires_at is not in the future", "expires_at");
   return {};
-}
-
-std::string to_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
-
-bool from_json(const std::string& text, std::vector<std::string>& out) {
-  const auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_array()) return false;
-  out.clear();
-  for (const auto& item : j) {
-    if (!item.is_string()) return false;
-    out.push_back(item.get<std::string>());
-  }
-  return true;
 }
 
 struct Row {

@@ -31,7 +31,6 @@ static_assert(PasswordCost{}.mem == crypto_pwhash_MEMLIMIT_INTERACTIVE);
 namespace {
 
 constexpr int kSchemaVersion = 1;
-constexpr std::size_t kMaxListItems = 256, kMaxItemBytes = 256;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS users (
@@ -63,21 +62,6 @@ CREATE TABLE IF NOT EXISTS sessions (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id);
 )sql";
-
-bool has_control(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u < 0x20 || u == 0x7f;
-  });
-}
-
-Status check_text(const std::string& value, std::string_view what, std::size_t max_bytes) {
-  if (value.empty() || value.size() > max_bytes || has_control(value)) {
-    return invalid_argument(
-        fmt::format("{} must be 1..{} characters without control characters", what, max_bytes), std::string(what));
-  }
-  return {};
-}
 
 // UTF-8 -> UTF-16 -> `norm` -> UTF-8; nullopt on invalid UTF-8 or an ICU failure.
 std::optional<std::string> normalize(std::string_view s, const UNormalizer2* norm) {
@@ -160,29 +144,7 @@ Status check_password(const std::string& password, const std::string& name) {
 }
 
 Status check_lists_and_limits(const UserSpec& s) {
-  for (const auto* list : {&s.models, &s.collections}) {
-    const char* what = list == &s.models ? "models" : "collections";
-    if (list->size() > kMaxListItems) {
-      return invalid_argument(fmt::format("{} lists at most {} names", what, kMaxListItems), what);
-    }
-    for (const std::string& item : *list) HEARTH_TRY(check_text(item, what, kMaxItemBytes));
-  }
-  if (s.rpm < 0) return invalid_argument("rpm must not be negative", "rpm");
-  if (s.tpm < 0) return invalid_argument("tpm must not be negative", "tpm");
-  return {};
-}
-
-std::string to_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
-
-bool from_json(const std::string& text, std::vector<std::string>& out) {
-  const auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_array()) return false;
-  out.clear();
-  for (const auto& item : j) {
-    if (!item.is_string()) return false;
-    out.push_back(item.get<std::string>());
-  }
-  return true;
+  return check_allow_lists(s.models, s.collections, s.rpm, s.tpm);
 }
 
 // A row of SELECT kUserColumns. A damaged allow-list is an error, never "every model".

@@ -44,6 +44,11 @@ inline constexpr const char* kSessionColumns =
     "id, user_id, hash, created_at, expires_at, last_seen_at, revoked_at, revoked_reason, client_ip, user_agent";
 
 using detail::all_base62;
+using detail::check_allow_lists;
+using detail::check_text;
+using detail::from_json;
+using detail::has_control;
+using detail::to_json;
 using detail::DbClose;
 using detail::from_hex;
 using detail::hmac;
