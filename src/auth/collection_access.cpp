@@ -165,12 +165,15 @@ Status CollectionAccessStore::remove(std::string_view collection) {
 
 bool CollectionAccessStore::allows(std::string_view collection, std::string_view principal, std::string_view role,
                                    CollectionRight right) {
-  const auto a = get(collection);
-  if (!a) return true;
-  if (!a->owner.empty() && a->owner == principal) return true;
+  std::lock_guard lock(impl_->mu);  // read in place: this runs for every collection a request touches
+  (void)impl_->reload_if_changed();
+  const auto it = impl_->cache.find(collection);
+  if (it == impl_->cache.end()) return true;
+  const CollectionAccess& a = it->second;
+  if (!a.owner.empty() && a.owner == principal) return true;
   switch (right) {
-    case CollectionRight::kRead: return contains(a->readers, principal, role) || contains(a->writers, principal, role);
-    case CollectionRight::kWrite: return contains(a->writers, principal, role);
+    case CollectionRight::kRead: return contains(a.readers, principal, role) || contains(a.writers, principal, role);
+    case CollectionRight::kWrite: return contains(a.writers, principal, role);
     case CollectionRight::kManage: return false;
   }
   return false;
