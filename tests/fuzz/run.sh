@@ -14,9 +14,10 @@ build() {  # target sources... [-Iinclude... -Ddefine... -llib...]
   local target=$1; shift
   local bin="$OUT/$target" srcs=() libs=() a
   for a in "$@"; do if [[ $a == -[lID]* ]]; then libs+=("$a"); else srcs+=("$a"); fi; done
-  local newest
-  newest=$(ls -t "${srcs[@]}" "$ROOT/tests/fuzz/run.sh" $(find "$ROOT/src" -name '*.h') | head -1)
-  if [[ ! -x $bin || $newest -nt $bin ]]; then
+  # Rebuilt when a source, a header or this script is newer than the binary. (No `ls -t | head`:
+  # under pipefail, head closing the pipe early makes ls die of SIGPIPE and the script stop silently.)
+  if [[ ! -x $bin ]] || [[ -n $(find "$ROOT/src" -name '*.h' -newer "$bin" -print -quit) ]] ||
+     [[ -n $(find "${srcs[@]}" "$ROOT/tests/fuzz/run.sh" -newer "$bin" -print -quit) ]]; then
     echo "building $target" >&2
     $CXX "${FLAGS[@]}" "${srcs[@]}" "${LIBS[@]}" "${libs[@]}" -o "$bin"
   fi
