@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Hearth builds and tests with, only those that are missing.
+# Usage: scripts/deps.sh [more packages...]  (the browser tests add chromium)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -7,10 +8,11 @@ PKGS=(
   build-essential cmake ninja-build git pkg-config ca-certificates curl
   libboost1.81-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libtomlplusplus-dev libcli11-dev
   libcurl4-openssl-dev libssl-dev libgtest-dev libgmock-dev
-  libicu-dev libhnswlib-dev linux-doc-6.1 dict-gcide libsqlite3-dev libmd4c-dev libgumbo-dev libpoppler-cpp-dev libzip-dev libxml2-dev
+  libicu-dev libhnswlib-dev linux-doc-6.1 dict-gcide libsqlite3-dev libmd4c-dev libgumbo-dev libpoppler-cpp-dev libzip-dev libxml2-dev zlib1g-dev
   clang-14 libclang-rt-14-dev
   libhiredis-dev redis-server openssl libre2-dev libsodium-dev
   nodejs npm python3
+  "$@"
 )
 
 missing=()

@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
   s->add_option("--tls-cert", serve.tls_cert,
                 "PEM certificate: serve HTTPS and WSS only (with --tls-key; [tls] cert_file)");
   s->add_option("--tls-key", serve.tls_key, "PEM private key of --tls-cert ([tls] key_file)");
+  s->add_option("--ui-dir", serve.ui_dir,
+                "Serve the web app from this directory (a development build, e.g. web/dist) instead of the copy "
+                "built into the binary ([ui] dir)");
 
   RunArgs run;
   auto* r = app.add_subcommand("run", "Chat with a model in the terminal (or complete one prompt)");

@@ -127,6 +127,11 @@ int cmd_serve(const ServeArgs& a) {
     return fail(invalid_argument("--tls-cert and --tls-key go together (or with [tls] cert_file and key_file)"));
   }
   if (!a.port_file.empty()) config.server.port_file = a.port_file;
+  if (!a.ui_dir.empty()) config.ui.dir = fs::absolute(a.ui_dir).lexically_normal().string();
+  if (!config.ui.dir.empty() && !fs::is_regular_file(fs::path(config.ui.dir) / "index.html")) {
+    return fail(invalid_argument(fmt::format("--ui-dir {}: no index.html there (build the app: cd web && npm run build)",
+                                             config.ui.dir)));
+  }
   if (!a.log_level.empty()) config.server.log_level = a.log_level;
   init_logging(config.server.log_level);
   if (auto applied = apply_outbound_rules(config.outbound.allow); !applied) return fail(applied.error());

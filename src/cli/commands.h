@@ -25,6 +25,7 @@ struct ServeArgs {
   std::optional<std::string> auth;  // auth.mode: none or keys
   bool insecure_no_auth = false;    // auth.allow_none_on_network
   std::string tls_cert, tls_key;    // [tls] cert_file and key_file (both, or with the config's other)
+  std::string ui_dir;               // [ui] dir: serve the web app from this directory (a development build)
 };
 int cmd_serve(const ServeArgs& args);
 

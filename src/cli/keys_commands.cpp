@@ -227,7 +227,9 @@ void fill_data_paths(Config& config) {
   const AuthPaths paths = auth_paths(config);
   config.auth.db = paths.db;
   config.auth.secret_file = paths.secret_file;
-  if (config.audit.db.empty()) config.audit.db = (fs::path(paths.db).parent_path() / "audit.sqlite").string();
+  const fs::path dir = fs::path(paths.db).parent_path();
+  if (config.audit.db.empty()) config.audit.db = (dir / "audit.sqlite").string();
+  if (config.ui.conversations_db.empty()) config.ui.conversations_db = (dir / "conversations.sqlite").string();
 }
 
 int cmd_keys(const KeysArgs& a) {

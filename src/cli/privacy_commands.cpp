@@ -13,6 +13,7 @@
 #include "auth/key_store.h"
 #include "auth/secret_file.h"
 #include "cli/commands.h"
+#include "conversations/personal_data.h"
 #include "cli/keys_commands.h"
 #include "models/catalog.h"
 #include "privacy/registry.h"
@@ -54,6 +55,7 @@ int audit_verify(audit::AuditStore& store) {
 struct Stores {
   std::unique_ptr<audit::AuditStore> audit;
   std::unique_ptr<auth::KeyStore> keys;
+  std::unique_ptr<conversations::Store> conversations;
   privacy::Registry registry;
 };
 
@@ -73,6 +75,12 @@ Result<std::unique_ptr<Stores>> open_stores(const Config& c) {
     if (!k) return k.take_error();
     s->keys = std::move(*k);
     s->registry.add(privacy::api_key_store(*s->keys));
+  }
+  if (std::filesystem::exists(c.ui.conversations_db, ec)) {
+    auto cs = conversations::open_sqlite_store(c.ui.conversations_db);
+    if (!cs) return cs.take_error();
+    s->conversations = std::move(*cs);
+    s->registry.add(conversations::personal_data_store(*s->conversations));
   }
   return s;
 }

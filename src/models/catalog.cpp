@@ -362,8 +362,8 @@ Result<Config> parse_config(std::string_view text, const std::string& base_dir) 
                                         e.description()));
   }
   Config c;
-  HEARTH_TRY(check_keys(root, {"server", "models", "model", "knowledge", "auth", "outbound", "limits", "safety", "tls", "audit"}, ""));
-  for (const char* table : {"server", "models", "knowledge", "auth", "outbound", "tls", "limits", "safety", "audit"}) {
+  HEARTH_TRY(check_keys(root, {"server", "models", "model", "knowledge", "auth", "outbound", "limits", "safety", "tls", "audit", "ui"}, ""));
+  for (const char* table : {"server", "models", "knowledge", "auth", "outbound", "tls", "limits", "safety", "audit", "ui"}) {
     if (root.contains(table) && !root.get_as<toml::table>(table)) {
       return invalid_argument(fmt::format("[{}] must be a table", table), table);
     }

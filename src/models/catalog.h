@@ -127,6 +127,13 @@ struct AuditSettings {
   bool record_content = false;  // also record request text (off: who, what, when, outcome only)
 };
 
+// [ui]: the web app served at / and the conversations it keeps per user.
+struct UiSettings {
+  bool enabled = true;           // serve the app at / (the API is served either way)
+  std::string dir;               // serve the app from this directory (a development build) instead of the binary
+  std::string conversations_db;  // absolute; default data/conversations.sqlite
+};
+
 // [limits]: per API key and per client address (docs/SECURITY.md). 0: no limit.
 struct LimitSettings {
   std::string redis_url;          // "redis://host:port[/db]" or "unix:///path": buckets shared by replicas
@@ -156,6 +163,7 @@ struct Config {
   TlsSettings tls;
   AuthSettings auth;
   AuditSettings audit;
+  UiSettings ui;
   OutboundSettings outbound;
   ModelsSettings models;
   KnowledgeSettings knowledge;

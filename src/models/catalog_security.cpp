@@ -108,12 +108,29 @@ Status parse_audit(const toml::table* t, const std::string& base_dir, AuditSetti
   return {};
 }
 
+// [ui]
+Status parse_ui(const toml::table* t, const std::string& base_dir, UiSettings& out) {
+  if (!t) return {};
+  const std::string w = "ui.";
+  HEARTH_TRY(check_keys(*t, {"enabled", "dir", "conversations_db"}, w));
+  HEARTH_TRY(get(*t, "enabled", w, out.enabled));
+  std::string path;
+  HEARTH_TRY(get(*t, "dir", w, path));
+  if (!path.empty()) out.dir = resolve(base_dir, path);
+  path.clear();
+  HEARTH_TRY(get(*t, "conversations_db", w, path));
+  if (!path.empty()) out.conversations_db = resolve(base_dir, path);
+  return {};
+}
+
 // [auth], [outbound] and [audit]. Role and permission names are checked by the server, which knows them.
 Status parse_security(const toml::table& root, const std::string& base_dir, Config& c) {
   const std::string data_dir = base_dir.empty() ? "data" : "../data";
   c.auth.db = resolve(base_dir, data_dir + "/auth.sqlite");
   c.auth.secret_file = resolve(base_dir, data_dir + "/auth.secret");
   c.audit.db = resolve(base_dir, data_dir + "/audit.sqlite");
+  c.ui.conversations_db = resolve(base_dir, data_dir + "/conversations.sqlite");
+  HEARTH_TRY(parse_ui(root.get_as<toml::table>("ui"), base_dir, c.ui));
   if (const toml::table* a = root.get_as<toml::table>("auth")) HEARTH_TRY(parse_auth(*a, base_dir, c));
   if (const toml::table* o = root.get_as<toml::table>("outbound")) {
     HEARTH_TRY(check_keys(*o, {"allow"}, "outbound."));

@@ -36,6 +36,9 @@ class CollectionAccessStore;
 namespace privacy {
 class Registry;
 }
+namespace conversations {
+class Store;
+}
 
 // Everything a handler may use. Built once at start-up; the references outlive the server.
 struct ApiContext {
@@ -55,6 +58,8 @@ struct ApiContext {
   const ContentRules* rules = nullptr;         // [[safety.rules]] for queries and uploads; may be null
   AuditTrail* audit = nullptr;                 // null when [audit] enabled = false
   privacy::Registry* privacy = nullptr;        // data-subject export and erasure
+  conversations::Store* conversations = nullptr;  // the callers' chat histories; null when off
+  std::string ui_dir;                          // serve the web app from here instead of the binary
 };
 
 // Who is calling: the auth filter's principal; on a public route without credentials, nobody
@@ -88,6 +93,7 @@ Task<> handle_admin_revoke_key(ApiContext& api, Exchange& ex);
 Task<> handle_auth_login(ApiContext& api, Exchange& ex);
 Task<> handle_auth_logout(ApiContext& api, Exchange& ex);
 Task<> handle_auth_me(ApiContext& api, Exchange& ex);
+Task<> handle_auth_providers(ApiContext& api, Exchange& ex);
 Task<> handle_admin_list_users(ApiContext& api, Exchange& ex);
 Task<> handle_admin_create_user(ApiContext& api, Exchange& ex);
 Task<> handle_admin_disable_user(ApiContext& api, Exchange& ex);
@@ -97,6 +103,19 @@ Task<> handle_admin_audit_export(ApiContext& api, Exchange& ex);
 Task<> handle_admin_audit_verify(ApiContext& api, Exchange& ex);
 Task<> handle_admin_privacy_export(ApiContext& api, Exchange& ex);
 Task<> handle_admin_privacy_erase(ApiContext& api, Exchange& ex);
+
+// /v1/conversations (api_conversations.cpp)
+Task<> handle_conv_create(ApiContext& api, Exchange& ex);
+Task<> handle_conv_list(ApiContext& api, Exchange& ex);
+Task<> handle_conv_get(ApiContext& api, Exchange& ex);
+Task<> handle_conv_update(ApiContext& api, Exchange& ex);
+Task<> handle_conv_delete(ApiContext& api, Exchange& ex);
+Task<> handle_conv_list_items(ApiContext& api, Exchange& ex);
+Task<> handle_conv_add_items(ApiContext& api, Exchange& ex);
+Task<> handle_conv_get_item(ApiContext& api, Exchange& ex);
+Task<> handle_conv_delete_item(ApiContext& api, Exchange& ex);
+Task<> handle_conv_export(ApiContext& api, Exchange& ex);
+Task<> handle_conv_import(ApiContext& api, Exchange& ex);
 
 // /v1/knowledge (api_knowledge.cpp)
 Task<> handle_kb_create_collection(ApiContext& api, Exchange& ex);

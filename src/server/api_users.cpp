@@ -110,40 +110,87 @@ Task<> answer(ApiContext& api, Exchange& ex, int status, F& fn, Render render) {
   co_await ex.respond(json_response(status, render(*out).dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
+// The response to a successful sign-in. With "session": "cookie" (the web app) the token goes
+// only into an HttpOnly cookie, and the body carries the CSRF token the page must echo instead.
+HttpResponse login_response(const ApiContext& api, const auth::NewSession& s, bool cookie) {
+  json body = session_json(s);
+  HttpResponse res = json_response(200, "");
+  if (cookie) {
+    body.erase("token");
+    body["csrf_token"] = csrf_token_for(s.token);
+    res.headers.emplace_back("Set-Cookie", session_cookie_header(s.token, s.session.expires_at - unix_time_now(),
+                                                                 api.config.tls.enabled()));
+  }
+  res.headers.emplace_back("Cache-Control", "no-store");
+  res.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return res;
+}
+
 }  // namespace
 
 Task<> handle_auth_login(ApiContext& api, Exchange& ex) {
   auto body = parse_json_body(ex.request().body);
   if (!body) co_return co_await ex.respond(error_response(body.error()));
-  Status fields = only_fields(*body, {"username", "password"});
+  Status fields = only_fields(*body, {"username", "password", "session"});
   auto name = string_field(*body, "username");
   auto password = string_field(*body, "password");
   if (!fields || !name || !password) {
-    co_return co_await ex.respond(error_response(!fields ? fields.error() : !name ? name.error() : password.error()));
+    const Error e = !fields ? fields.error() : !name ? name.error() : password.error();
+    co_return co_await ex.respond(error_response(e));
+  }
+  const json mode = body->value("session", json("token"));
+  if (mode != "token" && mode != "cookie") {
+    co_return co_await ex.respond(error_response(invalid_argument("'session' must be \"token\" or \"cookie\"", "session")));
   }
   ex.context().principal.reset();
-  auto fn = [n = *name, pw = *password, ip = client_ip_of(ex.request().remote),
-             agent = std::string(ex.request().header("user-agent"))](auth::UserStore& s) {
-    return s.login(n, pw, unix_time_now(), 0, ip, agent);
+  auto store = users(api);
+  if (!store) co_return co_await ex.respond(error_response(store.error()));
+  auto work = [s = *store, n = *name, pw = *password, ip = client_ip_of(ex.request().remote),
+               agent = std::string(ex.request().header("user-agent"))] {
+    return s->login(n, pw, unix_time_now(), 0, ip, agent);
   };
-  co_await answer(api, ex, 200, fn, session_json);
+  auto session = co_await run_blocking(api.blocking, work);
+  if (!session) co_return co_await ex.respond(error_response(session.error()));
+  co_await ex.respond(login_response(api, *session, mode == "cookie"));
 }
 
 Task<> handle_auth_logout(ApiContext& api, Exchange& ex) {
-  const std::string token = presented_credential(ex.request());
+  std::string token = presented_credential(ex.request());
+  const bool cookie = token.empty() && !(token = session_cookie(ex.request())).empty();
   if (!auth::session_id_of(token)) {
     co_return co_await ex.respond(error_response(invalid_argument("only a sign-in session can sign out (this credential "
                                                                   "is not one)")));
   }
-  auto fn = [token](auth::UserStore& s) -> Result<bool> {
-    HEARTH_TRY(s.logout(token, unix_time_now()));
-    return true;
-  };
-  co_await answer(api, ex, 200, fn, [](bool) { return json{{"object", "session"}, {"signed_out", true}}; });
+  auto store = users(api);
+  if (!store) co_return co_await ex.respond(error_response(store.error()));
+  auto work = [s = *store, token]() -> Status { return s->logout(token, unix_time_now()); };
+  auto out = co_await run_blocking(api.blocking, work);
+  if (!out) co_return co_await ex.respond(error_response(out.error()));
+  HttpResponse res = json_response(200, R"({"object":"session","signed_out":true})");
+  if (cookie) res.headers.emplace_back("Set-Cookie", session_cookie_header("", 0, api.config.tls.enabled()));
+  co_await ex.respond(std::move(res));
 }
 
-Task<> handle_auth_me(ApiContext&, Exchange& ex) {
-  co_await ex.respond(json_response(200, me_json(caller(ex)).dump(-1, ' ', false, json::error_handler_t::replace)));
+// Who the caller is; for the web app also the server's sign-in mode and, when the session cookie
+// signed the request in, the CSRF token its changes must carry.
+Task<> handle_auth_me(ApiContext& api, Exchange& ex) {
+  json me = me_json(caller(ex));
+  me["auth_mode"] = api.config.auth.mode;
+  if (presented_credential(ex.request()).empty()) {
+    if (std::string cookie = session_cookie(ex.request()); !cookie.empty()) me["csrf_token"] = csrf_token_for(cookie);
+  }
+  HttpResponse res = json_response(200, me.dump(-1, ' ', false, json::error_handler_t::replace));
+  res.headers.emplace_back("Cache-Control", "no-store");
+  co_await ex.respond(std::move(res));
+}
+
+// How people may sign in here (public: the sign-in page asks before anyone is signed in).
+Task<> handle_auth_providers(ApiContext& api, Exchange& ex) {
+  const json body = {{"object", "auth.providers"},
+                     {"auth_mode", api.config.auth.mode},
+                     {"password", api.users != nullptr},
+                     {"oidc", nullptr}};
+  co_await ex.respond(json_response(200, body.dump()));
 }
 
 Task<> handle_admin_list_users(ApiContext& api, Exchange& ex) {

@@ -37,11 +37,30 @@
 #include "server/http_server.h"
 #include "server/middleware.h"
 #include "server/router.h"
+#include "server/ui_assets.h"
+#include "server/error_mapping.h"
+#include "conversations/personal_data.h"
+#include "conversations/store.h"
 
 namespace hearth {
 namespace asio = boost::asio;
 
 namespace {
+
+// GET of a path outside the API: the web app (embedded, or from [ui] dir).
+HttpResponse ui_not_found(const ApiContext& api, const std::string& path) {
+  const bool built = !api.ui_dir.empty() || !embedded_ui_assets().empty();
+  return error_response(not_found(
+      built ? fmt::format("no route for GET {}", path)
+            : std::string("the web app is not built into this binary: run scripts/setup.sh (or scripts/ui.sh, then "
+                          "rebuild), or serve a build with --ui-dir")));
+}
+
+Task<> handle_ui(const ApiContext& api, Exchange& ex) {
+  std::optional<HttpResponse> page = ui_response(ex.request(), api.ui_dir);
+  if (!page) page = ui_not_found(api, ex.request().path);
+  co_await ex.respond(std::move(*page));
+}
 
 void build_routes(Router& r, ApiContext& api) {
   // The route table: one line per route, with the permission it requires.
@@ -89,6 +108,23 @@ void build_routes(Router& r, ApiContext& api) {
   r.add("GET",    "/v1/admin/audit/verify",         P::kAuditRead,        h(handle_admin_audit_verify));
   r.add("GET",    "/v1/admin/privacy/{subject}",    P::kPrivacyManage,    h(handle_admin_privacy_export));
   r.add("DELETE", "/v1/admin/privacy/{subject}",    P::kPrivacyManage,    h(handle_admin_privacy_erase));
+  // Conversations (issue #25): the caller's own chat history.
+  const std::string cv = "/v1/conversations", ci = cv + "/{conversation}/items";
+  r.add("POST",   cv,                               P::kAccount,          h(handle_conv_create));
+  r.add("GET",    cv,                               P::kAccount,          h(handle_conv_list));
+  r.add("POST",   cv + "/import",                   P::kAccount,          h(handle_conv_import));
+  r.add("GET",    cv + "/{conversation}",           P::kAccount,          h(handle_conv_get));
+  r.add("POST",   cv + "/{conversation}",           P::kAccount,          h(handle_conv_update));
+  r.add("DELETE", cv + "/{conversation}",           P::kAccount,          h(handle_conv_delete));
+  r.add("GET",    cv + "/{conversation}/export",    P::kAccount,          h(handle_conv_export));
+  r.add("GET",    ci,                               P::kAccount,          h(handle_conv_list_items));
+  r.add("POST",   ci,                               P::kAccount,          h(handle_conv_add_items));
+  r.add("GET",    ci + "/{item}",                   P::kAccount,          h(handle_conv_get_item));
+  r.add("DELETE", ci + "/{item}",                   P::kAccount,          h(handle_conv_delete_item));
+  r.add("GET",    "/v1/auth/providers",             P::kPublic,           h(handle_auth_providers));
+  if (api.config.ui.enabled) {
+    r.set_ui_fallback([&api](Exchange& ex) { return handle_ui(api, ex); });
+  }
   api.routes = r.routes();
 }
 
@@ -200,6 +236,7 @@ struct Security {
   auth::JwtConfig jwt;
   std::unique_ptr<auth::JwksCache> jwks;
   std::unique_ptr<AuditTrail> audit;
+  std::unique_ptr<conversations::Store> conversations;
   privacy::Registry privacy;
 };
 
@@ -278,6 +315,12 @@ Result<std::unique_ptr<Security>> open_security(const Config& config) {
     }));
     spdlog::info("audit: {} (retention {} days)", config.audit.db, config.audit.retention_days);
   }
+  if (config.ui.enabled) {
+    auto store = conversations::open_sqlite_store(config.ui.conversations_db);
+    if (!store) return store.take_error();
+    s->conversations = std::move(*store);
+    s->privacy.add(conversations::personal_data_store(*s->conversations));
+  }
   return s;
 }
 
@@ -322,6 +365,8 @@ int run_server(const Config& config) {
   api.roles = roles;
   api.audit = sec.audit.get();
   api.privacy = &sec.privacy;
+  api.conversations = sec.conversations.get();
+  api.ui_dir = config.ui.dir;
   Pipeline pipeline;
   auto limits = make_limits(config, blocking, metrics);
   if (!limits) {

@@ -10,6 +10,7 @@
 #include "auth/jwt.h"
 #include "auth/key_store.h"
 #include "auth/user_store.h"
+#include "core/sha256.h"
 #include "server/async_util.h"
 #include "server/error_mapping.h"
 
@@ -48,7 +49,14 @@ class AuthFilter final : public Middleware {
       co_return std::nullopt;
     }
     if (ctx.permission == Permission::kPublic && ctx.route_matched) co_return std::nullopt;
-    const std::string credential = presented_credential(ex.request());
+    std::string credential = presented_credential(ex.request());
+    const bool via_cookie = credential.empty() && o_.users && !(credential = session_cookie(ex.request())).empty();
+    if (via_cookie) {
+      if (auto refused = check_cookie_request(ex.request(), credential)) {
+        fail("forbidden");
+        co_return refused;
+      }
+    }
     if (credential.empty()) {
       fail("missing");
       co_return unauthenticated(missing_message(), "missing_api_key");
@@ -92,6 +100,26 @@ class AuthFilter final : public Middleware {
       return error_response(collection_not_allowed(p, c->second));
     }
     return std::nullopt;
+  }
+
+  // Cross-site request forgery: a page of another site can make the browser send the cookie
+  // (SameSite keeps most of it off), but cannot read the CSRF token or forge the Origin.
+  static std::optional<HttpResponse> check_cookie_request(const HttpRequest& req, const std::string& token) {
+    if (!req.header("upgrade").empty()) {
+      const std::string_view origin = req.header("origin");
+      const std::size_t scheme = origin.find("://");
+      if (scheme == std::string_view::npos || origin.substr(scheme + 3) != req.header("host")) {
+        return error_response({ErrorCode::kPermissionDenied,
+                               "a WebSocket signed in by the session cookie must come from this server's own pages "
+                               "(the Origin does not match the Host)"});
+      }
+      return std::nullopt;
+    }
+    if (req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS") return std::nullopt;
+    if (req.header("x-csrf-token") == csrf_token_for(token)) return std::nullopt;
+    return error_response({ErrorCode::kPermissionDenied,
+                           "a request signed in by the session cookie must carry the X-CSRF-Token header that "
+                           "/v1/auth/login and /v1/auth/me give (csrf_token)"});
   }
 
   std::string missing_message() const {
@@ -177,6 +205,31 @@ std::string presented_credential(const HttpRequest& request) {
     return std::string(auth);
   }
   return std::string(request.header("x-api-key"));
+}
+
+std::string session_cookie(const HttpRequest& request) {
+  std::string_view cookies = request.header("cookie");
+  const std::string_view name = kSessionCookie;
+  while (!cookies.empty()) {
+    const std::size_t end = std::min(cookies.find(';'), cookies.size());
+    std::string_view pair = cookies.substr(0, end);
+    cookies.remove_prefix(std::min(end + 1, cookies.size()));
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    if (pair.size() > name.size() && pair.substr(0, name.size()) == name && pair[name.size()] == '=') {
+      const std::string token(pair.substr(name.size() + 1));
+      return auth::session_id_of(token) ? token : std::string();
+    }
+  }
+  return {};
+}
+
+std::string csrf_token_for(const std::string& session_token) {
+  return sha256_hex("hearth-csrf\n" + session_token).substr(0, 32);
+}
+
+std::string session_cookie_header(const std::string& token, long long max_age_s, bool secure) {
+  return fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", kSessionCookie, token,
+                     std::max(0LL, max_age_s), secure ? "; Secure" : "");
 }
 
 std::unique_ptr<Middleware> make_auth_middleware(AuthFilterOptions options) {

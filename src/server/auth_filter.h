@@ -43,4 +43,17 @@ std::unique_ptr<Middleware> make_auth_middleware(AuthFilterOptions options);
 // empty when none.
 std::string presented_credential(const HttpRequest& request);
 
+// The web app's sign-in: the session token in an HttpOnly, SameSite=Strict cookie that page
+// scripts cannot read. A request authenticated by the cookie (and by nothing else) that changes
+// anything (any method but GET, HEAD, OPTIONS) must carry "X-CSRF-Token: csrf_token_for(token)",
+// which the login and /v1/auth/me responses give the page; a WebSocket upgrade must come from
+// the same origin.
+inline constexpr const char* kSessionCookie = "hearth_session";
+// The session token in the request's Cookie header when it is one ("" otherwise).
+std::string session_cookie(const HttpRequest& request);
+// A value only the holder of the token can know: hex SHA-256 of the token, tagged (32 characters).
+std::string csrf_token_for(const std::string& session_token);
+// The Set-Cookie value that stores `token` for `max_age_s` seconds (0: deletes the cookie).
+std::string session_cookie_header(const std::string& token, long long max_age_s, bool secure);
+
 }  // namespace hearth

@@ -13,6 +13,28 @@
 namespace hearth {
 namespace {
 
+// A path segment as the client meant it: %XX escapes decoded (browsers send a collection or user
+// named 锅炉 as %E9%94%85%E7%82%89). A malformed escape stays as it is.
+std::string percent_decoded(std::string_view seg) {
+  std::string out;
+  out.reserve(seg.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < seg.size(); ++i) {
+    if (seg[i] == '%' && i + 2 < seg.size() && hex(seg[i + 1]) >= 0 && hex(seg[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(seg[i + 1]) * 16 + hex(seg[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(seg[i]);
+    }
+  }
+  return out;
+}
+
 // Matches a route pattern against a request path segment by segment; {name} captures one segment.
 bool match_path(std::string_view pattern, std::string_view path, std::map<std::string, std::string>* params) {
   if (pattern.find('{') == std::string_view::npos) return pattern == path;
@@ -25,7 +47,7 @@ bool match_path(std::string_view pattern, std::string_view path, std::map<std::s
     const std::string_view pseg = pattern.substr(0, pe), seg = path.substr(0, se);
     if (pseg.size() > 2 && pseg.front() == '{' && pseg.back() == '}') {
       if (seg.empty()) return false;
-      if (params) (*params)[std::string(pseg.substr(1, pseg.size() - 2))] = std::string(seg);
+      if (params) (*params)[std::string(pseg.substr(1, pseg.size() - 2))] = percent_decoded(seg);
     } else if (pseg != seg) {
       return false;
     }
@@ -43,6 +65,10 @@ void Router::add(std::string method, std::string path, Permission permission, Ha
 
 void Router::add_websocket(std::string path, Permission permission, WsHandler handler) {
   ws_routes_.push_back({std::move(path), permission, std::move(handler)});
+}
+
+void Router::set_ui_fallback(Handler handler) {
+  ui_fallback_ = Route{"GET", "ui", Permission::kPublic, std::move(handler)};
 }
 
 void Router::use(std::unique_ptr<Middleware> middleware) { middleware_.push_back(std::move(middleware)); }
@@ -95,6 +121,10 @@ Task<> Router::dispatch(Exchange& ex) const {
       match = &r;
       break;
     }
+  }
+  const bool api_path = req.path == "/v1" || req.path.rfind("/v1/", 0) == 0;
+  if (!match && !path_known && ui_fallback_ && req.method == "GET" && !api_path) {
+    match = &*ui_fallback_;
   }
   RequestContext& ctx = ex.context();
   if (match) {

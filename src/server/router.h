@@ -45,6 +45,9 @@ class Router {
   void add(std::string method, std::string path, Permission permission, Handler handler);
   void add_websocket(std::string path, Permission permission, WsHandler handler);
   void use(std::unique_ptr<Middleware> middleware);
+  // GET of a path no route matches and that is outside the API (/v1/...): the web app's files
+  // and routes. Public, reported as route "ui".
+  void set_ui_fallback(Handler handler);
   // The table, WebSocket routes included (GET /v1/admin/routes; the auth matrix test).
   std::vector<RouteInfo> routes() const;
 
@@ -73,6 +76,7 @@ class Router {
   std::vector<Route> routes_;
   std::vector<WsRoute> ws_routes_;
   std::vector<std::unique_ptr<Middleware>> middleware_;
+  std::optional<Route> ui_fallback_;
 };
 
 }  // namespace hearth

@@ -86,6 +86,9 @@ class Server:
         self.audit_db = os.path.join(self.tmp.name, "audit.sqlite")
         if "[audit]" not in extra_toml:
             text += f"[audit]\ndb = {json.dumps(self.audit_db)}\n"
+        # And its own conversations (the web app's chat history).
+        if "[ui]" not in extra_toml:
+            text += f"[ui]\nconversations_db = {json.dumps(os.path.join(self.tmp.name, 'conversations.sqlite'))}\n"
         text += "\n".join(models if models is not None else default_models())
         self.config_path = os.path.join(self.tmp.name, "hearth.toml")
         with open(self.config_path, "w") as f:

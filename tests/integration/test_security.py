@@ -60,6 +60,18 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/admin/audit/verify"): "audit.read",
     ("GET", "/v1/admin/privacy/{subject}"): "privacy.manage",
     ("DELETE", "/v1/admin/privacy/{subject}"): "privacy.manage",
+    ("GET", "/v1/auth/providers"): "public",
+    ("POST", "/v1/conversations"): "account",
+    ("GET", "/v1/conversations"): "account",
+    ("POST", "/v1/conversations/import"): "account",
+    ("GET", "/v1/conversations/{conversation}"): "account",
+    ("POST", "/v1/conversations/{conversation}"): "account",
+    ("DELETE", "/v1/conversations/{conversation}"): "account",
+    ("GET", "/v1/conversations/{conversation}/export"): "account",
+    ("GET", "/v1/conversations/{conversation}/items"): "account",
+    ("POST", "/v1/conversations/{conversation}/items"): "account",
+    ("GET", "/v1/conversations/{conversation}/items/{item}"): "account",
+    ("DELETE", "/v1/conversations/{conversation}/items/{item}"): "account",
 }
 
 ROLE_PERMISSIONS = {
@@ -70,7 +82,8 @@ ROLE_PERMISSIONS = {
 USER_PERMISSIONS = ROLE_PERMISSIONS["user"]
 
 PARAMS = {"collection": "matrix", "document": "1", "key": "hk-0000000000", "job": "no-such-job",
-          "subject": "nobody-in-the-matrix", "user": "nobody-in-the-matrix"}
+          "subject": "nobody-in-the-matrix", "user": "nobody-in-the-matrix", "conversation": "conv_none",
+          "item": "msg_none"}
 
 
 def concrete(path):

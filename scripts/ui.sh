@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds the web app (web/: Svelte 5 + Vite) from its pinned lockfile into web/dist, which the
+# hearth build embeds (scripts/embed_ui.py). npm packages come from the registry, pinned and
+# integrity-checked by package-lock.json; nothing is fetched at run time. Skips the build when
+# the sources have not changed since the last one.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$HEARTH_ROOT/web"
+if [[ ! -d node_modules ]] || ! cmp -s package-lock.json node_modules/.package-lock.json; then
+  log "installing the web app's packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+key="$(find src public index.html vite.config.js package-lock.json scripts -type f 2>/dev/null | LC_ALL=C sort |
+       xargs sha256sum | sha256sum | cut -c1-16)"
+stamp=node_modules/.hearth-ui-built
+if [[ -f dist/index.html && -f $stamp && "$(cat "$stamp")" == "$key" ]]; then exit 0; fi
+log "building the web app"
+npm run build --silent
+npm run size --silent  # fails when the app is over its size budget
+echo "$key" >"$stamp"
