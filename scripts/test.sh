@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for a fresh machine: set everything up, then run every test suite:
 #   unit (GoogleTest), integration (the real binary on loopback, Python stdlib clients),
-#   end-to-end (the official `openai` npm client), the batch-invariance kernel check on other x86
+#   end-to-end (the official `openai` npm client), the web app's unit tests (vitest) and its
+#   end-to-end tests in Debian's chromium (playwright-core), the batch-invariance kernel check on other x86
 #   ISA levels (scripts/kernel-variants.sh), ASan+UBSan build of unit + integration, TSan build of
 #   the scheduler tests, and a short libFuzzer run of the request parsers.
 # Every skipped test is listed at the end with its reason; a skip that tests/allowed-skips.txt does
@@ -10,7 +11,7 @@
 # (bench/run.sh): timings never decide whether a test passes.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
-STAGES="${HEARTH_TEST_STAGES:-unit integration e2e kernels asan tsan fuzz}"
+STAGES="${HEARTH_TEST_STAGES:-unit integration e2e web browser kernels asan tsan fuzz}"
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 cd "$HEARTH_ROOT"
 
@@ -43,6 +44,18 @@ if has integration; then
 fi
 if has e2e; then
   run_stage e2e bash tests/e2e/run.sh "$HEARTH_ROOT/build/hearth"
+fi
+web_unit() {  # the web app's logic (vitest), its skips recorded
+  local tap="$HEARTH_ROOT/build/web-unit.tap" rc=0
+  (cd web && npx vitest run --reporter=tap-flat) | tee "$tap" || rc=$?
+  python3 tests/skips.py tap web "$tap" || rc=1
+  return $rc
+}
+if has web; then
+  run_stage web web_unit
+fi
+if has browser; then
+  run_stage browser bash tests/browser/run.sh "$HEARTH_ROOT/build/hearth"
 fi
 if has kernels; then
   run_stage kernels bash scripts/kernel-variants.sh

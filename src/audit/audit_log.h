@@ -65,6 +65,16 @@ inline constexpr const char* kPseudonymiseAction = "privacy.pseudonymise";
 // The record as one compact JSON object (every field above, by name). Invalid UTF-8 becomes U+FFFD.
 std::string to_json(const AuditRecord& record);
 
+// Usage over time (the admin area's charts): requests that named a model, per time bucket and per
+// principal or model.
+struct UsageRow {
+  std::int64_t bucket_ms = 0;  // the bucket's start (unix milliseconds, a multiple of the bucket size)
+  std::string group;           // the principal or the model
+  std::int64_t requests = 0, errors = 0;  // errors: status >= 400 (refusals included)
+  std::int64_t prompt_tokens = 0, completion_tokens = 0;
+};
+enum class UsageGroup { kPrincipal, kModel };
+
 class AuditStore {  // the interface a server database can implement later
  public:
   virtual ~AuditStore() = default;
@@ -91,6 +101,9 @@ class AuditStore {  // the interface a server database can implement later
   virtual Result<std::int64_t> pseudonymise(const std::string& principal, const std::string& secret) = 0;
   // Every record of a principal (for data-subject export), oldest first.
   virtual Result<std::vector<AuditRecord>> records_of(const std::string& principal) = 0;
+  // Sums of the records with from_ms <= time_ms < to_ms and a model, by bucket then group.
+  virtual Result<std::vector<UsageRow>> usage(std::int64_t from_ms, std::int64_t to_ms, std::int64_t bucket_ms,
+                                              UsageGroup group) = 0;
 };
 
 // Opens (creating if missing, owner-only) a SQLite audit log: WAL, synchronous=FULL (a committed

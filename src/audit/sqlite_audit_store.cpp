@@ -218,6 +218,8 @@ class SqliteAuditStore final : public AuditStore {
   Result<std::int64_t> apply_retention(std::int64_t before_ms) override;
   Result<std::int64_t> pseudonymise(const std::string& principal, const std::string& secret) override;
   Result<std::vector<AuditRecord>> records_of(const std::string& principal) override;
+  Result<std::vector<UsageRow>> usage(std::int64_t from_ms, std::int64_t to_ms, std::int64_t bucket_ms,
+                                      UsageGroup group) override;
 
  private:
   Error db_error(std::string_view what) {
@@ -485,6 +487,26 @@ Result<std::vector<AuditRecord>> SqliteAuditStore::records_of(const std::string&
     out.push_back(std::move(r));
     return {};
   }));
+  return out;
+}
+
+Result<std::vector<UsageRow>> SqliteAuditStore::usage(std::int64_t from_ms, std::int64_t to_ms, std::int64_t bucket_ms,
+                                                      UsageGroup group) {
+  if (bucket_ms < 1) return invalid_argument("the usage bucket must be at least 1 ms", "bucket");
+  std::lock_guard lock(mu_);
+  const char* column = group == UsageGroup::kModel ? "model" : "principal";
+  Stmt q(db_.get(), fmt::format("SELECT (time_ms / ?3) * ?3 AS b, {0}, count(*), sum(status >= 400), "
+                                "sum(prompt_tokens), sum(completion_tokens) FROM audit_log "
+                                "WHERE time_ms >= ?1 AND time_ms < ?2 AND model != '' GROUP BY b, {0} ORDER BY b, {0}",
+                                column));
+  if (!q.ok()) return db_error("sum usage");
+  q.bind(1, from_ms).bind(2, to_ms).bind(3, bucket_ms);
+  std::vector<UsageRow> out;
+  int rc = SQLITE_ROW;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    out.push_back({q.i64(0), q.text(1), q.i64(2), q.i64(3), q.i64(4), q.i64(5)});
+  }
+  if (rc != SQLITE_DONE) return db_error("sum usage");
   return out;
 }
 

@@ -101,6 +101,7 @@ Task<> handle_admin_set_password(ApiContext& api, Exchange& ex);
 // /v1/admin/audit and /v1/admin/privacy (api_privacy.cpp)
 Task<> handle_admin_audit_export(ApiContext& api, Exchange& ex);
 Task<> handle_admin_audit_verify(ApiContext& api, Exchange& ex);
+Task<> handle_admin_usage(ApiContext& api, Exchange& ex);
 Task<> handle_admin_privacy_export(ApiContext& api, Exchange& ex);
 Task<> handle_admin_privacy_erase(ApiContext& api, Exchange& ex);
 

@@ -17,7 +17,7 @@ namespace conv = conversations;
 
 namespace {
 
-constexpr std::size_t kMaxMetadataKeys = 32, kMaxMetadataKey = 64, kMaxMetadataValue = 16 * 1024;
+constexpr std::size_t kMaxMetadataKeys = 32, kMaxMetadataKey = 64, kMaxMetadataValue = 32 * 1024;
 constexpr std::size_t kMaxHearthBytes = 256 * 1024;  // an item's "hearth" object (usage, citations, ...)
 constexpr std::size_t kMaxItemsPerRequest = 2000;    // an import of a long conversation
 

@@ -39,6 +39,51 @@ Result<std::int64_t> millis(const std::string& query, const char* name, std::int
   return out;
 }
 
+struct UsageQuery {
+  std::int64_t from = 0, to = 0, bucket = 0;
+  audit::UsageGroup group = audit::UsageGroup::kPrincipal;
+  std::string bucket_name, group_name;
+};
+
+// ?from=MS&to=MS (default: the last 24 hours up to now) &bucket=minute|hour|day (hour)
+// &group=principal|model (principal); at most 5,000 buckets.
+Result<UsageQuery> usage_query(const std::string& q) {
+  const std::int64_t now = unix_time_now() * 1000;
+  UsageQuery u;
+  u.bucket_name = query_param(q, "bucket");
+  if (u.bucket_name.empty()) u.bucket_name = "hour";
+  static const std::pair<const char*, std::int64_t> kBuckets[] = {{"minute", 60'000}, {"hour", 3'600'000},
+                                                                  {"day", 86'400'000}};
+  for (const auto& [name, ms] : kBuckets) {
+    if (u.bucket_name == name) u.bucket = ms;
+  }
+  if (!u.bucket) return invalid_argument("'bucket' must be minute, hour or day", "bucket");
+  u.group_name = query_param(q, "group");
+  if (u.group_name.empty()) u.group_name = "principal";
+  if (u.group_name != "principal" && u.group_name != "model") {
+    return invalid_argument("'group' must be principal or model", "group");
+  }
+  u.group = u.group_name == "model" ? audit::UsageGroup::kModel : audit::UsageGroup::kPrincipal;
+  auto to = millis(q, "to", now);
+  auto from = millis(q, "from", (to ? *to : now) - 86'400'000);
+  if (!from || !to) return !from ? from.take_error() : to.take_error();
+  u.from = *from;
+  u.to = *to;
+  if (u.to <= u.from) return invalid_argument("'to' must be after 'from'", "to");
+  if ((u.to - u.from) / u.bucket > 5000) return invalid_argument("at most 5000 buckets: choose a larger bucket", "bucket");
+  return u;
+}
+
+json usage_json(const UsageQuery& u, const std::vector<audit::UsageRow>& rows) {
+  json data = json::array();
+  for (const auto& r : rows) {
+    data.push_back({{"t", r.bucket_ms}, {"group", r.group}, {"requests", r.requests}, {"errors", r.errors},
+                    {"prompt_tokens", r.prompt_tokens}, {"completion_tokens", r.completion_tokens}});
+  }
+  return {{"object", "list"}, {"bucket", u.bucket_name}, {"group", u.group_name}, {"from", u.from},
+          {"to", u.to}, {"data", std::move(data)}};
+}
+
 json verified_json(std::int64_t n) { return {{"object", "audit.verification"}, {"ok", true}, {"records", n}}; }
 
 }  // namespace
@@ -75,6 +120,23 @@ Task<> handle_admin_audit_verify(ApiContext& api, Exchange& ex) {
   auto n = co_await run_blocking(api.blocking, work);
   if (!n) co_return co_await ex.respond(error_response(n.error()));
   co_await ex.respond(json_response(200, verified_json(*n).dump()));
+}
+
+// Requests and tokens per principal or model over time, from the audit log.
+Task<> handle_admin_usage(ApiContext& api, Exchange& ex) {
+  auto t = trail(api);
+  if (!t) co_return co_await ex.respond(error_response(t.error()));
+  auto u = usage_query(ex.request().query);
+  if (!u) co_return co_await ex.respond(error_response(u.error()));
+  auto work = [a = *t, q = *u]() -> Result<json> {
+    a->flush();
+    auto rows = a->store().usage(q.from, q.to, q.bucket, q.group);
+    if (!rows) return rows.take_error();
+    return usage_json(q, *rows);
+  };
+  auto out = co_await run_blocking(api.blocking, work);
+  if (!out) co_return co_await ex.respond(error_response(out.error()));
+  co_await ex.respond(json_response(200, out->dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 Task<> handle_admin_privacy_export(ApiContext& api, Exchange& ex) {

@@ -61,6 +61,7 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/admin/privacy/{subject}"): "privacy.manage",
     ("DELETE", "/v1/admin/privacy/{subject}"): "privacy.manage",
     ("GET", "/v1/auth/providers"): "public",
+    ("GET", "/v1/admin/usage"): "audit.read",
     ("POST", "/v1/conversations"): "account",
     ("GET", "/v1/conversations"): "account",
     ("POST", "/v1/conversations/import"): "account",

@@ -353,6 +353,36 @@ TEST_F(AuditLogTest, ExportFiltersByTimeAndPrincipal) {
   EXPECT_TRUE(lines(kT0 + 2000, kT0 + 1000, "").empty());
 }
 
+TEST_F(AuditLogTest, UsageSumsPerBucketAndGroup) {
+  std::vector<AuditRecord> batch;
+  for (int i = 0; i < 20; ++i) batch.push_back(make(i, i % 2 ? "carol" : "dave", kT0 + i * 100));  // 2 s
+  batch[3].status = 429;
+  batch[4].model = "";  // not a model request: left out
+  batch[6].model = "qwen2";
+  ASSERT_TRUE(store_->append_batch(batch).ok());
+  auto rows = store_->usage(kT0, kT0 + 2000, 1000, UsageGroup::kPrincipal);
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  ASSERT_EQ(rows->size(), 4u);  // 2 buckets x 2 principals
+  const UsageRow& carol0 = (*rows)[0];
+  EXPECT_EQ(carol0.bucket_ms, kT0);
+  EXPECT_EQ(carol0.group, "carol");  // i = 1, 3, 5, 7, 9
+  EXPECT_EQ(carol0.requests, 5);
+  EXPECT_EQ(carol0.errors, 1);
+  EXPECT_EQ(carol0.prompt_tokens, 1 + 3 + 5 + 7 + 9);
+  EXPECT_EQ(carol0.completion_tokens, 2 * (1 + 3 + 5 + 7 + 9));
+  EXPECT_EQ((*rows)[1].group, "dave");
+  EXPECT_EQ((*rows)[1].requests, 4);  // i = 0, 2, 6, 8 (4 has no model)
+  EXPECT_EQ((*rows)[2].bucket_ms, kT0 + 1000);
+  auto models = store_->usage(kT0, kT0 + 1000, 60'000, UsageGroup::kModel);
+  ASSERT_TRUE(models.ok());
+  ASSERT_EQ(models->size(), 2u);
+  EXPECT_EQ((*models)[0].group, "qwen2");
+  EXPECT_EQ((*models)[0].requests, 1);
+  EXPECT_EQ((*models)[1].group, "qwen3-8b");
+  EXPECT_EQ((*models)[1].requests, 8);
+  EXPECT_FALSE(store_->usage(kT0, kT0 + 1, 0, UsageGroup::kModel).ok());
+}
+
 // A store whose writes wait until released: the writer's queue fills behind it.
 class GatedStore final : public AuditStore {
  public:
@@ -373,6 +403,9 @@ class GatedStore final : public AuditStore {
   Result<std::int64_t> apply_retention(std::int64_t) override { return std::int64_t{0}; }
   Result<std::int64_t> pseudonymise(const std::string&, const std::string&) override { return std::int64_t{0}; }
   Result<std::vector<AuditRecord>> records_of(const std::string&) override { return std::vector<AuditRecord>{}; }
+  Result<std::vector<UsageRow>> usage(std::int64_t, std::int64_t, std::int64_t, UsageGroup) override {
+    return std::vector<UsageRow>{};
+  }
 
   void wait_entered() {
     std::unique_lock lock(mu_);

@@ -1,0 +1,2 @@
+// Svelte compiler options (defaults; runes mode is inferred per component).
+export default {};
