@@ -218,6 +218,26 @@ void ModelRegistry::janitor() {
   }
 }
 
+Result<bool> ModelRegistry::unload(std::string_view name) {
+  auto entry = resolve(name);
+  if (!entry) return entry.take_error();
+  std::shared_ptr<ModelEngine> engine;  // destroyed after the lock is released
+  {
+    std::lock_guard lk(mu_);
+    Slot& s = slots_[static_cast<size_t>(*entry - config_.entries.data())];
+    if (s.state != State::kLoaded) return false;
+    if (s.engine.use_count() != 1 || s.engine->load() != 0) {
+      return unavailable(fmt::format("the model '{}' is serving requests; unload it when it is idle", s.entry->id), 5);
+    }
+    spdlog::info("unloading model '{}' (asked by an administrator)", s.entry->id);
+    engine = std::move(s.engine);
+    s.state = State::kUnloaded;
+    s.bytes = 0;
+  }
+  cv_.notify_all();
+  return true;
+}
+
 std::vector<ModelRegistry::ModelStatus> ModelRegistry::status() const {
   std::lock_guard lk(mu_);
   std::vector<ModelStatus> out;

@@ -72,6 +72,10 @@ class ModelRegistry {
   // Per-model scheduler counters of loaded models, for /metrics.
   std::vector<std::pair<std::string, SchedulerStats>> engine_stats() const;
 
+  // Unloads a loaded model that no request is using (kUnavailable, retry after 5 s, when one is).
+  // Returns false when it was not loaded.
+  Result<bool> unload(std::string_view name);
+
   void shutdown();  // unloads everything; acquire() fails afterwards
 
  private:

@@ -13,7 +13,8 @@ namespace {
 
 constexpr std::array<const char*, static_cast<std::size_t>(Permission::kCount)> kNames = {
     "public", "models.read", "inference", "knowledge.read", "knowledge.write", "knowledge.sources",
-    "metrics.read", "keys.manage", "server.read", "audit.read", "privacy.manage", "users.manage", "account"};
+    "metrics.read", "keys.manage", "server.read", "audit.read", "privacy.manage", "users.manage", "account",
+    "models.manage"};
 
 PermissionSet set_of(std::initializer_list<Permission> ps) {
   PermissionSet s;

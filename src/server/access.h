@@ -37,7 +37,8 @@ enum class Permission : std::uint8_t {
   kAuditRead,         // export and verify the audit log (admin)
   kPrivacyManage,     // data-subject export and erasure (admin)
   kUsersManage,       // users and their sessions (admin)
-  kAccount,           // one's own sign-in session (every built-in role)
+  kAccount,           // one's own sign-in session and conversations (every built-in role)
+  kModelsManage,      // load and unload models (admin)
   kCount
 };
 const char* permission_name(Permission p);

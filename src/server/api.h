@@ -79,6 +79,8 @@ void record_usage(RequestContext& ctx, const Usage& usage);
 Task<> handle_health(ApiContext& api, Exchange& ex);
 Task<> handle_models(ApiContext& api, Exchange& ex);
 Task<> handle_metrics(ApiContext& api, Exchange& ex);
+Task<> handle_admin_model_load(ApiContext& api, Exchange& ex);
+Task<> handle_admin_model_unload(ApiContext& api, Exchange& ex);
 Task<> handle_chat_completions(ApiContext& api, Exchange& ex);
 Task<> handle_completions(ApiContext& api, Exchange& ex);
 Task<> handle_embeddings(ApiContext& api, Exchange& ex);

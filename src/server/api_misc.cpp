@@ -7,6 +7,8 @@
 #include <tuple>
 
 #include "server/api.h"
+#include "server/async_util.h"
+#include "server/error_mapping.h"
 
 namespace hearth {
 using json = nlohmann::json;
@@ -88,6 +90,42 @@ Task<> handle_models(ApiContext& api, Exchange& ex) {
   }
   const json out = {{"object", "list"}, {"data", std::move(data)}};
   co_await ex.respond(json_response(200, out.dump()));
+}
+
+namespace {
+
+json model_state_json(const ApiContext& api, const std::string& id) {
+  for (const auto& m : api.registry.status()) {
+    if (m.id == id) return {{"object", "model"}, {"id", m.id}, {"state", m.state}, {"bytes", m.bytes}};
+  }
+  return {{"object", "model"}, {"id", id}};
+}
+
+}  // namespace
+
+// POST /v1/admin/models/{model}/load: loads the model (waits up to models.load_wait_seconds; the
+// progress shows in /health meanwhile) and answers with its state.
+Task<> handle_admin_model_load(ApiContext& api, Exchange& ex) {
+  auto entry = api.registry.resolve(ex.context().path_params["model"]);
+  if (!entry) co_return co_await ex.respond(error_response(entry.error()));
+  auto work = [&api, id = (*entry)->id]() -> Status {
+    auto engine = api.registry.acquire(id);
+    if (!engine) return engine.take_error();
+    return {};
+  };
+  auto loaded = co_await run_blocking(api.blocking, work);
+  if (!loaded) co_return co_await ex.respond(error_response(loaded.error()));
+  co_await ex.respond(json_response(200, model_state_json(api, (*entry)->id).dump()));
+}
+
+// POST /v1/admin/models/{model}/unload: frees an idle model's memory (503 while it serves requests).
+Task<> handle_admin_model_unload(ApiContext& api, Exchange& ex) {
+  auto entry = api.registry.resolve(ex.context().path_params["model"]);
+  if (!entry) co_return co_await ex.respond(error_response(entry.error()));
+  auto work = [&api, id = (*entry)->id] { return api.registry.unload(id); };
+  auto done = co_await run_blocking(api.blocking, work);
+  if (!done) co_return co_await ex.respond(error_response(done.error()));
+  co_await ex.respond(json_response(200, model_state_json(api, (*entry)->id).dump()));
 }
 
 Task<> handle_metrics(ApiContext& api, Exchange& ex) {

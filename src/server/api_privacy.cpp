@@ -48,7 +48,8 @@ struct UsageQuery {
 // ?from=MS&to=MS (default: the last 24 hours up to now) &bucket=minute|hour|day (hour)
 // &group=principal|model (principal); at most 5,000 buckets.
 Result<UsageQuery> usage_query(const std::string& q) {
-  const std::int64_t now = unix_time_now() * 1000;
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch()).count() + 1;
   UsageQuery u;
   u.bucket_name = query_param(q, "bucket");
   if (u.bucket_name.empty()) u.bucket_name = "hour";

@@ -107,6 +107,8 @@ void build_routes(Router& r, ApiContext& api) {
   r.add("GET",    "/v1/admin/audit",                P::kAuditRead,        h(handle_admin_audit_export));
   r.add("GET",    "/v1/admin/audit/verify",         P::kAuditRead,        h(handle_admin_audit_verify));
   r.add("GET",    "/v1/admin/usage",                P::kAuditRead,        h(handle_admin_usage));
+  r.add("POST",   "/v1/admin/models/{model}/load",  P::kModelsManage,     h(handle_admin_model_load));
+  r.add("POST",   "/v1/admin/models/{model}/unload", P::kModelsManage,    h(handle_admin_model_unload));
   r.add("GET",    "/v1/admin/privacy/{subject}",    P::kPrivacyManage,    h(handle_admin_privacy_export));
   r.add("DELETE", "/v1/admin/privacy/{subject}",    P::kPrivacyManage,    h(handle_admin_privacy_erase));
   // Conversations (issue #25): the caller's own chat history.

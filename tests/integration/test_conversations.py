@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import tempfile
+import time
 import unittest
 from urllib.parse import quote
 
@@ -296,3 +297,63 @@ class WebAppServingTest(unittest.TestCase):
         self.assertEqual((status, body), (200, b"console.log('dev')"))
         self.assertIn("javascript", hdrs["content-type"])
         self.assertEqual(self.devserver.request("GET", "/assets/../index.html")[0], 404)
+
+
+class AdminModelsAndUsageTest(unittest.TestCase):
+    """The admin area's server side: load and unload a model, usage over time from the audit log."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = KeyedServer(models=small_models()).start()
+        cls.user = cls.server.make_key("usage-user", "user")[0]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.__exit__(None, None, None)
+
+    def state(self, model):
+        _, _, out = self.server.as_key(self.server.admin_key, "GET", "/v1/models")
+        return next(m["state"] for m in out["data"] if m["id"] == model)
+
+    def test_load_and_unload(self):
+        s, model = self.server, "hearth-tiny-llama3"
+        status, _, out = s.as_key(s.admin_key, "POST", f"/v1/admin/models/{model}/load")
+        self.assertEqual((status, out["state"]), (200, "loaded"), out)
+        self.assertEqual(self.state(model), "loaded")
+        status, _, out = s.as_key(self.user, "POST", f"/v1/admin/models/{model}/unload")
+        self.assertEqual(status, 403, out)
+        self.assertIn("models.manage", out["error"]["message"])
+        status, _, out = s.as_key(s.admin_key, "POST", f"/v1/admin/models/{model}/unload")
+        self.assertEqual((status, out["state"]), (200, "unloaded"), out)
+        self.assertEqual(self.state(model), "unloaded")
+        status, _, out = s.as_key(s.admin_key, "POST", "/v1/admin/models/no-such-model/load")
+        self.assertEqual(status, 404, out)
+
+    def test_usage_per_principal_and_model(self):
+        s = self.server
+        for _ in range(3):
+            status, _, out = s.as_key(self.user, "POST", "/v1/chat/completions",
+                                      {"model": "hearth-tiny-qwen2", "messages": [{"role": "user", "content": "hi"}],
+                                       "max_tokens": 3})
+            self.assertEqual(status, 200, out)
+        # The audit record of a request is written as its response ends: the last one may trail it.
+        deadline = time.time() + 10
+        while True:
+            status, _, out = s.as_key(s.admin_key, "GET", "/v1/admin/usage?bucket=minute&group=principal")
+            self.assertEqual((status, out["bucket"], out["group"]), (200, "minute", "principal"), out)
+            rows = [r for r in out["data"] if r["group"].startswith("hk-")]
+            if sum(r["requests"] for r in rows) >= 3 or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(sum(r["requests"] for r in rows), 3, out)
+        self.assertEqual(sum(r["completion_tokens"] for r in rows), 9, out)
+        status, _, out = s.as_key(s.admin_key, "GET", "/v1/admin/usage?bucket=day&group=model")
+        self.assertIn("hearth-tiny-qwen2", [r["group"] for r in out["data"]])
+        for query, needle in (("bucket=week", "bucket"), ("group=colour", "group"), ("from=5&to=4", "after"),
+                              ("from=0&bucket=minute", "5000"), ("from=abc", "from")):
+            with self.subTest(query=query):
+                status, _, out = s.as_key(s.admin_key, "GET", f"/v1/admin/usage?{query}")
+                self.assertEqual(status, 400, out)
+                self.assertIn(needle, out["error"]["message"])
+        status, _, out = s.as_key(self.user, "GET", "/v1/admin/usage")
+        self.assertEqual(status, 403)

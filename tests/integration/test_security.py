@@ -62,6 +62,8 @@ EXPECTED_ROUTES = {
     ("DELETE", "/v1/admin/privacy/{subject}"): "privacy.manage",
     ("GET", "/v1/auth/providers"): "public",
     ("GET", "/v1/admin/usage"): "audit.read",
+    ("POST", "/v1/admin/models/{model}/load"): "models.manage",
+    ("POST", "/v1/admin/models/{model}/unload"): "models.manage",
     ("POST", "/v1/conversations"): "account",
     ("GET", "/v1/conversations"): "account",
     ("POST", "/v1/conversations/import"): "account",
@@ -84,7 +86,7 @@ USER_PERMISSIONS = ROLE_PERMISSIONS["user"]
 
 PARAMS = {"collection": "matrix", "document": "1", "key": "hk-0000000000", "job": "no-such-job",
           "subject": "nobody-in-the-matrix", "user": "nobody-in-the-matrix", "conversation": "conv_none",
-          "item": "msg_none"}
+          "item": "msg_none", "model": "no-such-model"}
 
 
 def concrete(path):
