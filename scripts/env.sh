@@ -76,3 +76,25 @@ llama_key() {
 LLAMA_KEY="$(llama_key)"
 LLAMA_SRC="$HEARTH_CACHE/llama.cpp-$LLAMA_NPM_VERSION/src-$(llama_patch_key)"
 LLAMA_BUILD="$HEARTH_CACHE/llama.cpp-$LLAMA_NPM_VERSION/build-$LLAMA_KEY"
+
+# npm ci in the current directory when node_modules lacks package $1 or was installed from another
+# lockfile (npm's own node_modules/.package-lock.json never equals package-lock.json: it has no
+# root entry, so the lockfile that was installed is kept beside it).
+npm_ci_pinned() {
+  if [[ ! -d node_modules/$1 ]] || ! cmp -s package-lock.json node_modules/.hearth-package-lock.json 2>/dev/null; then
+    npm ci --no-audit --no-fund --loglevel=error
+    cp package-lock.json node_modules/.hearth-package-lock.json
+  fi
+}
+
+# node --test on a file, one test at a time: a spec report on stdout, and its skips recorded for
+# scripts/test.sh's list under STAGE (tests/skips.py reads a TAP copy). Usage: node_test STAGE FILE
+node_test() {
+  local tap rc=0
+  tap="$(mktemp)"
+  node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$tap" "$2" || rc=$?
+  python3 "$HEARTH_ROOT/tests/skips.py" tap "$1" "$tap" || rc=1
+  rm -f "$tap"
+  return $rc
+}

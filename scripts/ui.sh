@@ -6,10 +6,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$HEARTH_ROOT/web"
-if [[ ! -d node_modules ]] || ! cmp -s package-lock.json node_modules/.package-lock.json; then
-  log "installing the web app's packages (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+npm_ci_pinned vite
 key="$(find src public index.html vite.config.js package-lock.json scripts -type f 2>/dev/null | LC_ALL=C sort |
        xargs sha256sum | sha256sum | cut -c1-16)"
 stamp=node_modules/.hearth-ui-built

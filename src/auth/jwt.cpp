@@ -546,6 +546,7 @@ Result<JwtIdentity> identity_from(const json& claims, const JwtConfig& cfg, std:
   id.name = name != nullptr && name->is_string() && !name->get_ref<const std::string&>().empty()
                 ? name->get<std::string>()
                 : id.subject;
+  if (auto n = claims.find("nonce"); n != claims.end() && n->is_string()) id.nonce = n->get<std::string>();
   HEARTH_TRY(map_role(id, claims, cfg));
   return id;
 }

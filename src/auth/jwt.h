@@ -75,6 +75,7 @@ struct JwtIdentity {
   std::vector<std::string> groups;  // the raw string values of the role claim, in token order
   std::int64_t expires_at = 0;      // exp, unix seconds
   std::string kid;                  // the key that verified the token ("" if it had none)
+  std::string nonce;                // the nonce claim (OpenID Connect ID tokens), "" if none
 };
 
 // Verifies signature and claims of `token` at `now_s` (unix seconds).

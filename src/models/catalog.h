@@ -86,6 +86,19 @@ struct JwtSettings {
   std::string default_role;                     // for a token no value of which maps; empty: refused
 };
 
+// [auth.oidc]: the web app's "Sign in with <name>": OpenID Connect's authorization code flow
+// with PKCE. The ID token it yields is checked like any JWT ([auth.jwt]: issuers, audiences
+// (which must include client_id), the JWKS, role mapping).
+struct OidcSettings {
+  std::string name = "single sign-on";  // shown on the sign-in page
+  std::string authorization_endpoint, token_endpoint;  // the provider's, http(s) URLs
+  std::string client_id;
+  std::string client_secret_file;       // absolute; empty: a public client (PKCE only)
+  std::string redirect_uri;             // default: <the request's origin>/v1/auth/oidc/callback
+  std::string scopes = "openid profile email";
+  bool enabled() const { return !client_id.empty(); }
+};
+
 // [auth]: who may call the server (docs/SECURITY.md).
 struct AuthSettings {
   // "none" (no credentials; loopback only), "keys" (API keys and signed-in users' sessions),
@@ -96,6 +109,7 @@ struct AuthSettings {
   int session_ttl_seconds = 12 * 3600;  // a sign-in session's absolute lifetime
   int session_idle_seconds = 2 * 3600;  // and how long it may sit unused
   JwtSettings jwt_settings;
+  OidcSettings oidc;
   bool allow_none_on_network = false;   // let mode "none" listen on a non-loopback address
   std::string db;                       // API keys (SQLite); absolute; default data/auth.sqlite
   std::string secret_file;              // the key-hashing secret; absolute; default data/auth.secret

@@ -3,10 +3,43 @@
 #include "models/catalog.h"
 #include "models/toml_get.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace hearth::config_detail {
 namespace {
+
+bool is_http_url(const std::string& u) { return u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0; }
+
+// [auth.oidc]: needs a jwt mode (the ID token is a JWT) whose audiences include the client id.
+Status parse_oidc(const toml::table& t, const std::string& base_dir, AuthSettings& a) {
+  const std::string w = "auth.oidc.";
+  OidcSettings& o = a.oidc;
+  HEARTH_TRY(check_keys(t, {"name", "authorization_endpoint", "token_endpoint", "client_id", "client_secret_file",
+                            "redirect_uri", "scopes"}, w));
+  for (auto [key, out] : {std::pair{"name", &o.name}, {"authorization_endpoint", &o.authorization_endpoint},
+                          {"token_endpoint", &o.token_endpoint}, {"client_id", &o.client_id},
+                          {"redirect_uri", &o.redirect_uri}, {"scopes", &o.scopes}}) {
+    HEARTH_TRY(get(t, key, w, *out));
+  }
+  std::string secret;
+  HEARTH_TRY(get(t, "client_secret_file", w, secret));
+  if (!secret.empty()) o.client_secret_file = resolve(base_dir, secret);
+  if (o.client_id.empty()) return invalid_argument("auth.oidc.client_id is required", "client_id");
+  for (auto [key, url] : {std::pair{"authorization_endpoint", &o.authorization_endpoint},
+                          {"token_endpoint", &o.token_endpoint}}) {
+    if (!is_http_url(*url)) return invalid_argument(fmt::format("auth.oidc.{} must be an http(s) URL", key), key);
+  }
+  if (!o.redirect_uri.empty() && !is_http_url(o.redirect_uri)) {
+    return invalid_argument("auth.oidc.redirect_uri must be an http(s) URL", "redirect_uri");
+  }
+  if (!a.jwt()) return invalid_argument("[auth.oidc] needs auth.mode \"jwt\" or \"keys+jwt\" (its ID tokens are JWTs)", "oidc");
+  const auto& aud = a.jwt_settings.audiences;
+  if (std::find(aud.begin(), aud.end(), o.client_id) == aud.end()) {
+    return invalid_argument("auth.jwt.audiences must include auth.oidc.client_id (the ID token's audience)", "audiences");
+  }
+  return {};
+}
 
 // [auth.jwt]: issuers, audiences and one JWKS source are required.
 Status parse_jwt(const toml::table& t, const std::string& base_dir, JwtSettings& j) {
@@ -51,7 +84,7 @@ Status parse_jwt(const toml::table& t, const std::string& base_dir, JwtSettings&
 
 Status parse_auth(const toml::table& a, const std::string& base_dir, Config& c) {
   const std::string w = "auth.";
-  HEARTH_TRY(check_keys(a, {"mode", "allow_none_on_network", "db", "secret_file", "roles", "jwt",
+  HEARTH_TRY(check_keys(a, {"mode", "allow_none_on_network", "db", "secret_file", "roles", "jwt", "oidc",
                             "session_ttl_seconds", "session_idle_seconds"}, w));
   HEARTH_TRY(get(a, "mode", w, c.auth.mode));
   if (c.auth.mode == "both" || c.auth.mode == "jwt+keys") c.auth.mode = "keys+jwt";
@@ -89,6 +122,11 @@ Status parse_auth(const toml::table& a, const std::string& base_dir, Config& c) 
   if (c.auth.jwt() && c.auth.jwt_settings.issuers.empty()) {
     return invalid_argument(fmt::format("auth.mode = '{}' needs an [auth.jwt] table (issuers, audiences, jwks_file or jwks_url)",
                                         c.auth.mode), "jwt");
+  }
+  if (const toml::node* n = a.get("oidc")) {
+    const toml::table* ot = n->as_table();
+    if (!ot) return invalid_argument("[auth.oidc] must be a table", "oidc");
+    HEARTH_TRY(parse_oidc(*ot, base_dir, c.auth));
   }
   return {};
 }

@@ -32,6 +32,8 @@ namespace auth {
 class KeyStore;
 class UserStore;
 class CollectionAccessStore;
+class JwksCache;
+struct JwtConfig;
 }
 namespace privacy {
 class Registry;
@@ -60,6 +62,8 @@ struct ApiContext {
   privacy::Registry* privacy = nullptr;        // data-subject export and erasure
   conversations::Store* conversations = nullptr;  // the callers' chat histories; null when off
   std::string ui_dir;                          // serve the web app from here instead of the binary
+  auth::JwksCache* jwks = nullptr;             // the identity provider's keys (jwt modes; [auth.oidc])
+  const auth::JwtConfig* jwt = nullptr;
 };
 
 // Who is calling: the auth filter's principal; on a public route without credentials, nobody
@@ -96,6 +100,8 @@ Task<> handle_auth_login(ApiContext& api, Exchange& ex);
 Task<> handle_auth_logout(ApiContext& api, Exchange& ex);
 Task<> handle_auth_me(ApiContext& api, Exchange& ex);
 Task<> handle_auth_providers(ApiContext& api, Exchange& ex);
+Task<> handle_oidc_start(ApiContext& api, Exchange& ex);
+Task<> handle_oidc_callback(ApiContext& api, Exchange& ex);
 Task<> handle_admin_list_users(ApiContext& api, Exchange& ex);
 Task<> handle_admin_create_user(ApiContext& api, Exchange& ex);
 Task<> handle_admin_disable_user(ApiContext& api, Exchange& ex);

@@ -157,6 +157,11 @@ Task<> handle_auth_login(ApiContext& api, Exchange& ex) {
 Task<> handle_auth_logout(ApiContext& api, Exchange& ex) {
   std::string token = presented_credential(ex.request());
   const bool cookie = token.empty() && !(token = session_cookie(ex.request())).empty();
+  if (cookie && !auth::session_id_of(token)) {  // single sign-on: the ID token cannot be revoked, only forgotten
+    HttpResponse res = json_response(200, R"({"object":"session","signed_out":true})");
+    res.headers.emplace_back("Set-Cookie", session_cookie_header("", 0, api.config.tls.enabled()));
+    co_return co_await ex.respond(std::move(res));
+  }
   if (!auth::session_id_of(token)) {
     co_return co_await ex.respond(error_response(invalid_argument("only a sign-in session can sign out (this credential "
                                                                   "is not one)")));
@@ -189,7 +194,9 @@ Task<> handle_auth_providers(ApiContext& api, Exchange& ex) {
   const json body = {{"object", "auth.providers"},
                      {"auth_mode", api.config.auth.mode},
                      {"password", api.users != nullptr},
-                     {"oidc", nullptr}};
+                     {"oidc", api.config.auth.oidc.enabled()
+                                  ? json{{"name", api.config.auth.oidc.name}, {"login_url", "/v1/auth/oidc/start"}}
+                                  : json(nullptr)}};
   co_await ex.respond(json_response(200, body.dump()));
 }
 

@@ -125,6 +125,8 @@ void build_routes(Router& r, ApiContext& api) {
   r.add("GET",    ci + "/{item}",                   P::kAccount,          h(handle_conv_get_item));
   r.add("DELETE", ci + "/{item}",                   P::kAccount,          h(handle_conv_delete_item));
   r.add("GET",    "/v1/auth/providers",             P::kPublic,           h(handle_auth_providers));
+  r.add("GET",    "/v1/auth/oidc/start",            P::kPublic,           h(handle_oidc_start));
+  r.add("GET",    "/v1/auth/oidc/callback",         P::kPublic,           h(handle_oidc_callback));
   if (api.config.ui.enabled) {
     r.set_ui_fallback([&api](Exchange& ex) { return handle_ui(api, ex); });
   }
@@ -370,6 +372,8 @@ int run_server(const Config& config) {
   api.privacy = &sec.privacy;
   api.conversations = sec.conversations.get();
   api.ui_dir = config.ui.dir;
+  api.jwks = sec.jwks.get();
+  api.jwt = &sec.jwt;
   Pipeline pipeline;
   auto limits = make_limits(config, blocking, metrics);
   if (!limits) {

@@ -217,7 +217,8 @@ std::string session_cookie(const HttpRequest& request) {
     while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
     if (pair.size() > name.size() && pair.substr(0, name.size()) == name && pair[name.size()] == '=') {
       const std::string token(pair.substr(name.size() + 1));
-      return auth::session_id_of(token) ? token : std::string();
+      // A sign-in session, or the ID token of single sign-on; never an API key.
+      return auth::session_id_of(token) || looks_like_jwt(token) ? token : std::string();
     }
   }
   return {};

@@ -49,7 +49,7 @@ std::string presented_credential(const HttpRequest& request);
 // which the login and /v1/auth/me responses give the page; a WebSocket upgrade must come from
 // the same origin.
 inline constexpr const char* kSessionCookie = "hearth_session";
-// The session token in the request's Cookie header when it is one ("" otherwise).
+// The session token (or single sign-on's ID token) in the request's Cookie header ("" otherwise).
 std::string session_cookie(const HttpRequest& request);
 // A value only the holder of the token can know: hex SHA-256 of the token, tagged (32 characters).
 std::string csrf_token_for(const std::string& session_token);

@@ -155,7 +155,10 @@ class BeastExchange final : public Exchange {
     res.set(http::field::content_type, content_type);
     if (!hsts_.empty()) res.set(http::field::strict_transport_security, hsts_);
     if (!ctx_.request_id.empty()) res.set("X-Request-Id", ctx_.request_id);
-    for (auto& [k, v] : headers) res.set(k, v);
+    for (auto& [k, v] : headers) {
+      if (boost::beast::iequals(k, "set-cookie")) res.insert(k, v);  // several cookies are several headers
+      else res.set(k, v);
+    }
     res.keep_alive(keep_alive_);
   }
 

@@ -61,6 +61,8 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/admin/privacy/{subject}"): "privacy.manage",
     ("DELETE", "/v1/admin/privacy/{subject}"): "privacy.manage",
     ("GET", "/v1/auth/providers"): "public",
+    ("GET", "/v1/auth/oidc/start"): "public",
+    ("GET", "/v1/auth/oidc/callback"): "public",
     ("GET", "/v1/admin/usage"): "audit.read",
     ("POST", "/v1/admin/models/{model}/load"): "models.manage",
     ("POST", "/v1/admin/models/{model}/unload"): "models.manage",

@@ -31,9 +31,9 @@ const users = new Map([
 const sessions = new Map(); // sid -> {user, csrf}
 const keys = [{ object: 'api_key', id: 'hk-AbCd012345', name: 'ward-3 tablets', role: 'user', created_at: now() - 5000, expires_at: null, revoked_at: null, last_used_at: now() - 60 }];
 const models = [
-  { id: 'qwen-tiny', state: 'ready', aliases: ['tiny'], context_length: 4096, load: null },
+  { id: 'qwen-tiny', state: 'loaded', aliases: ['tiny'], context_length: 4096, load: null },
   { id: 'big-model', state: 'unloaded', aliases: [], context_length: 32768, load: null },
-  { id: 'manuals-qa', state: 'ready', aliases: [], context_length: 4096, load: null, knowledge: { collections: ['manuals'] } },
+  { id: 'manuals-qa', state: 'loaded', aliases: [], context_length: 4096, load: null, knowledge: { collections: ['manuals'] } },
 ];
 const collections = [{ name: 'manuals', embedder: 'static:glove-6b-100d-v2', dimensions: 100, documents: 3, chunks: 42 }];
 const jobs = [{ object: 'knowledge.job', id: 'job-1', kind: 'add_source', collection: 'manuals', source: '/srv/docs', trigger: 'api', status: 'succeeded', progress: { documents_done: 3, documents_total: 3, current: null }, counters: {}, errors: [{ document: '/srv/docs/scan.pdf', message: 'scan.pdf: not a readable PDF' }], errors_total: 1, created_at: now() - 900, started_at: now() - 900, finished_at: now() - 880 }];
@@ -47,7 +47,7 @@ function startLoad(m) {
     m.load = Math.min(1, m.load + 0.2);
     if (m.load >= 1) {
       clearInterval(t);
-      m.state = 'ready';
+      m.state = 'loaded';
       m.load = null;
     }
   }, 400);

@@ -1,11 +1,17 @@
 // The model catalog (/v1/models) and load progress (/health).
 import { api } from './api.js';
 
+// Hearth reports a loaded model as "loaded"; the app calls it "ready" (a knowledge alias, which
+// has no state of its own, is ready too).
+export function modelState(s) {
+  return s == null || s === 'loaded' ? 'ready' : s;
+}
+
 export async function fetchModels() {
   const r = await api.get('/v1/models');
   return (r?.data ?? []).map((m) => ({
     id: m.id,
-    state: m.state ?? 'ready',
+    state: modelState(m.state),
     aliases: Array.isArray(m.aliases) ? m.aliases : [],
     knowledge: m.knowledge ?? null,
     context_length: m.context_length ?? null,
@@ -26,7 +32,7 @@ export function mergeHealth(models, health) {
   const byId = new Map((health?.models ?? []).map((m) => [m.id, m]));
   return models.map((m) => {
     const h = byId.get(m.id);
-    return h ? { ...m, state: h.state ?? m.state, load: h.load ?? null } : m;
+    return h ? { ...m, state: h.state == null ? m.state : modelState(h.state), load: h.load ?? null } : m;
   });
 }
 
