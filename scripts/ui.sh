@@ -7,8 +7,9 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$HEARTH_ROOT/web"
 npm_ci_pinned vite
-key="$(find src public index.html vite.config.js package-lock.json scripts -type f 2>/dev/null | LC_ALL=C sort |
-       xargs sha256sum | sha256sum | cut -c1-16)"
+inputs=(src index.html vite.config.js svelte.config.js package-lock.json scripts)
+[[ -d public ]] && inputs+=(public)
+key="$(find "${inputs[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 stamp=node_modules/.hearth-ui-built
 if [[ -f dist/index.html && -f $stamp && "$(cat "$stamp")" == "$key" ]]; then exit 0; fi
 log "building the web app"

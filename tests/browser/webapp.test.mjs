@@ -703,10 +703,8 @@ browserTest('11. phone size (375x667) and dark theme: the composer and send work
 }, { contextOptions: { viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true } });
 
 // The server calls a loaded model "loaded" (src/models/registry.cpp, ModelRegistry::status(); the
-// integration tests pin it), the app expects "ready" (web/README.md, scripts/mock-server.mjs):
-// ModelPicker.svelte labels it "(model.state.loaded)", a raw dictionary key, and
-// session.svelte.js #generate() treats every request to it as one to a model that is not ready
-// (polls /health every second until the first token). This test asserts what the app means.
+// integration tests pin it); the app must read it as ready (web/src/lib/models.js, modelState): a
+// readable picker label, and no /health polling for a request to it.
 browserTest('12. a loaded model counts as ready: a readable picker label, no load polling', async ({ page, requests }) => {
   await signIn(page, USERS.user);
   await setMaxTokens(page, 4);
