@@ -26,6 +26,7 @@
 namespace hearth {
 
 class WsConnection;
+class ModelPulls;
 class AuditTrail;
 class ContentRules;
 namespace auth {
@@ -64,6 +65,7 @@ struct ApiContext {
   std::string ui_dir;                          // serve the web app from here instead of the binary
   auth::JwksCache* jwks = nullptr;             // the identity provider's keys (jwt modes; [auth.oidc])
   const auth::JwtConfig* jwt = nullptr;
+  ModelPulls* pulls = nullptr;                 // downloads started from the admin area
 };
 
 // Who is calling: the auth filter's principal; on a public route without credentials, nobody
@@ -85,6 +87,8 @@ Task<> handle_models(ApiContext& api, Exchange& ex);
 Task<> handle_metrics(ApiContext& api, Exchange& ex);
 Task<> handle_admin_model_load(ApiContext& api, Exchange& ex);
 Task<> handle_admin_model_unload(ApiContext& api, Exchange& ex);
+Task<> handle_admin_model_pull(ApiContext& api, Exchange& ex);
+Task<> handle_admin_model_pull_status(ApiContext& api, Exchange& ex);
 Task<> handle_chat_completions(ApiContext& api, Exchange& ex);
 Task<> handle_completions(ApiContext& api, Exchange& ex);
 Task<> handle_embeddings(ApiContext& api, Exchange& ex);

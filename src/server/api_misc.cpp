@@ -3,12 +3,14 @@
 #include <nlohmann/json.hpp>
 
 #include <cctype>
+#include <filesystem>
 #include <chrono>
 #include <tuple>
 
 #include "server/api.h"
 #include "server/async_util.h"
 #include "server/error_mapping.h"
+#include "server/model_pulls.h"
 
 namespace hearth {
 using json = nlohmann::json;
@@ -67,6 +69,7 @@ json batch_invariance_json(const BatchInvariance& b) {
 Task<> handle_models(ApiContext& api, Exchange& ex) {
   json data = json::array();
   const auto status = api.registry.status();
+  std::error_code ec;
   for (size_t i = 0; i < api.config.entries.size(); ++i) {
     const ModelEntry& e = api.config.entries[i];
     if (!caller(ex).may_use_model(api.config, e.id)) continue;
@@ -77,6 +80,8 @@ Task<> handle_models(ApiContext& api, Exchange& ex) {
               {"aliases", e.aliases},
               {"context_length", e.load.context_size},
               {"state", status[i].state},
+              {"downloadable", !e.url.empty()},
+              {"file_present", std::filesystem::exists(e.file, ec)},
               {"batch_invariant", batch_invariance_json(status[i].batch_invariance)}};
     data.push_back(std::move(m));
   }
@@ -126,6 +131,35 @@ Task<> handle_admin_model_unload(ApiContext& api, Exchange& ex) {
   auto done = co_await run_blocking(api.blocking, work);
   if (!done) co_return co_await ex.respond(error_response(done.error()));
   co_await ex.respond(json_response(200, model_state_json(api, (*entry)->id).dump()));
+}
+
+namespace {
+
+json pull_json(const PullStatus& p) {
+  return {{"object", "model.pull"}, {"id", p.id},       {"state", p.state}, {"done", p.done},
+          {"total", p.total},       {"sha256", p.sha256}, {"error", p.error.empty() ? json(nullptr) : json(p.error)}};
+}
+
+}  // namespace
+
+// POST /v1/admin/models/{model}/pull: downloads a catalog model from its url (202; the progress
+// at GET .../pull). GET: the progress, or 404 when none was started.
+Task<> handle_admin_model_pull(ApiContext& api, Exchange& ex) {
+  auto entry = api.registry.resolve(ex.context().path_params["model"]);
+  if (!entry) co_return co_await ex.respond(error_response(entry.error()));
+  auto started = api.pulls->start(**entry);
+  if (!started) co_return co_await ex.respond(error_response(started.error()));
+  co_await ex.respond(json_response(202, pull_json(*started).dump()));
+}
+
+Task<> handle_admin_model_pull_status(ApiContext& api, Exchange& ex) {
+  auto entry = api.registry.resolve(ex.context().path_params["model"]);
+  if (!entry) co_return co_await ex.respond(error_response(entry.error()));
+  auto status = api.pulls->status((*entry)->id);
+  if (!status) {
+    co_return co_await ex.respond(error_response(not_found(fmt::format("no download of '{}' was started", (*entry)->id))));
+  }
+  co_await ex.respond(json_response(200, pull_json(*status).dump()));
 }
 
 Task<> handle_metrics(ApiContext& api, Exchange& ex) {

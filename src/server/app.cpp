@@ -38,6 +38,7 @@
 #include "server/middleware.h"
 #include "server/router.h"
 #include "server/ui_assets.h"
+#include "server/model_pulls.h"
 #include "server/error_mapping.h"
 #include "conversations/personal_data.h"
 #include "conversations/store.h"
@@ -109,6 +110,8 @@ void build_routes(Router& r, ApiContext& api) {
   r.add("GET",    "/v1/admin/usage",                P::kAuditRead,        h(handle_admin_usage));
   r.add("POST",   "/v1/admin/models/{model}/load",  P::kModelsManage,     h(handle_admin_model_load));
   r.add("POST",   "/v1/admin/models/{model}/unload", P::kModelsManage,    h(handle_admin_model_unload));
+  r.add("POST",   "/v1/admin/models/{model}/pull",  P::kModelsManage,     h(handle_admin_model_pull));
+  r.add("GET",    "/v1/admin/models/{model}/pull",  P::kModelsManage,     h(handle_admin_model_pull_status));
   r.add("GET",    "/v1/admin/privacy/{subject}",    P::kPrivacyManage,    h(handle_admin_privacy_export));
   r.add("DELETE", "/v1/admin/privacy/{subject}",    P::kPrivacyManage,    h(handle_admin_privacy_erase));
   // Conversations (issue #25): the caller's own chat history.
@@ -374,6 +377,8 @@ int run_server(const Config& config) {
   api.ui_dir = config.ui.dir;
   api.jwks = sec.jwks.get();
   api.jwt = &sec.jwt;
+  ModelPulls pulls;
+  api.pulls = &pulls;
   Pipeline pipeline;
   auto limits = make_limits(config, blocking, metrics);
   if (!limits) {

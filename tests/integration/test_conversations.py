@@ -357,3 +357,77 @@ class AdminModelsAndUsageTest(unittest.TestCase):
                 self.assertIn(needle, out["error"]["message"])
         status, _, out = s.as_key(self.user, "GET", "/v1/admin/usage")
         self.assertEqual(status, 403)
+
+
+class ModelPullTest(unittest.TestCase):
+    """The admin area pulls a catalog model from its url (a local file server plays the model hub)."""
+
+    @classmethod
+    def setUpClass(cls):
+        import functools
+        import hashlib
+        import http.server
+        import shutil
+        import threading
+        from tests.integration.harness import MODELS, model_block
+        cls.hub_dir = tempfile.TemporaryDirectory(prefix="hearth-hub-")
+        src = os.path.join(MODELS, "hearth-tiny-llama3.gguf")
+        shutil.copy(src, os.path.join(cls.hub_dir.name, "tiny.gguf"))
+        with open(src, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=cls.hub_dir.name)
+        handler.log_message = lambda *a: None
+        cls.hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=cls.hub.serve_forever, daemon=True).start()
+        cls.models_dir = tempfile.TemporaryDirectory(prefix="hearth-pulled-")
+        url = f"http://127.0.0.1:{cls.hub.server_address[1]}"
+        models = small_models() + [
+            model_block("pulled", os.path.join(cls.models_dir.name, "pulled.gguf"), url=f"{url}/tiny.gguf",
+                        sha256=digest, context_size=256),
+            model_block("bad-hash", os.path.join(cls.models_dir.name, "bad.gguf"), url=f"{url}/tiny.gguf",
+                        sha256="0" * 64, context_size=256)]
+        cls.server = KeyedServer(models=models, extra_toml='[outbound]\nallow = ["127.0.0.1"]\n').start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.__exit__(None, None, None)
+        cls.hub.shutdown()
+        cls.hub_dir.cleanup()
+        cls.models_dir.cleanup()
+
+    def pull(self, model):
+        s = self.server
+        status, _, out = s.as_key(s.admin_key, "POST", f"/v1/admin/models/{model}/pull")
+        self.assertEqual((status, out["state"]), (202, "downloading"), out)
+        deadline = time.time() + 60
+        while out["state"] == "downloading" and time.time() < deadline:
+            time.sleep(0.05)
+            status, _, out = s.as_key(s.admin_key, "GET", f"/v1/admin/models/{model}/pull")
+            self.assertEqual(status, 200, out)
+        return out
+
+    def test_pull_then_load(self):
+        s = self.server
+        _, _, models = s.as_key(s.admin_key, "GET", "/v1/models")
+        entry = next(m for m in models["data"] if m["id"] == "pulled")
+        self.assertEqual((entry["downloadable"], entry["file_present"]), (True, False))
+        out = self.pull("pulled")
+        self.assertEqual(out["state"], "done", out)
+        self.assertEqual(out["done"], out["total"])
+        self.assertGreater(out["total"], 0)
+        status, _, out = s.as_key(s.admin_key, "POST", "/v1/admin/models/pulled/load")
+        self.assertEqual((status, out["state"]), (200, "loaded"), out)
+
+    def test_a_wrong_hash_fails_and_says_so(self):
+        out = self.pull("bad-hash")
+        self.assertEqual(out["state"], "failed", out)
+        self.assertIn("SHA-256", out["error"].upper().replace("SHA256", "SHA-256"))
+
+    def test_refusals(self):
+        s = self.server
+        status, _, out = s.as_key(s.admin_key, "POST", "/v1/admin/models/hearth-tiny-qwen2/pull")
+        self.assertEqual(status, 400, out)
+        self.assertIn("no url", out["error"]["message"])
+        self.assertEqual(s.as_key(s.admin_key, "GET", "/v1/admin/models/hearth-tiny-qwen2/pull")[0], 404)
+        user = s.make_key("puller", "user")[0]
+        self.assertEqual(s.as_key(user, "POST", "/v1/admin/models/pulled/pull")[0], 403)

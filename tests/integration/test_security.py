@@ -66,6 +66,8 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/admin/usage"): "audit.read",
     ("POST", "/v1/admin/models/{model}/load"): "models.manage",
     ("POST", "/v1/admin/models/{model}/unload"): "models.manage",
+    ("POST", "/v1/admin/models/{model}/pull"): "models.manage",
+    ("GET", "/v1/admin/models/{model}/pull"): "models.manage",
     ("POST", "/v1/conversations"): "account",
     ("GET", "/v1/conversations"): "account",
     ("POST", "/v1/conversations/import"): "account",

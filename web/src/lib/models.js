@@ -16,6 +16,8 @@ export async function fetchModels() {
     knowledge: m.knowledge ?? null,
     context_length: m.context_length ?? null,
     owned_by: m.owned_by ?? '',
+    downloadable: !!m.downloadable, // a catalog url the server can pull the file from
+    file_present: m.file_present ?? true,
     load: null,
   }));
 }
