@@ -131,7 +131,8 @@ void build_routes(Router& r, ApiContext& api) {
   r.add("GET",    "/v1/auth/oidc/start",            P::kPublic,           h(handle_oidc_start));
   r.add("GET",    "/v1/auth/oidc/callback",         P::kPublic,           h(handle_oidc_callback));
   if (api.config.ui.enabled) {
-    r.set_ui_fallback([&api](Exchange& ex) { return handle_ui(api, ex); });
+    r.set_ui_fallback([&api](const std::string& path) { return ui_serves(path, api.ui_dir); },
+                      [&api](Exchange& ex) { return handle_ui(api, ex); });
   }
   api.routes = r.routes();
 }

@@ -67,7 +67,8 @@ void Router::add_websocket(std::string path, Permission permission, WsHandler ha
   ws_routes_.push_back({std::move(path), permission, std::move(handler)});
 }
 
-void Router::set_ui_fallback(Handler handler) {
+void Router::set_ui_fallback(std::function<bool(const std::string& path)> serves, Handler handler) {
+  ui_serves_ = std::move(serves);
   ui_fallback_ = Route{"GET", "ui", Permission::kPublic, std::move(handler)};
 }
 
@@ -123,7 +124,7 @@ Task<> Router::dispatch(Exchange& ex) const {
     }
   }
   const bool api_path = req.path == "/v1" || req.path.rfind("/v1/", 0) == 0;
-  if (!match && !path_known && ui_fallback_ && req.method == "GET" && !api_path) {
+  if (!match && !path_known && ui_fallback_ && req.method == "GET" && !api_path && ui_serves_(req.path)) {
     match = &*ui_fallback_;
   }
   RequestContext& ctx = ex.context();

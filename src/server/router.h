@@ -45,9 +45,9 @@ class Router {
   void add(std::string method, std::string path, Permission permission, Handler handler);
   void add_websocket(std::string path, Permission permission, WsHandler handler);
   void use(std::unique_ptr<Middleware> middleware);
-  // GET of a path no route matches and that is outside the API (/v1/...): the web app's files
-  // and routes. Public, reported as route "ui".
-  void set_ui_fallback(Handler handler);
+  // GET of a path no route matches, outside the API (/v1/...), that `serves` accepts: the web
+  // app's page and files. Public, reported as route "ui".
+  void set_ui_fallback(std::function<bool(const std::string& path)> serves, Handler handler);
   // The table, WebSocket routes included (GET /v1/admin/routes; the auth matrix test).
   std::vector<RouteInfo> routes() const;
 
@@ -77,6 +77,7 @@ class Router {
   std::vector<WsRoute> ws_routes_;
   std::vector<std::unique_ptr<Middleware>> middleware_;
   std::optional<Route> ui_fallback_;
+  std::function<bool(const std::string&)> ui_serves_;
 };
 
 }  // namespace hearth

@@ -69,12 +69,6 @@ bool safe_path(std::string_view path) {
   return path.find_first_of(std::string_view("\\\0%", 3)) == std::string_view::npos;
 }
 
-// Paths the app routes itself (/, /chat/…, /admin/…): no extension in the last segment.
-bool is_app_route(std::string_view path) {
-  const std::size_t slash = path.rfind('/');
-  return path.substr(slash + 1).find('.') == std::string_view::npos;
-}
-
 std::string quoted(std::string_view etag) { return fmt::format("\"{}\"", etag); }
 
 void add_common_headers(HttpResponse& res, std::string_view etag, bool immutable) {
@@ -127,14 +121,23 @@ std::optional<HttpResponse> from_disk(const std::string& dir, std::string_view p
 
 }  // namespace
 
-std::optional<HttpResponse> ui_response(const HttpRequest& req, const std::string& ui_dir) {
-  if (!safe_path(req.path)) return std::nullopt;
-  auto find = [&](std::string_view p) { return ui_dir.empty() ? embedded(req, p) : from_disk(ui_dir, p); };
-  if (req.path != "/") {
-    if (auto file = find(req.path)) return file;
-    if (!is_app_route(req.path)) return std::nullopt;
+bool ui_serves(const std::string& path, const std::string& ui_dir) {
+  if (path == "/") return true;
+  if (!safe_path(path)) return false;
+  if (!ui_dir.empty()) {
+    std::error_code ec;
+    return std::filesystem::is_regular_file(std::filesystem::path(ui_dir) / path.substr(1), ec);
   }
-  return find("/index.html");
+  for (const UiAsset& a : embedded_ui_assets()) {
+    if (a.path == path) return true;
+  }
+  return false;
+}
+
+std::optional<HttpResponse> ui_response(const HttpRequest& req, const std::string& ui_dir) {
+  const std::string_view path = req.path == "/" ? std::string_view("/index.html") : std::string_view(req.path);
+  if (!safe_path(path)) return std::nullopt;
+  return ui_dir.empty() ? embedded(req, path) : from_disk(ui_dir, path);
 }
 
 }  // namespace hearth

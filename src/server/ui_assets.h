@@ -1,8 +1,9 @@
 // The web app (web/), built at setup and embedded in the binary gzip-compressed
 // (scripts/embed_ui.py writes the table at build time), or served from a directory on disk
 // (`hearth serve --ui-dir DIR`, for development).
-// GET of any path outside the API (/v1/...) is the app: a file when one has that path, else
-// index.html (the app's own routes), with a strict Content-Security-Policy.
+// GET / is the app's index.html, and GET of one of its files is that file (the app routes with
+// the URL's fragment, #/c/<id>, so no other path is its); every other path stays the API's 404.
+// Served with a strict Content-Security-Policy.
 // Thread-safety: the embedded table is constant; handle_ui reads the disk per request.
 #pragma once
 
@@ -28,8 +29,10 @@ struct UiAsset {
 // The table generated from web/dist when the binary was built (empty if the app was not built).
 std::span<const UiAsset> embedded_ui_assets();
 
-// The response for a GET of `request.path` from the embedded app, or from `ui_dir` when it is
-// not empty. nullopt: no such file and not an app route (the caller answers 404).
+// Whether `path` is the app's: "/" or one of its files (embedded, or in `ui_dir` when not empty).
+bool ui_serves(const std::string& path, const std::string& ui_dir);
+// The response for a GET of `request.path` (one ui_serves) from the embedded app or `ui_dir`;
+// nullopt when there is no such file after all.
 std::optional<HttpResponse> ui_response(const HttpRequest& request, const std::string& ui_dir);
 
 // The Content-Security-Policy every page of the app is served with.

@@ -730,7 +730,7 @@ class MalformedRequestsTest(ServerCase):
                 err = json.loads(data)["error"]
                 self.assertEqual(set(err), ERROR_KEYS)
                 self.assertIn(f"method {method} is not allowed on {path}", err["message"])
-        for method, path in (("GET", "/"), ("GET", "/v1/nothing"), ("POST", "/v1/chat/completion"),
+        for method, path in (("POST", "/"), ("GET", "/v1/nothing"), ("POST", "/v1/chat/completion"),
                              ("GET", "/v1/models/extra"), ("GET", "/health/")):
             with self.subTest(method=method, path=path):
                 status, _, data = self.server.request(method, path, "{}" if method == "POST" else None)

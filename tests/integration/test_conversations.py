@@ -278,11 +278,12 @@ class WebAppServingTest(unittest.TestCase):
             self.assertIn("javascript", hdrs["content-type"])
             self.assertIn("immutable", hdrs["cache-control"])
 
-    def test_app_routes_and_api_404s(self):
-        status, _, body = self.server.request("GET", "/admin/keys", headers={"Accept-Encoding": "identity"})
+    def test_only_the_apps_files_and_api_404s(self):
+        status, _, body = self.server.request("GET", "/index.html", headers={"Accept-Encoding": "identity"})
         self.assertEqual(status, 200)
         self.assertIn(b"<!doctype html>", body.lower())
-        for path in ("/assets/nope.js", "/v1/nope", "/../etc/passwd", "/assets/../../etc/passwd", "/.env"):
+        for path in ("/assets/nope.js", "/v1/nope", "/../etc/passwd", "/assets/../../etc/passwd", "/.env", "/admin/keys",
+                     "/health/"):
             with self.subTest(path=path):
                 status, hdrs, body = self.server.request("GET", path)
                 self.assertEqual(status, 404, body[:200])
