@@ -270,6 +270,8 @@ function pageProbe(LONGTASK_MS) {
       if (w.end == null && art.querySelector('footer')) {
         w.end = t;
         w.chars = md ? md.textContent.length : 0;
+        // The shape of the answer (random weights write random Markdown): what the renderer had to lay out.
+        if (md) w.shape = { elements: md.getElementsByTagName('*').length, paragraphs: md.querySelectorAll('p').length, code_blocks: md.querySelectorAll('pre').length, list_items: md.querySelectorAll('li').length, tables: md.querySelectorAll('table').length, math: md.querySelectorAll('.katex').length, links: md.querySelectorAll('a').length, headings: md.querySelectorAll('h1,h2,h3,h4,h5,h6').length };
         m.disconnect();
         afterPaint((p) => {
           w.endPaint = p;
@@ -449,11 +451,12 @@ function longtaskStats(tasks, from, to) {
   };
 }
 
-async function sendPrompt(page, text) {
+async function sendPrompt(page, text, beforeEnter) {
   const box = page.locator('[data-testid="composer"]');
   await box.fill(text);
   await page.waitForTimeout(600); // the draft is saved 400 ms after the last keystroke
   await page.evaluate(() => window.__bench.startWatch());
+  beforeEnter?.();
   await box.press('Enter');
 }
 
@@ -536,15 +539,47 @@ async function newChatWithSettings(page, maxTokens) {
   await page.locator('dialog[open]').waitFor({ state: 'detached' });
 }
 
-async function uiTtftRun(page, net, prompt) {
+// The chat request as the browser's network stack sees it (CDP, the response body streamed to
+// this process): when the request left, when the headers and the first content delta arrived.
+async function watchChatNetwork(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  const reqs = [];
+  cdp.on('Network.requestWillBeSent', (e) => {
+    if (!e.request.url.includes('/v1/chat/completions')) return;
+    const r = { id: e.requestId, sent: e.timestamp, headers: null, firstContent: null };
+    reqs.push(r);
+    cdp.send('Network.streamResourceContent', { requestId: e.requestId }).then((x) => {
+      const d = Buffer.from(x.bufferedData ?? '', 'base64').toString();
+      if (r.firstContent == null && /"(?:content|reasoning_content)":"[^"]/.test(d)) r.firstContent = 'before streaming began'; // unknown when
+    }).catch(() => { r.noStream = true; });
+  });
+  cdp.on('Network.responseReceived', (e) => {
+    const r = reqs.find((x) => x.id === e.requestId);
+    if (r) r.headers = e.timestamp;
+  });
+  cdp.on('Network.dataReceived', (e) => {
+    const r = reqs.find((x) => x.id === e.requestId);
+    if (!r || r.firstContent != null || !e.data) return;
+    if (/"(?:content|reasoning_content)":"[^"]/.test(Buffer.from(e.data, 'base64').toString())) r.firstContent = e.timestamp;
+  });
+  return reqs;
+}
+
+async function uiTtftRun(page, net, prompt, chatNet) {
   await newChatWithSettings(page, TTFT_MAX_TOKENS);
   await quiet(net, 300);
   const nBodies = net.chatBodies.length;
   const nSaved = net.saved.length;
   const nLog = net.log.length;
-  await sendPrompt(page, prompt);
+  const nNet = chatNet?.length ?? 0;
+  let cpu0;
+  await sendPrompt(page, prompt, () => (cpu0 = cpuSample()));
   const { w, enter, fetch: tFetch } = await answerDone(page);
+  const cpu = cpuSince(cpu0);
   await quiet(net, 400); // the answer is saved after the stream
+  const cn = chatNet?.[nNet];
+  const ms = (t) => (cn && typeof t === 'number' && !cn.noStream ? (t - cn.sent) * 1000 : null);
   const body = JSON.parse(net.chatBodies[nBodies]);
   const saved = net.saved[nSaved];
   const appTtft = saved?.hearth?.ttft_ms ?? null; // the app's own: request start -> first delta, as JS saw it
@@ -555,6 +590,9 @@ async function uiTtftRun(page, net, prompt) {
     enter_to_fetch_ms: tFetch - enter,
     app_network_ttft_ms: appTtft,
     delta_to_paint_ms: appTtft == null ? null : w.firstPaint - (tFetch + appTtft),
+    net_headers_ms: ms(cn?.headers),
+    net_first_content_ms: ms(cn?.firstContent),
+    cpu, // from just before Enter to the end of the answer (10 ms ticks)
     completion_tokens: saved?.hearth?.usage?.completion_tokens ?? null,
     requests: net.log.slice(nLog), // what the app sent from Enter to the saved answer
   };
@@ -562,12 +600,13 @@ async function uiTtftRun(page, net, prompt) {
 
 async function measureTtft() {
   const { context, page, errors, net } = await newPage();
+  const chatNet = await watchChatNetwork(page);
   await page.goto(BASE + '/');
   await waitInteractive(page);
   await quiet(net, 500);
   // A warm-up run (not counted): the app's request body, as it sends it, is the template for
   // the API's requests.
-  const warm = await uiTtftRun(page, net, 'Warm-up: say hello.');
+  const warm = await uiTtftRun(page, net, 'Warm-up: say hello.', chatNet);
   const template = warm.body;
   if (template.max_tokens !== TTFT_MAX_TOKENS) throw new Error(`the app sent max_tokens ${template.max_tokens}, not ${TTFT_MAX_TOKENS}`);
   await apiStream({ ...template, messages: [{ role: 'user', content: 'Warm-up: say hello.' }] });
@@ -579,23 +618,23 @@ async function measureTtft() {
     let ui;
     let apiR;
     if (uiFirst) {
-      ui = await uiTtftRun(page, net, prompt);
+      ui = await uiTtftRun(page, net, prompt, chatNet);
       await delay(300);
       apiR = await apiStream(apiBody);
     } else {
       apiR = await apiStream(apiBody);
       await delay(300);
-      ui = await uiTtftRun(page, net, prompt);
+      ui = await uiTtftRun(page, net, prompt, chatNet);
     }
     const same = JSON.stringify(ui.body) === JSON.stringify(apiBody);
     const { body, ...rest } = ui;
     const run = { order: uiFirst ? 'ui-first' : 'api-first', ...rest, api_ttft_ms: apiR.ttft, api_first_visible_ms: apiR.visible, api_headers_ms: apiR.headers, api_first_byte_ms: apiR.firstByte, overhead_ms: ui.ui_ttft_ms - apiR.ttft, same_body: same };
     runs.push(run);
-    log(`ttft ${i + 1}/${N} (${run.order}): ui ${run.ui_ttft_ms.toFixed(1)} ms, api ${apiR.ttft.toFixed(1)} ms, overhead ${run.overhead_ms.toFixed(1)} ms (enter->fetch ${run.enter_to_fetch_ms.toFixed(1)}, delta->paint ${run.delta_to_paint_ms?.toFixed(1)})${same ? '' : ' [bodies differ]'}`);
+    log(`ttft ${i + 1}/${N} (${run.order}): ui ${run.ui_ttft_ms.toFixed(1)} ms, api ${apiR.ttft.toFixed(1)} ms, overhead ${run.overhead_ms.toFixed(1)} ms (enter->fetch ${run.enter_to_fetch_ms.toFixed(1)}, first content at the network layer ${run.net_first_content_ms?.toFixed(1)}, in JS ${run.app_network_ttft_ms}, delta->paint ${run.delta_to_paint_ms?.toFixed(1)}; CPU browser ${run.cpu.browser_and_node_cpu_s} s, server ${run.cpu.server_cpu_s} s)${same ? '' : ' [bodies differ]'}`);
     await delay(300);
   }
   await context.close();
-  const s = summarize(runs, ['ui_ttft_ms', 'api_ttft_ms', 'overhead_ms', 'enter_to_fetch_ms', 'app_network_ttft_ms', 'delta_to_paint_ms', 'ui_text_in_dom_ms', 'api_headers_ms', 'api_first_byte_ms', 'api_first_visible_ms']);
+  const s = summarize(runs, ['ui_ttft_ms', 'api_ttft_ms', 'overhead_ms', 'enter_to_fetch_ms', 'app_network_ttft_ms', 'delta_to_paint_ms', 'net_headers_ms', 'net_first_content_ms', 'ui_text_in_dom_ms', 'api_headers_ms', 'api_first_byte_ms', 'api_first_visible_ms']);
   const byOrder = {};
   for (const o of ['ui-first', 'api-first']) byOrder[o] = summarize(runs.filter((r) => r.order === o), ['ui_ttft_ms', 'api_ttft_ms', 'overhead_ms']);
   return { max_tokens: TTFT_MAX_TOKENS, max_tokens_via: 'the app\'s chat settings dialog (Chat settings -> Max tokens 8, Temperature 0), no interception', request_template: template, runs, summary: s, by_order: byOrder, errors };
@@ -663,7 +702,7 @@ async function streamRun({ longConv, profile = false }) {
     stream_total_s: (w.endPaint - enter) / 1000,
     first_paint_ms: w.firstPaint - enter,
     page_tokens_per_s: tokens && w.last > w.first ? (tokens - 1) / ((w.last - w.first) / 1000) : null,
-    completion_tokens: tokens, chars: w.chars, text_updates: w.changes,
+    completion_tokens: tokens, chars: w.chars, text_updates: w.changes, shape: w.shape ?? null,
     tokens_per_update: tokens && w.changes ? tokens / w.changes : null,
     open_all_pages_ms: open?.all_pages_ms ?? null, open_rows_in_dom: open?.rows_in_dom ?? null,
     open_longtasks: openLt?.longtasks ?? null, open_longest_task_ms: openLt?.longest_task_ms ?? null,
@@ -834,6 +873,7 @@ function table(R) {
     row('&nbsp;&nbsp;of which Enter -> fetch() called, ms', T.enter_to_fetch_ms);
     row('&nbsp;&nbsp;of which first delta in JS -> painted, ms', T.delta_to_paint_ms);
     row('&nbsp;&nbsp;request -> first delta in the page (the app\'s ttft_ms), ms', T.app_network_ttft_ms);
+    row('&nbsp;&nbsp;request -> first content at the browser\'s network layer (CDP), ms', T.net_first_content_ms);
   }
   for (const [k, label] of [['stream', 'new chat'], ['longconv', '1,000-message chat']]) {
     const S = R[k]?.summary;
