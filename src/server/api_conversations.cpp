@@ -78,11 +78,12 @@ const std::string& param(Exchange& ex, const char* name) { return ex.context().p
 
 }  // namespace
 
-Task<> handle_conv_create(ApiContext& api, Exchange& ex) {
-  auto body = parse_json_body(ex.request().body);
-  if (!body) co_return co_await ex.respond(error_response(body.error()));
-  auto metadata = metadata_of(*body);
-  auto items = items_of(*body);
+namespace {
+
+// A new conversation of the caller from `holder`'s metadata and `body`'s items (create, import).
+Task<> create_conversation(ApiContext& api, Exchange& ex, const json& holder, const json& body) {
+  auto metadata = metadata_of(holder);
+  auto items = items_of(body);
   if (!metadata || !items) {
     const Error e = !metadata ? metadata.error() : items.error();
     co_return co_await ex.respond(error_response(e));
@@ -91,6 +92,14 @@ Task<> handle_conv_create(ApiContext& api, Exchange& ex) {
     return s.create(owner, m, its, unix_time_now());
   };
   co_await answer(api, ex, 200, fn, conversation_json);
+}
+
+}  // namespace
+
+Task<> handle_conv_create(ApiContext& api, Exchange& ex) {
+  auto body = parse_json_body(ex.request().body);
+  if (!body) co_return co_await ex.respond(error_response(body.error()));
+  co_await create_conversation(api, ex, *body, *body);
 }
 
 Task<> handle_conv_list(ApiContext& api, Exchange& ex) {
@@ -203,16 +212,7 @@ Task<> handle_conv_import(ApiContext& api, Exchange& ex) {
         invalid_argument("expected an export: {\"object\":\"conversation.export\",\"conversation\":{...},\"items\":[...]}",
                          "conversation")));
   }
-  auto metadata = metadata_of(*conversation);
-  auto items = items_of(*body);
-  if (!metadata || !items) {
-    const Error e = !metadata ? metadata.error() : items.error();
-    co_return co_await ex.respond(error_response(e));
-  }
-  auto fn = [m = *metadata, its = std::move(*items)](conv::Store& s, const std::string& owner) {
-    return s.create(owner, m, its, unix_time_now());
-  };
-  co_await answer(api, ex, 200, fn, conversation_json);
+  co_await create_conversation(api, ex, *conversation, *body);
 }
 
 }  // namespace hearth
